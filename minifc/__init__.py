@@ -1,0 +1,10 @@
+"""minifc: fully-connected networks on torch tensors with explicit forward and backward passes."""
+
+from __future__ import annotations
+
+from . import functional, gradcheck, nn, optim
+from .models import Classifier, FullyConnectedNet, TwoLayerNet
+
+__version__ = "0.1.0"
+
+__all__ = ["functional", "gradcheck", "nn", "optim", "Classifier", "TwoLayerNet", "FullyConnectedNet", "__version__"]

@@ -1,0 +1,69 @@
+"""Errors minifc raises, and the cheap input checks that raise them with a clear message."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import torch
+
+
+class MinifcError(Exception):
+    """Base class of minifc's own errors."""
+
+
+class ShapeError(MinifcError, ValueError):
+    """A tensor has the wrong shape for the layer or loss it was given to."""
+
+
+class LabelError(MinifcError, ValueError):
+    """Labels are not integers in [0, num_classes) or do not match the scores."""
+
+
+class UnknownComponentError(MinifcError, KeyError):
+    """A name that no registered component has."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DivergenceError(MinifcError, FloatingPointError):
+    """Training produced a non-finite loss."""
+
+
+class CheckpointError(MinifcError, RuntimeError):
+    """A checkpoint is missing, corrupt, truncated or unsafe."""
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``, or None when nothing is close."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return match[0] if match else None
+
+
+def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
+    """'unknown update rule 'adamm'; did you mean 'adam'? known: ...'."""
+    known = sorted(known)
+    guess = closest(name, known)
+    hint = f"; did you mean {guess!r}?" if guess else ""
+    return f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known) or '(none)'}"
+
+
+def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> None:
+    """Raise :class:`LabelError` unless y is an integer vector of length N with values in [0, C)."""
+    if scores.dim() != 2:
+        raise ShapeError(f"{who}: scores must have shape (N, C), got {tuple(scores.shape)}")
+    if not isinstance(y, torch.Tensor):
+        raise LabelError(f"{who}: labels must be a tensor of integers, got {type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise LabelError(f"{who}: labels must be integers (e.g. torch.int64), got {y.dtype}")
+    if y.dim() != 1 or y.shape[0] != scores.shape[0]:
+        raise LabelError(
+            f"{who}: expected {scores.shape[0]} labels (one per row of scores), got shape {tuple(y.shape)}"
+        )
+    if y.device != scores.device:
+        raise LabelError(f"{who}: labels are on {y.device} but scores are on {scores.device}")
+    c = scores.shape[1]
+    if y.numel() and bool(((y < 0) | (y >= c)).any()):
+        lo, hi = int(y.min()), int(y.max())
+        raise LabelError(f"{who}: labels must be in [0, {c}) for {c} classes, got values in [{lo}, {hi}]")

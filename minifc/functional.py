@@ -1,0 +1,179 @@
+"""Explicit forward and backward passes: the math of every built-in layer and loss.
+
+This module is the classic course API (EECS 498-007 A3 / CS231n A2, PyTorch flavour): each layer is
+a class with static ``forward`` returning ``(out, cache)`` and ``backward`` taking ``(dout, cache)``.
+The modules in :mod:`minifc.nn` call these same functions, so the math lives here once.
+
+No autograd: every entry point runs under ``torch.no_grad()``, and every tensor created here (masks,
+one-hot corrections) takes the device and dtype of its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .errors import ShapeError, check_labels
+
+__all__ = ["Linear", "ReLU", "Linear_ReLU", "Dropout", "svm_loss", "softmax_loss"]
+
+
+class Linear:
+    """Affine layer ``out = x.reshape(N, D) @ w + b``."""
+
+    @staticmethod
+    @torch.no_grad()
+    def forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """Inputs: x (N, d_1, ..., d_k), w (D, M) with D = d_1 * ... * d_k, b (M,).
+
+        Returns ``(out, cache)``: out (N, M), cache ``(x, w, b)``.
+        """
+        x2 = x.reshape(x.shape[0], -1)
+        if x2.shape[1] != w.shape[0]:
+            raise ShapeError(
+                f"Linear: input has {x2.shape[1]} features per sample but the weight expects "
+                f"{w.shape[0]} (x {tuple(x.shape)}, w {tuple(w.shape)})"
+            )
+        return torch.addmm(b, x2, w), (x, w, b)
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inputs: dout (N, M), cache from :meth:`forward`.
+
+        Returns ``(dx, dw, db)`` with the shapes of x, w and b.
+        """
+        x, w, _ = cache
+        x2 = x.reshape(x.shape[0], -1)
+        dx = dout.mm(w.t()).reshape(x.shape)
+        dw = x2.t().mm(dout)
+        db = dout.sum(0)
+        return dx, dw, db
+
+
+class ReLU:
+    """Rectified linear unit ``out = max(x, 0)``; never changes its input."""
+
+    @staticmethod
+    @torch.no_grad()
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input: x of any shape. Returns ``(out, cache)``: out like x, cache is x."""
+        return x.clamp_min(0), x
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(dout: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
+        """Inputs: dout like x, cache from :meth:`forward`. Returns dx like x."""
+        return relu_backward(dout, cache)
+
+
+def relu_backward(dout: torch.Tensor, x_or_out: torch.Tensor) -> torch.Tensor:
+    """dx of ReLU given the input (or, equivalently, the output): dout where it was positive."""
+    return dout.masked_fill(x_or_out <= 0, 0)
+
+
+class Linear_ReLU:  # noqa: N801  (the classic name)
+    """The ``Linear`` then ``ReLU`` sandwich."""
+
+    @staticmethod
+    @torch.no_grad()
+    def forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """Inputs as :meth:`Linear.forward`. Returns ``(out, cache)``, out (N, M)."""
+        a, fc_cache = Linear.forward(x, w, b)
+        out = a.clamp_min_(0)
+        return out, (fc_cache, out)
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inputs: dout (N, M), cache. Returns ``(dx, dw, db)``."""
+        fc_cache, out = cache
+        return Linear.backward(relu_backward(dout, out), fc_cache)
+
+
+def check_drop_probability(p: Any, who: str = "Dropout") -> float:
+    """Return p as a float, or raise ValueError unless 0 <= p < 1."""
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: p must be a number in [0, 1), got {p!r}") from None
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{who}: p is the probability of dropping a unit and must be in [0, 1), got {p}")
+    return p
+
+
+def dropout_mask(like: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inverted-dropout mask shaped like ``like``: 0 with probability p, else 1 / (1 - p)."""
+    keep = torch.rand(like.shape, device=like.device, dtype=like.dtype, generator=generator) >= p
+    return keep.to(like.dtype).div_(1.0 - p)
+
+
+def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A fresh generator on ``device`` seeded with ``seed`` (leaves the global RNG alone)."""
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+class Dropout:
+    """Inverted dropout. ``dropout_param``: ``p`` (probability of DROPPING a unit), ``mode``
+    (``'train'`` or ``'test'``), optional ``seed`` (the same mask on every call)."""
+
+    @staticmethod
+    @torch.no_grad()
+    def forward(x: torch.Tensor, dropout_param: dict) -> tuple[torch.Tensor, tuple]:
+        """Input: x of any shape. Returns ``(out, cache)``: out like x, cache ``(dropout_param, mask)``."""
+        p = check_drop_probability(dropout_param["p"])
+        mode = dropout_param.get("mode", "train")
+        if mode == "train":
+            gen = seeded_generator(dropout_param["seed"], x.device) if "seed" in dropout_param else None
+            mask = dropout_mask(x, p, gen)
+            return x * mask, (dropout_param, mask)
+        if mode == "test":
+            return x, (dropout_param, None)
+        raise ValueError(f"Dropout: mode must be 'train' or 'test', got {mode!r}")
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
+        """Inputs: dout like x, cache. Returns dx like x."""
+        dropout_param, mask = cache
+        if dropout_param.get("mode", "train") == "train":
+            return dout * mask
+        return dout
+
+
+@torch.no_grad()
+def svm_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multiclass hinge loss with margin 1, averaged over N.
+
+    Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
+    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
+    """
+    check_labels(x, y, "svm_loss")
+    n = x.shape[0]
+    rows = torch.arange(n, device=x.device)
+    correct = x[rows, y].unsqueeze(1)
+    margins = (x - correct + 1).clamp_min_(0)
+    margins[rows, y] = 0
+    loss = margins.sum() / n
+    dx = (margins > 0).to(x.dtype)
+    dx[rows, y] = -dx.sum(1)
+    return loss, dx.div_(n)
+
+
+@torch.no_grad()
+def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy, numerically stable, averaged over N.
+
+    Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
+    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
+    """
+    check_labels(x, y, "softmax_loss")
+    n = x.shape[0]
+    rows = torch.arange(n, device=x.device)
+    log_probs = x - x.max(dim=1, keepdim=True).values
+    log_probs -= log_probs.exp().sum(dim=1, keepdim=True).log_()
+    loss = -log_probs[rows, y].sum() / n
+    dx = log_probs.exp_()
+    dx[rows, y] -= 1
+    return loss, dx.div_(n)

@@ -1,0 +1,143 @@
+"""Numeric gradients and relative errors, plus one-call checks of a layer, loss, model or Module.
+
+Run checks in float64: with float32, centred differences at h = 1e-7 are dominated by rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+
+from .nn import Module
+
+__all__ = [
+    "compute_numeric_gradient",
+    "rel_error",
+    "check_layer",
+    "check_loss",
+    "check_model",
+    "check_module",
+]
+
+
+def compute_numeric_gradient(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    dLdf: torch.Tensor | None = None,
+    h: float = 1e-7,
+) -> torch.Tensor:
+    """Centred-difference gradient of ``L = sum(dLdf * f(x))`` with respect to x.
+
+    Inputs: f maps x (any shape) to a tensor y; x is perturbed in place (and restored), so f must
+    read x itself; dLdf has y's shape (ones when None). Returns dx with x's shape.
+    """
+    if not x.is_contiguous():
+        raise ValueError("compute_numeric_gradient: x must be contiguous (it is perturbed in place)")
+    flat_x = x.view(-1)
+    grad = torch.zeros_like(x)
+    flat_grad = grad.view(-1)
+    with torch.no_grad():
+        y = torch.as_tensor(f(x))
+        dLdf = torch.ones_like(y) if dLdf is None else dLdf
+        weights = dLdf.reshape(-1).to(y.dtype)
+        for i in range(flat_x.numel()):
+            old = flat_x[i].item()
+            flat_x[i] = old + h
+            y_plus = torch.as_tensor(f(x)).clone()
+            flat_x[i] = old - h
+            y_minus = torch.as_tensor(f(x)).clone()
+            flat_x[i] = old
+            dydx = (y_plus - y_minus) / (2 * h)
+            flat_grad[i] = weights.dot(dydx.reshape(-1).to(weights.dtype))
+    return grad
+
+
+def rel_error(x: torch.Tensor | float, y: torch.Tensor | float, eps: float = 1e-10) -> float:
+    """max|x - y| / max(|x| + |y|), the denominator clamped to at least eps."""
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    y = y.to(x.device)
+    top = (x - y).abs().max().item()
+    bot = (x.abs() + y.abs()).clamp(min=eps).max().item()
+    return top / bot
+
+
+def check_layer(
+    forward: Callable[..., tuple[torch.Tensor, object]],
+    backward: Callable[[torch.Tensor, object], object],
+    *inputs: torch.Tensor,
+    extra: tuple = (),
+    seed: int = 0,
+) -> dict[str, float]:
+    """Check a classic layer: ``forward(*inputs, *extra) -> (out, cache)`` and
+    ``backward(dout, cache) -> grads`` (one tensor or a tuple, one per input, in order).
+
+    Returns ``{"d0": err, "d1": err, ...}``: the relative error of each input's gradient.
+    """
+    gen = torch.Generator(device=inputs[0].device).manual_seed(seed)
+    out, cache = forward(*inputs, *extra)
+    dout = torch.randn(out.shape, dtype=out.dtype, device=out.device, generator=gen)
+    grads = backward(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    errors = {}
+    for i, (x, g) in enumerate(zip(inputs, grads)):
+        num = compute_numeric_gradient(lambda _: forward(*inputs, *extra)[0], x, dout)
+        errors[f"d{i}"] = rel_error(num, g)
+    return errors
+
+
+def check_loss(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    scores: torch.Tensor,
+    y: torch.Tensor,
+) -> float:
+    """Relative error of ``loss_fn(scores, y)[1]`` against the numeric gradient of the loss."""
+    _, dscores = loss_fn(scores, y)
+    num = compute_numeric_gradient(lambda _: loss_fn(scores, y)[0], scores)
+    return rel_error(num, dscores)
+
+
+def check_model(model: object, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Check every gradient of a model with the classic contract (``params``, ``loss(X, y)``).
+
+    Returns ``{param_name: relative error}``.
+    """
+    _, grads = model.loss(X, y)  # type: ignore[attr-defined]
+    params: Mapping[str, torch.Tensor] = model.params  # type: ignore[attr-defined]
+    errors = {}
+    for name in sorted(grads):
+        num = compute_numeric_gradient(lambda _: model.loss(X, y)[0], params[name])  # type: ignore[attr-defined]
+        errors[name] = rel_error(num, grads[name])
+    return errors
+
+
+def check_module(module: Module, x: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """Check a Module's backward: dx and every parameter's gradient, for ``L = sum(dout * forward(x))``.
+
+    Dropout-like modules must be deterministic for this (eval mode, or a fixed seed).
+    Returns ``{"dx": err, "<param name>": err, ...}``.
+    """
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    skipping = [m for m in module.modules() if getattr(m, "input_grad", True) is False]
+    for m in skipping:  # a net's first layer may skip dx; the check needs it
+        m.input_grad = True
+    try:
+        out = module.forward(x)
+        dout = torch.randn(out.shape, dtype=out.dtype, device=out.device, generator=gen)
+        module.zero_grad()
+        dx = module.backward(dout)
+    finally:
+        for m in skipping:
+            m.input_grad = False
+    analytic = {name: p.grad for name, p in module.named_parameters()}
+
+    def f(_: torch.Tensor) -> torch.Tensor:
+        return module.forward(x)
+
+    errors = {"dx": rel_error(compute_numeric_gradient(f, x, dout), dx)}
+    for name, p in module.named_parameters():
+        g = analytic[name]
+        if g is None:
+            raise RuntimeError(f"check_module: backward of {type(module).__name__} left {name}.grad empty")
+        errors[name] = rel_error(compute_numeric_gradient(f, p.data, dout), g)
+    return errors
