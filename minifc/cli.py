@@ -12,7 +12,12 @@ import click
 from . import __version__
 
 #: subcommand name -> "module:attribute" under minifc.commands, imported only when used
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "train": "train:train",
+    "example": "example:example",
+    "plugins": "plugins:plugins",
+    "check": "check:check",
+}
 
 
 class LazyGroup(click.Group):
