@@ -31,4 +31,11 @@ def minifc_register_update_rules(register: Register) -> None:
 
 @hookimpl
 def minifc_register_regularizers(register: Register) -> None:
-    register("l2", regularizers.l2, description="reg * sum(W**2) on weights", defaults=regularizers.l2.defaults)
+    register(
+        "l2",
+        regularizers.l2,
+        description="reg * sum(W**2) on weights",
+        stage="loss",
+        applies_to="weights",
+        defaults=dict(regularizers.l2.defaults),
+    )

@@ -1,23 +1,47 @@
 """Every extension point of minifc, documented in one place: the page a plugin author reads.
 
 A plugin is a module (or any object) with functions named like the hooks below, marked with
-``@minifc.hookimpl``. Installed packages declare it in the ``minifc.plugins`` entry-point group::
+``@minifc.hookimpl`` (also importable as ``from minifc.hookspecs import hookimpl``). An installed
+package declares it in the ``minifc.plugins`` entry-point group of its ``setup.cfg``::
+
+    [options]
+    install_requires = minifc
 
     [options.entry_points]
     minifc.plugins =
-        myplugin = minifc_myplugin.plugin
+        myplugin = minifc_myplugin
+
+and the module::
+
+    from minifc import hookimpl
+
+    @hookimpl
+    def minifc_register_update_rules(register):
+        register("nesterov", nesterov, description="Nesterov momentum")
 
 Each ``minifc_register_*`` hook is called once, lazily, on the first lookup of a component, with a
 ``register(name, obj, **metadata)`` callback. minifc records which plugin (and which distribution and
-version) registered each name. Metadata every kind understands:
+version) registered each name; ``minifc plugins`` lists them and ``minifc check`` verifies them
+numerically. Names are non-empty strings without ``:`` (it separates a name from its options in
+specs such as ``"dropout:p=0.5"``). Metadata every kind understands:
 
 - ``override=True``: replace a component already registered under that name (e.g. a built-in),
-  on purpose. Without it, two different objects under one name is an error naming both providers.
+  on purpose. Without it, two different objects under one name is an error naming both providers
+  (the same object registered twice is harmless).
 - ``description="..."``: one line shown by ``minifc plugins``.
+- ``check_kwargs={...}`` (layers) / ``check_config={...}`` (update rules, regularizers): the
+  arguments ``minifc check`` uses, when the defaults are not enough to exercise the component.
 
-The built-in components (linear, relu, dropout, svm, softmax, sgd, sgd_momentum, rmsprop, adam,
-l2) are registered through these same hooks by ``minifc.builtins``. An implementation may take
-fewer arguments than its spec, so hooks can gain arguments without breaking plugins.
+A plugin that fails (import error, exception in a hook, a hook with unknown arguments, a component
+with a wrong signature or metadata, a name clash) is skipped and reported once on stderr, naming its
+distribution, entry point and error; minifc and the other plugins keep working. Environment:
+``MINIFC_STRICT_PLUGINS=1`` raises instead, ``MINIFC_DISABLE_PLUGINS=a,b`` blocks plugins by
+entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built-ins always load).
+
+The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
+rmsprop, adam, l2) are registered through these same hooks by ``minifc.builtins``. An
+implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
+plugins. Nothing here uses autograd: every component computes its own gradient.
 """
 
 from __future__ import annotations
@@ -40,10 +64,21 @@ Register = Callable[..., None]
 def minifc_register_layers(register: Register) -> None:
     """Register layer factories: ``register("batchnorm1d", BatchNorm1d)``.
 
-    ``obj`` is called with keyword arguments and returns a :class:`minifc.nn.Module` with
-    ``forward(x)``, ``backward(dout) -> dx`` (adding into each ``Parameter.grad``), ``parameters()``,
-    ``train()``/``eval()``. Model builders pass ``in_features=<width of the input>`` when the factory
-    accepts it; a layer that changes the width exposes ``out_features``.
+    ``obj`` (usually a :class:`minifc.nn.Module` subclass; a class must be one) is called with
+    keyword arguments and returns a Module with ``forward(x)`` (x (N, D) -> out (N, D')),
+    ``backward(dout) -> dx`` (dout (N, D') -> dx (N, D), adding into each ``Parameter.grad`` with
+    ``Parameter.accumulate``), ``parameters()`` and ``train()``/``eval()``; running statistics go in
+    ``register_buffer``. Tensors it creates follow the input's dtype and device.
+
+    :func:`minifc.builder.build_net` passes ``in_features=<width of the input>`` when the factory
+    accepts it (and ``dtype``/``device`` when accepted); a layer that changes the width exposes
+    ``out_features``. In specs, bare values fill the factory's other parameters in order:
+    ``"linear:512"`` is ``Linear(in_features=..., out_features=512)``.
+
+    ``minifc check`` builds it with ``in_features=6``, ``out_features=5`` (when accepted) plus
+    ``check_kwargs``, in float64 and train mode (re-seeding torch's RNG before every forward, so a
+    dropout-like layer draws the same mask), and compares dx and every parameter's gradient with
+    centred differences; then the same in eval mode.
     """
 
 
@@ -51,8 +86,9 @@ def minifc_register_layers(register: Register) -> None:
 def minifc_register_losses(register: Register) -> None:
     """Register losses: ``obj(scores, y) -> (loss, dscores)``.
 
-    scores (N, C) floating point, y (N,) integer labels; loss a 0-dim tensor averaged over N, dscores
-    (N, C) its gradient.
+    scores (N, C) floating point, y (N,) integer labels in [0, C); loss a 0-dim tensor averaged
+    over N, dscores (N, C) its gradient (same dtype and device as scores). ``minifc check`` compares
+    dscores with the numeric gradient of the loss.
     """
 
 
@@ -63,7 +99,12 @@ def minifc_register_update_rules(register: Register) -> None:
     ``config`` holds hyper-parameters (missing ones take the rule's defaults) and per-parameter
     state; state tensors must be created like ``w``. Optional attributes ``obj.defaults`` (dict of
     hyper-parameters) and ``obj.state_keys`` let minifc reject unknown ``optim_config`` keys and bad
-    values before training. The learning rate must be under the key ``learning_rate``.
+    values before training. The learning rate must be under the key ``learning_rate``. Update ``w``
+    in place and return it (as the classic sgd does).
+
+    ``minifc check`` runs it for 100 steps on ``f(w) = 0.5 * ||w - target||^2`` with its defaults
+    (or ``check_config``): w must keep its shape, dtype and device, state tensors must be created like
+    w, and f must decrease.
     """
 
 
@@ -77,13 +118,22 @@ def minifc_register_regularizers(register: Register) -> None:
       constraints, decoupled weight decay). ``config`` also holds the current ``learning_rate``.
 
     ``applies_to="weights"`` (default: parameters with two or more dimensions) or ``"all"``.
-    ``defaults={...}`` declares the hyper-parameters (so unknown keys are rejected).
+    ``defaults={...}`` declares the hyper-parameters (so unknown keys are rejected; default: the
+    object's ``defaults`` attribute). Users name them as ``"l1"``, ``"l1:reg=1e-4"`` or
+    ``{"name": "max_norm", "max_norm": 3.0}`` (see :func:`minifc.registry.parse_spec`).
+
+    ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or
+    checks that next_w keeps w's shape, dtype and device and is finite (stage "update"), with the
+    defaults (zero-valued numbers set to 0.1) or ``check_config``.
     """
 
 
 @hookspec
 def minifc_register_commands(cli: Any) -> None:
-    """Add subcommands to the ``minifc`` click group: ``@cli.command() def mycmd(): ...``."""
+    """Add subcommands to the ``minifc`` click group: ``@cli.command() def mycmd(): ...``.
+
+    Called when the CLI lists or looks up a command that is not built in.
+    """
 
 
 def _public() -> dict[str, Any]:
