@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from . import functional, gradcheck, nn, optim
+from .hookspecs import hookimpl
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
+from .solver import Solver
+from .trainer import Trainer
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "gradcheck", "nn", "optim", "Classifier", "TwoLayerNet", "FullyConnectedNet", "__version__"]
+__all__ = [
+    "functional",
+    "gradcheck",
+    "nn",
+    "optim",
+    "Classifier",
+    "TwoLayerNet",
+    "FullyConnectedNet",
+    "Solver",
+    "Trainer",
+    "hookimpl",
+    "__version__",
+]

@@ -1,0 +1,252 @@
+"""The classic experiments on CIFAR-10, one function each, run by ``minifc example NAME``.
+
+Each takes the data dict of :func:`minifc.data.load_cifar10` and an :class:`ExampleOptions`, prints
+the classic Solver lines, writes PNG plots into ``options.out`` and returns a summary: one row per
+trained model (``name``, ``train_acc``, ``val_acc``, ...) plus the paths of the plots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import optim
+from .models import FullyConnectedNet, TwoLayerNet
+from .plots import have_matplotlib, plot_bars, plot_histories
+from .solver import Solver
+
+__all__ = ["EXAMPLES", "ExampleOptions", "run_example"]
+
+
+@dataclass
+class ExampleOptions:
+    """What every example takes. ``epochs`` / ``num_train`` of None mean the classic settings."""
+
+    out: Path
+    epochs: int | None = None
+    num_train: int | None = None
+    device: str = "cpu"
+    seed: int | None = 0
+    verbose: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def pick(self, classic_epochs: int, classic_num_train: int | None) -> tuple[int, int | None]:
+        return (
+            self.epochs if self.epochs is not None else classic_epochs,
+            self.num_train if self.num_train is not None else classic_num_train,
+        )
+
+
+def _subset(data: dict[str, torch.Tensor], num_train: int | None) -> dict[str, torch.Tensor]:
+    """The first ``num_train`` training samples (the classic examples' small training sets)."""
+    small = {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")}
+    if num_train is not None:
+        small["X_train"], small["y_train"] = data["X_train"][:num_train], data["y_train"][:num_train]
+    return small
+
+
+def _history(solver: Solver) -> dict[str, list[float]]:
+    return {
+        "loss_history": solver.loss_history,
+        "train_acc_history": solver.train_acc_history,
+        "val_acc_history": solver.val_acc_history,
+    }
+
+
+def _row(name: str, solver: Solver, start: float) -> dict[str, Any]:
+    return {
+        "name": name,
+        "final_train_acc": solver.train_acc_history[-1],
+        "final_val_acc": solver.val_acc_history[-1],
+        "best_val_acc": solver.best_val_acc,
+        "final_loss": solver.loss_history[-1],
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def _plot(runs: dict[str, dict[str, list[float]]], path: Path, **kw: Any) -> list[str]:
+    if not have_matplotlib():
+        print("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
+        return []
+    return [str(plot_histories(runs, path, **kw))]
+
+
+def _device(options: ExampleOptions) -> torch.device:
+    from .trainer import resolve_device
+
+    return resolve_device(options.device)
+
+
+def two_layer(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """TwoLayerNet (hidden 200) + Solver, sgd lr 0.1 decayed 0.9 per epoch, 20 epochs, batch 100:
+    above 50% validation accuracy."""
+    epochs, num_train = options.pick(20, None)
+    device = _device(options)
+    if options.seed is not None:
+        torch.manual_seed(options.seed)
+    model = TwoLayerNet(hidden_dim=200, weight_scale=1e-2, dtype=torch.float32, device=device)
+    start = time.time()
+    solver = Solver(
+        model,
+        _subset(data, num_train),
+        update_rule=optim.sgd,
+        optim_config={"learning_rate": 0.1},
+        lr_decay=0.9,
+        num_epochs=epochs,
+        batch_size=100,
+        print_every=100,
+        device=device,
+        verbose=options.verbose,
+    )
+    solver.train()
+    plots = _plot({"two-layer": _history(solver)}, options.out / "two_layer.png", title="TwoLayerNet on CIFAR-10")
+    return {"rows": [_row("TwoLayerNet(200)", solver, start)], "plots": plots, "target": ("best_val_acc", 0.5)}
+
+
+def overfit(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """50 training samples, 3-layer [100, 100] and 5-layer [100] * 4 nets, batch 25, 20 epochs,
+    sgd: both reach 100% training accuracy."""
+    epochs, num_train = options.pick(20, 50)
+    device = _device(options)
+    settings = {"3-layer [100, 100]": ([100, 100], 1e-1, 1e-1), "5-layer [100]*4": ([100] * 4, 1e-1, 1e-1)}
+    rows, runs = [], {}
+    for name, (hidden, weight_scale, lr) in settings.items():
+        if options.seed is not None:
+            torch.manual_seed(options.seed)
+        print(f"--- {name}: weight_scale {weight_scale}, learning_rate {lr}")
+        model = FullyConnectedNet(hidden, weight_scale=weight_scale, dtype=torch.float32, device=device)
+        start = time.time()
+        solver = Solver(
+            model,
+            _subset(data, num_train),
+            update_rule=optim.sgd,
+            optim_config={"learning_rate": lr},
+            num_epochs=epochs,
+            batch_size=25,
+            print_every=10,
+            device=device,
+            verbose=options.verbose,
+        )
+        solver.train()
+        rows.append(_row(name, solver, start))
+        runs[name] = _history(solver)
+    plots = _plot(
+        runs,
+        options.out / "overfit_loss.png",
+        panels=("loss_history", "train_acc_history"),
+        title=f"Overfitting {num_train} samples",
+    )
+    return {"rows": rows, "plots": plots, "target": ("final_train_acc", 1.0)}
+
+
+_RULES = {
+    "sgd": (optim.sgd, 5e-2),
+    "sgd_momentum": (optim.sgd_momentum, 5e-2),
+    "rmsprop": (optim.rmsprop, 1e-4),
+    "adam": (optim.adam, 1e-3),
+}
+
+
+def _compare_rules(
+    data: dict[str, torch.Tensor], options: ExampleOptions, rules: list[str], stem: str
+) -> dict[str, Any]:
+    epochs, num_train = options.pick(5, 4000)
+    device = _device(options)
+    rows, runs = [], {}
+    for name in rules:
+        rule, lr = _RULES[name]
+        if options.seed is not None:
+            torch.manual_seed(options.seed)
+        print(f"--- running with {name} (learning_rate {lr})")
+        model = FullyConnectedNet([100] * 5, weight_scale=5e-2, dtype=torch.float32, device=device)
+        start = time.time()
+        solver = Solver(
+            model,
+            _subset(data, num_train),
+            update_rule=rule,
+            optim_config={"learning_rate": lr},
+            num_epochs=epochs,
+            batch_size=100,
+            print_every=100,
+            device=device,
+            verbose=options.verbose,
+        )
+        solver.train()
+        rows.append(_row(name, solver, start))
+        runs[name] = _history(solver)
+    plots = _plot(runs, options.out / f"{stem}.png", title=f"Six-layer net [100]*5, {num_train} samples")
+    return {"rows": rows, "plots": plots}
+
+
+def sgd_momentum(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """Six-layer net [100]*5, 4,000 samples, 5 epochs, batch 100, lr 5e-2, weight scale 5e-2:
+    sgd vs sgd_momentum (momentum converges faster)."""
+    return _compare_rules(data, options, ["sgd", "sgd_momentum"], "sgd_momentum")
+
+
+def update_rules(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """The same net and data with sgd, sgd_momentum, rmsprop (lr 1e-4) and adam (lr 1e-3)."""
+    return _compare_rules(data, options, ["sgd", "sgd_momentum", "rmsprop", "adam"], "update_rules")
+
+
+def dropout(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """20,000 samples, one hidden layer of width 256 / 512 / 512 with dropout 0.5, adam lr 5e-3,
+    batch 512, 100 epochs: the dropout net has the lower train and the higher val accuracy."""
+    epochs, num_train = options.pick(100, 20000)
+    device = _device(options)
+    settings = [("256, no dropout", 256, 0.0), ("512, no dropout", 512, 0.0), ("512, dropout 0.5", 512, 0.5)]
+    rows, runs, bars = [], {}, {}
+    for name, width, p in settings:
+        if options.seed is not None:
+            torch.manual_seed(options.seed)
+        print(f"--- width {width}, dropout {p}")
+        model = FullyConnectedNet([width], dropout=p, dtype=torch.float32, device=device)
+        start = time.time()
+        small = _subset(data, num_train)
+        solver = Solver(
+            model,
+            small,
+            update_rule=optim.adam,
+            optim_config={"learning_rate": 5e-3},
+            num_epochs=epochs,
+            batch_size=min(512, small["X_train"].shape[0]),
+            print_every=100000,
+            print_acc_every=10,
+            device=device,
+            verbose=options.verbose,
+        )
+        solver.train()
+        rows.append(_row(name, solver, start))
+        runs[name] = _history(solver)
+        bars[name] = {"train": solver.train_acc_history[-1], "val": solver.val_acc_history[-1]}
+    plots = _plot(
+        runs,
+        options.out / "dropout_curves.png",
+        panels=("train_acc_history", "val_acc_history"),
+        title=f"Dropout, {num_train} samples",
+    )
+    if plots:
+        plots.append(str(plot_bars(bars, options.out / "dropout_final.png", title="final accuracy")))
+    return {"rows": rows, "plots": plots}
+
+
+EXAMPLES: dict[str, Callable[[dict[str, torch.Tensor], ExampleOptions], dict[str, Any]]] = {
+    "two-layer": two_layer,
+    "overfit": overfit,
+    "sgd-momentum": sgd_momentum,
+    "update-rules": update_rules,
+    "dropout": dropout,
+}
+
+
+def run_example(name: str, data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
+    """Run the example ``name`` and return its summary (see the module docstring)."""
+    if name not in EXAMPLES:
+        raise KeyError(f"unknown example {name!r}; examples: {', '.join(EXAMPLES)}")
+    options.out.mkdir(parents=True, exist_ok=True)
+    return EXAMPLES[name](data, options)

@@ -1,0 +1,89 @@
+"""PNG plots of training histories (matplotlib is an extra: ``pip install 'minifc[plots]'``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["have_matplotlib", "plot_histories", "plot_bars"]
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'minifc[plots]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_histories(
+    runs: Mapping[str, Mapping[str, Sequence[float]]],
+    path: str | os.PathLike,
+    panels: Sequence[str] = ("loss_history", "train_acc_history", "val_acc_history"),
+    title: str = "",
+) -> Path:
+    """One panel per history key, one line per run; ``runs`` maps a label to a dict of histories
+    (``loss_history`` per iteration, accuracies per epoch). Writes a PNG and returns its path."""
+    plt = _pyplot()
+    names = {
+        "loss_history": "training loss",
+        "train_acc_history": "training accuracy",
+        "val_acc_history": "validation accuracy",
+    }
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        for label, hist in runs.items():
+            values = list(hist.get(key, []))
+            if key == "loss_history":
+                ax.plot(values, "-", label=label, linewidth=0.8, alpha=0.8)
+                ax.set_xlabel("iteration")
+            else:
+                ax.plot(range(len(values)), values, "-o", label=label, markersize=3)
+                ax.set_xlabel("epoch")
+        ax.set_title(names.get(key, key))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:
+    """Grouped bars: ``values[group][label]`` (e.g. final train/val accuracy per model)."""
+    plt = _pyplot()
+    groups = list(values)
+    labels = sorted({label for g in groups for label in values[g]})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(len(labels), 1)
+    for i, label in enumerate(labels):
+        xs = [g_i + i * width for g_i in range(len(groups))]
+        ax.bar(xs, [values[g].get(label, 0.0) for g in groups], width, label=label)
+    ax.set_xticks([g_i + width * (len(labels) - 1) / 2 for g_i in range(len(groups))], groups)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
