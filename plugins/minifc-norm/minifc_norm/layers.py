@@ -1,0 +1,152 @@
+"""Batch and layer normalization as :class:`minifc.nn.Module` s with explicit backward passes.
+
+Both take x (N, D) (or (N, d_1, ..., d_k) with D = d_1 * ... * d_k, normalised as (N, D)) and return
+out with x's shape; ``backward(dout)`` returns dx like x and adds into ``gamma.grad`` and ``beta.grad``.
+Everything they create follows the input's dtype and device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from minifc.errors import ShapeError
+from minifc.nn import Module, Parameter
+
+__all__ = ["BatchNorm1d", "LayerNorm"]
+
+
+def _positive_int(n: object, who: str) -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise ValueError(f"{who}: in_features must be a positive integer, got {n!r}")
+    return n
+
+
+class _Norm(Module):
+    """Shared parts: gamma/beta, the input check and the (N, D) view."""
+
+    def __init__(
+        self, in_features: int, eps: float, dtype: torch.dtype, device: torch.device | str | None
+    ) -> None:
+        super().__init__()
+        self.in_features = _positive_int(in_features, type(self).__name__)
+        if not eps > 0:
+            raise ValueError(f"{type(self).__name__}: eps must be > 0, got {eps!r}")
+        self.eps = float(eps)
+        self.gamma = Parameter(torch.ones(in_features, dtype=dtype, device=device))
+        self.beta = Parameter(torch.zeros(in_features, dtype=dtype, device=device))
+        self._cache: tuple | None = None
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 2 or x[0].numel() != self.in_features:
+            raise ShapeError(
+                f"{type(self).__name__}({self.in_features}): expected {self.in_features} features per sample, "
+                f"got input shape {tuple(x.shape)}"
+            )
+        return x.reshape(x.shape[0], self.in_features)
+
+    def _take_cache(self) -> tuple:
+        cache, self._cache = self._cache, None
+        if cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return cache
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, eps={self.eps:g}"
+
+
+class BatchNorm1d(_Norm):
+    """Batch normalization: ``out = gamma * (x - mean) / sqrt(var + eps) + beta`` per feature.
+
+    Train mode uses the batch's mean and (biased) variance over N and updates the buffers
+    ``running = momentum * running + (1 - momentum) * batch`` (the classic convention; PyTorch's
+    momentum is 1 minus this one); eval mode uses the running statistics.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.9,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(in_features, eps, dtype, device)
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
+        self.momentum = float(momentum)
+        self.register_buffer("running_mean", torch.zeros(in_features, dtype=dtype, device=device))
+        self.register_buffer("running_var", torch.ones(in_features, dtype=dtype, device=device))
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) -> out (N, D)."""
+        x2 = self._flat(x)
+        gamma, beta = self.gamma.data.to(x.dtype), self.beta.data.to(x.dtype)
+        if self.training:
+            mean = x2.mean(0)
+            centred = x2 - mean
+            var = centred.square().mean(0)
+            inv_std = (var + self.eps).rsqrt_()
+            m = self.momentum
+            self.running_mean.mul_(m).add_(mean.to(self.running_mean.dtype), alpha=1 - m)
+            self.running_var.mul_(m).add_(var.to(self.running_var.dtype), alpha=1 - m)
+        else:
+            centred = x2 - self.running_mean.to(x.dtype)
+            inv_std = (self.running_var.to(x.dtype) + self.eps).rsqrt_()
+        xhat = centred * inv_std
+        self._cache = (xhat, inv_std, self.training, x.shape)
+        return (xhat * gamma + beta).reshape(x.shape)
+
+    @torch.no_grad()
+    def backward(self, dout: torch.Tensor) -> torch.Tensor:
+        """dout (N, D) -> dx (N, D); adds dgamma = sum_n dout * xhat and dbeta = sum_n dout."""
+        xhat, inv_std, training, shape = self._take_cache()
+        d = dout.reshape(xhat.shape)
+        self.gamma.accumulate((d * xhat).sum(0).to(self.gamma.data.dtype))
+        self.beta.accumulate(d.sum(0).to(self.beta.data.dtype))
+        dxhat = d * self.gamma.data.to(d.dtype)
+        if not training:  # constant statistics: a per-feature scale
+            return (dxhat * inv_std).reshape(shape)
+        # d/dx of (x - mean) / std over the batch: (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std
+        dx = dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)
+        return (dx * inv_std).reshape(shape)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", momentum={self.momentum:g}"
+
+
+class LayerNorm(_Norm):
+    """Layer normalization: each sample normalised over its D features, then ``gamma * xhat + beta``.
+
+    The same in train and eval mode (no running statistics).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        eps: float = 1e-5,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(in_features, eps, dtype, device)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) -> out (N, D)."""
+        x2 = self._flat(x)
+        centred = x2 - x2.mean(1, keepdim=True)
+        inv_std = (centred.square().mean(1, keepdim=True) + self.eps).rsqrt_()
+        xhat = centred * inv_std
+        self._cache = (xhat, inv_std, x.shape)
+        return (xhat * self.gamma.data.to(x.dtype) + self.beta.data.to(x.dtype)).reshape(x.shape)
+
+    @torch.no_grad()
+    def backward(self, dout: torch.Tensor) -> torch.Tensor:
+        """dout (N, D) -> dx (N, D); adds dgamma = sum_n dout * xhat and dbeta = sum_n dout."""
+        xhat, inv_std, shape = self._take_cache()
+        d = dout.reshape(xhat.shape)
+        self.gamma.accumulate((d * xhat).sum(0).to(self.gamma.data.dtype))
+        self.beta.accumulate(d.sum(0).to(self.beta.data.dtype))
+        dxhat = d * self.gamma.data.to(d.dtype)
+        dx = dxhat - dxhat.mean(1, keepdim=True) - xhat * (dxhat * xhat).mean(1, keepdim=True)
+        return (dx * inv_std).reshape(shape)
