@@ -368,6 +368,7 @@ class Registry:
                     cli.commands.pop(added, None)
                 self.pm.unregister(impl.plugin)
                 self._retract(name)
+                self.plugins.pop(name, None)
                 self._fail(
                     name,
                     info.distribution if info else None,
