@@ -525,7 +525,7 @@ def parse_spec(spec: Any, positional: Iterable[str] = ()) -> tuple[str, dict[str
     name, args, config = split_spec(spec)
     keys = list(positional)
     if len(args) > len(keys):
-        raise ValueError(f"spec {spec!r}: expected key=value items, got the bare value(s) {args[len(keys):]}")
+        raise ValueError(f"spec {spec!r}: expected key=value items, got the bare value(s) {args[len(keys) :]}")
     for key, value in zip(keys, args, strict=False):
         if key in config:
             raise ValueError(f"spec {spec!r}: {key} is given twice")

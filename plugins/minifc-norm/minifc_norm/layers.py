@@ -24,9 +24,7 @@ def _positive_int(n: object, who: str) -> int:
 class _Norm(Module):
     """Shared parts: gamma/beta, the input check and the (N, D) view."""
 
-    def __init__(
-        self, in_features: int, eps: float, dtype: torch.dtype, device: torch.device | str | None
-    ) -> None:
+    def __init__(self, in_features: int, eps: float, dtype: torch.dtype, device: torch.device | str | None) -> None:
         super().__init__()
         self.in_features = _positive_int(in_features, type(self).__name__)
         if not eps > 0:
