@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from cifar import cifar_root
+from click.testing import CliRunner
 
 from minifc.cli import main
 from minifc.examples import EXAMPLES, ExampleOptions, run_example
