@@ -82,6 +82,8 @@ class Trainer:
         callbacks: objects with ``on_*`` methods (see :mod:`minifc.callbacks`), called in order.
         sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"`` (classic Solver).
         num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
+        augment: ``augment(X_batch) -> X_batch`` applied to every training minibatch on the device
+            (random crops, flips; its randomness should come from torch's RNG so seeds cover it).
         checkpoint_path: file rewritten (atomically) after every epoch; the previous one is kept
             beside it as ``<name>.prev<suffix>``.
         loss: loss name or function, used when ``model`` is a bare Module.
@@ -108,6 +110,7 @@ class Trainer:
         num_val_samples: int | None = None,
         checkpoint_path: str | os.PathLike | None = None,
         loss: str | Callable[..., Any] = "softmax",
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         progress: bool | None = None,
         verbose: bool = True,
     ) -> None:
@@ -135,6 +138,7 @@ class Trainer:
         self.num_val_samples = num_val_samples
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.progress = progress
+        self.augment = augment
         self.verbose = verbose
 
         self._move_model()
@@ -293,6 +297,8 @@ class Trainer:
         """
         idx = self._batch_indices()
         X_batch, y_batch = self.data["X_train"][idx], self.data["y_train"][idx]
+        if self.augment is not None:
+            X_batch = self.augment(X_batch)
         self._apply_schedule()
         loss, grads = self.model.loss(X_batch, y_batch) if self._validated else self._checked_loss(X_batch, y_batch)
         params = self.model.params
