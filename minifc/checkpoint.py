@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
-import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,16 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["atomic_save", "safe_load", "check_finite"]
+__all__ = ["atomic_save", "safe_load", "check_finite", "non_finite"]
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathLike | None = None) -> Path:
     """Write ``obj`` with torch.save to a temporary file beside ``path``, fsync it, then rename it
-    over ``path``: a crash at any moment leaves either the old file or the new one, never half."""
+    over ``path``: a crash at any moment leaves either the old file or the new one, never half.
+
+    ``keep_previous``: a path where the file being replaced is kept (itself replaced atomically),
+    so that ``path`` exists at every moment and the older checkpoint survives a bad new one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -31,11 +36,52 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        _chmod_like_new_file(tmp)
+        if keep_previous is not None and path.is_file():
+            _keep_copy(path, Path(keep_previous))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _keep_copy(path: Path, prev: Path) -> None:
+    """Make ``prev`` a copy of ``path`` (a hard link when the file system allows), atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{prev.name}.", suffix=".tmp", dir=prev.parent)
+    os.close(fd)
+    try:
+        try:
+            os.unlink(tmp)
+            os.link(path, tmp)
+        except OSError:
+            shutil.copy2(path, tmp)
+        os.replace(tmp, prev)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _chmod_like_new_file(path: str) -> None:
+    """mkstemp creates files readable by their owner only; give them the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def safe_load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> Any:
@@ -46,19 +92,70 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was truncated or never written")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        text = str(e)
+        if "weights only" not in text.lower():
+            raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(e)}") from None
+        found = [line.strip() for line in text.splitlines() if "GLOBAL" in line]
+        if found:
+            reason = found[0].removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
+            what = "it holds objects other than tensors and plain values, which could run code when unpickled"
+        else:  # an opcode the safe unpickler does not take: garbage, or a pickle protocol torch never writes
+            reason = _unsafe_reason(e)
+            what = (
+                "it is corrupt or truncated, or holds objects other than tensors and plain values, which could "
+                "run code when unpickled"
+            )
         raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain values, which "
-            f"could run code when unpickled ({str(e).splitlines()[0]})"
+            f"refused to load {path}: {what} ({reason}). Only load such a file with "
+            f"torch.load(weights_only=False) if you trust where it came from."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {str(e).splitlines()[0]}") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch.load on arbitrary bytes raises almost anything
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_first_line(e)}") from None
 
 
-def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
-    """Raise CheckpointError if any tensor holds NaN or Inf (so it is never written to disk)."""
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    first = text[0].split(". ")[0] if text else ""
+    return f"{type(e).__name__}: {first}".rstrip(": ")
+
+
+def _unsafe_reason(e: BaseException) -> str:
+    """The 'Unsupported global: GLOBAL os.system ...' line of torch's weights-only error."""
+    _, found, rest = str(e).partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in rest.splitlines() if line.strip()] if found else []
+    return lines[0].split(". ")[0] if lines else "weights-only unpickling failed"
+
+
+def _tensors(obj: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from _tensors(value, f"{prefix}[{i}]")
+
+
+def non_finite(obj: Any) -> list[str]:
+    """Dotted names of the floating-point tensors in ``obj`` (nested dicts, lists) holding NaN or Inf."""
+    return [
+        name
+        for name, t in _tensors(obj, "")
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
+    ]
+
+
+def check_finite(obj: Any, what: str) -> None:
+    """Raise CheckpointError if any tensor in ``obj`` holds NaN or Inf (so it is never written to disk)."""
+    bad = non_finite(obj)
     if bad:
-        raise CheckpointError(f"refusing to save {what}: non-finite values in {', '.join(bad)}")
+        shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+        raise CheckpointError(f"refusing to save {what}: non-finite values (NaN or Inf) in {shown}")
