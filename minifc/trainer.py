@@ -273,6 +273,7 @@ class Trainer:
         else:
             self.generator.seed()
         self._epoch_order: torch.Tensor | None = None
+        self._owns_checkpoint = False  # checkpoint_path holds this run's state (else another run's, or nothing)
 
     @property
     def iterations_per_epoch(self) -> int:
@@ -585,11 +586,20 @@ class Trainer:
 
         ``path`` exists at every moment (old or new, never half-written). Refuses (CheckpointError)
         to write a state holding NaN or Inf, so a diverged run never overwrites a good checkpoint.
+        The first save of a run that did not resume replaces ``checkpoint_path`` without keeping it
+        (and removes a stale ``.prev``): files of an earlier run are never this run's older checkpoint.
         """
         path = Path(path)
         state = self.state()
         check_finite({k: state[k] for k in _TENSOR_STATE}, f"checkpoint {path}")
-        return atomic_save(state, path, keep_previous=_prev_path(path))
+        prev = _prev_path(path)
+        fresh = self.checkpoint_path is not None and path == self.checkpoint_path and not self._owns_checkpoint
+        if fresh:  # the files there belong to an earlier run: never offer them as this run's older checkpoint
+            prev.unlink(missing_ok=True)
+        saved = atomic_save(state, path, keep_previous=None if fresh else prev)
+        if self.checkpoint_path is not None and path == self.checkpoint_path:
+            self._owns_checkpoint = True
+        return saved
 
     def load_checkpoint(self, path: str | os.PathLike | None) -> None:
         """Restore everything :meth:`state` saved; training continues where it stopped.
@@ -601,7 +611,7 @@ class Trainer:
             raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
         path = Path(path)
         prev = _prev_path(path)
-        hint = f"; the older checkpoint {prev} is kept: pass it as resume=... to continue from it"
+        hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
         hint = hint if prev.is_file() else ""
         try:
             restored = self._parse_state(safe_load(path))
@@ -636,6 +646,7 @@ class Trainer:
         self.generator.set_state(rng["generator"])
         self._epoch_order = None
         self._validated = False
+        self._owns_checkpoint = True
 
     def _parse_state(self, state: Any) -> dict[str, Any]:
         """Check a loaded checkpoint against this Trainer; return its values on the model's device."""

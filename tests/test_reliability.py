@@ -323,6 +323,18 @@ def test_prev_file_holds_the_previous_epoch(tmp_path):
     assert safe_load(_prev(path))["epoch"] == 2
 
 
+def test_a_fresh_run_never_offers_an_earlier_runs_checkpoint_as_its_older_one(tmp_path):
+    path = tmp_path / "ck.pt"
+    make_trainer(num_epochs=3, checkpoint_path=path, optim_config={"learning_rate": 0.5}).train()
+    fresh = make_trainer(num_epochs=1, checkpoint_path=path)
+    fresh.train()
+    assert not _prev(path).exists()  # the earlier run's files are not this run's .prev
+    assert safe_load(path)["loss_history"] == fresh.loss_history
+    fresh.num_epochs = 2
+    fresh.train()  # the same run goes on: now its own epoch 1 is kept as .prev
+    assert safe_load(_prev(path))["loss_history"] == fresh.loss_history[:IPE]
+
+
 # -- hostile checkpoints -------------------------------------------------------------------------
 
 
