@@ -10,6 +10,7 @@ one-hot corrections) takes the device and dtype of its input.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -17,6 +18,11 @@ import torch
 from .errors import ShapeError, check_labels
 
 __all__ = ["Linear", "ReLU", "Linear_ReLU", "Dropout", "svm_loss", "softmax_loss"]
+
+
+def flatten_samples(x: torch.Tensor) -> torch.Tensor:
+    """x (N, d_1, ..., d_k) as (N, d_1 * ... * d_k); also for N = 0, where ``reshape(N, -1)`` fails."""
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 class Linear:
@@ -29,7 +35,7 @@ class Linear:
 
         Returns ``(out, cache)``: out (N, M), cache ``(x, w, b)``.
         """
-        x2 = x.reshape(x.shape[0], -1)
+        x2 = flatten_samples(x)
         if x2.shape[1] != w.shape[0]:
             raise ShapeError(
                 f"Linear: input has {x2.shape[1]} features per sample but the weight expects "
@@ -45,7 +51,7 @@ class Linear:
         Returns ``(dx, dw, db)`` with the shapes of x, w and b.
         """
         x, w, _ = cache
-        x2 = x.reshape(x.shape[0], -1)
+        x2 = flatten_samples(x)
         dx = dout.mm(w.t()).reshape(x.shape)
         dw = x2.t().mm(dout)
         db = dout.sum(0)
@@ -68,6 +74,7 @@ class ReLU:
         return relu_backward(dout, cache)
 
 
+@torch.no_grad()
 def relu_backward(dout: torch.Tensor, x_or_out: torch.Tensor) -> torch.Tensor:
     """dx of ReLU given the input (or, equivalently, the output): dout where it was positive."""
     return dout.masked_fill(x_or_out <= 0, 0)

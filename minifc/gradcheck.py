@@ -79,8 +79,10 @@ def check_layer(
     dout = torch.randn(out.shape, dtype=out.dtype, device=out.device, generator=gen)
     grads = backward(dout, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(inputs):
+        raise ValueError(f"check_layer: backward returned {len(grads)} gradient(s) for {len(inputs)} input(s)")
     errors = {}
-    for i, (x, g) in enumerate(zip(inputs, grads)):
+    for i, (x, g) in enumerate(zip(inputs, grads, strict=True)):
         num = compute_numeric_gradient(lambda _: forward(*inputs, *extra)[0], x, dout)
         errors[f"d{i}"] = rel_error(num, g)
     return errors

@@ -127,8 +127,15 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Module:
-        """Move every parameter and buffer (floating-point ones change dtype) in place; returns self."""
+    def to(self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None) -> Module:
+        """Move every parameter and buffer (floating-point ones change dtype) in place; returns self.
+
+        Like ``torch.nn.Module.to``, a dtype may be given alone as the first argument: ``m.to(torch.float64)``.
+        """
+        if isinstance(device, torch.dtype):
+            if dtype is not None:
+                raise TypeError("Module.to: got a dtype both as the first argument and as dtype=")
+            device, dtype = None, device
 
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
@@ -227,8 +234,8 @@ class Linear(Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, D) or (N, d_1, ..., d_k) -> (N, M)."""
-        if x.dim() < 2 or x[0].numel() != self.in_features:
-            got = x[0].numel() if x.dim() >= 2 else tuple(x.shape)
+        if x.dim() < 2 or math.prod(x.shape[1:]) != self.in_features:
+            got = math.prod(x.shape[1:]) if x.dim() >= 2 else tuple(x.shape)
             raise ShapeError(
                 f"{self.describe()}: expected {self.in_features} input features per sample, got {got} "
                 f"(input shape {tuple(x.shape)})"
@@ -242,7 +249,7 @@ class Linear(Module):
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         with torch.no_grad():
-            x2 = x.reshape(x.shape[0], -1)
+            x2 = F.flatten_samples(x)
             self.weight.accumulate(x2.t().mm(dout))
             self.bias.accumulate(dout.sum(0))
             dx = dout.mm(self.weight.data.t()).reshape(x.shape) if self.input_grad else None
@@ -266,7 +273,8 @@ class ReLU(Module):
         self._out: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._out = x.clamp_min(0)
+        with torch.no_grad():
+            self._out = x.clamp_min(0)
         return self._out
 
     def backward(self, dout: torch.Tensor) -> torch.Tensor:
@@ -284,7 +292,9 @@ class LinearReLU(Linear):
         return self._out
 
     def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
-        out, self._out = self._out, None
+        out, self._out = getattr(self, "_out", None), None
+        if out is None:
+            raise RuntimeError(f"{self.describe()}: backward called before forward")
         return super().backward(F.relu_backward(dout, out))
 
 
@@ -312,7 +322,10 @@ class Dropout(Module):
 
     def backward(self, dout: torch.Tensor) -> torch.Tensor:
         mask, self._mask = self._mask, None
-        return dout if mask is None else dout * mask
+        if mask is None:
+            return dout
+        with torch.no_grad():
+            return dout * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
