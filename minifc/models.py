@@ -82,10 +82,9 @@ class Classifier:
         named = dict(net.named_parameters())
         mapping = param_names or {n: n for n in named}
         self._param_objects = {classic: named[dotted] for classic, dotted in mapping.items()}
-        for m in net.modules():
-            if isinstance(m, Linear):
-                m.input_grad = False  # the input layer's dx is never needed for training
-                break
+        first = next(m for m in net.modules() if not m._modules)
+        if isinstance(first, Linear):
+            first.input_grad = False  # the input layer's dx is never needed for training
 
     @property
     def params(self) -> ParamDict:

@@ -223,3 +223,13 @@ def test_solver_time_limit_and_checkpoints(tmp_path, monkeypatch, capsys) -> Non
     out = capsys.readouterr().out
     assert "End of training; next iteration will exceed the time limit." in out
     assert len(solver.loss_history) == 1
+
+
+def test_a_net_that_starts_with_a_parameter_free_layer_still_gets_every_gradient() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Dropout(0.0), nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 4))
+    model = minifc.Classifier(net)
+    assert net[1].input_grad is True
+    _, grads = model.loss(torch.randn(5, 20), torch.randint(4, (5,)))
+    assert set(grads) == {"1.weight", "1.bias", "3.weight", "3.bias"}
+    assert minifc.Classifier(nn.Sequential(nn.Linear(20, 4))).net[0].input_grad is False
