@@ -63,10 +63,16 @@ def train(ctx: click.Context, **opts: Any) -> None:
             raise click.UsageError(
                 f"{out} already holds a run; use --resume to continue it, --force to overwrite it, or another --out"
             )
+        for stale in ("history.json", "history.csv", "result.json", "history.png"):
+            (out / stale).unlink(missing_ok=True)
     try:
         _run(opts, out)
-    except MinifcError as e:
-        raise click.ClickException(str(e)) from None
+    except (MinifcError, ValueError, TypeError, KeyError) as e:
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise click.ClickException(message) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
+        ctx.exit(130)
 
 
 def _resumed_options(ctx: click.Context, out: Path, opts: dict[str, Any]) -> dict[str, Any]:
