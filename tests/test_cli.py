@@ -65,3 +65,17 @@ def test_train_writes_a_run_refuses_to_overwrite_and_resumes(tmp_path) -> None:
     history = json.loads((out / "history.json").read_text())
     assert len(history["val_acc_history"]) == 2
     assert len(history["loss_history"]) == 2 * 6
+
+
+def test_train_with_a_norm_layer_and_plugin_components_by_name(tmp_path) -> None:
+    from minifc.registry import default_registry
+
+    known = default_registry().names("layer"), default_registry().names("update_rule")
+    if "batchnorm1d" not in known[0] or "adamw" not in known[1]:
+        pytest.skip("needs the minifc-norm and minifc-optim-extra plugin packages (tox -e plugins installs them)")
+    args = ["train", "--data", str(cifar_root()), "--out", str(tmp_path / "r"), "--hidden", "32", "--norm",
+            "batchnorm1d", "--update-rule", "adamw", "--regularizer", "max_norm:max_norm=3", "--num-train", "200",
+            "--batch-size", "50", "--epochs", "1", "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "checkpoint.pt").exists()

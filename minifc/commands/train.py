@@ -90,19 +90,14 @@ def _resumed_options(ctx: click.Context, out: Path, opts: dict[str, Any]) -> dic
 def _build_model(opts: dict[str, Any], dtype: torch.dtype, device: torch.device) -> Any:
     hidden = parse_hidden(opts["hidden"])
     if opts["norm"]:
-        from ..builder import mlp
+        from ..builder import build_net, mlp_layers
         from ..models import Classifier
 
-        net = mlp(
-            hidden,
-            input_dim=3 * 32 * 32,
-            num_classes=10,
-            norm=opts["norm"],
-            dropout=opts["dropout"],
-            weight_scale=opts["weight_scale"],
-            dtype=dtype,
-            device=device,
-        )
+        specs = mlp_layers(hidden, norm=opts["norm"], dropout=opts["dropout"])
+        for spec in specs:
+            if isinstance(spec, dict) and spec.get("name") == "linear":
+                spec["weight_scale"] = opts["weight_scale"]
+        net = build_net(specs, 3 * 32 * 32, 10, dtype=dtype, device=device)
         return Classifier(net, "softmax", reg=opts["reg"])
     from ..models import FullyConnectedNet
 
