@@ -1,0 +1,53 @@
+"""minifc plugin: components of the strong fully-connected CIFAR-10 recipe (``minifc example best``).
+
+- loss ``softmax_smooth``: label-smoothed softmax cross-entropy (smoothing 0.1; other values with
+  :func:`smoothed_softmax_loss`);
+- layers ``gelu`` and ``residual_mlp`` (pre-LayerNorm inverted-bottleneck residual block);
+- helpers :func:`fit_zca` / :func:`zca_apply` (input whitening, a fixed preprocessing) and
+  :func:`warmup_cosine_steps` (a schedule with its warm-up in steps).
+"""
+
+from __future__ import annotations
+
+from minifc.hookspecs import Register, hookimpl
+
+from .layers import GELU, ResidualMLP
+from .losses import DEFAULT_SMOOTHING, smoothed_softmax_loss, softmax_smooth
+from .preprocess import Whitening, fit_zca
+from .schedules import warmup_cosine_steps
+
+__version__ = "0.1.0"
+__all__ = [
+    "GELU",
+    "ResidualMLP",
+    "DEFAULT_SMOOTHING",
+    "softmax_smooth",
+    "smoothed_softmax_loss",
+    "Whitening",
+    "fit_zca",
+    "warmup_cosine_steps",
+]
+
+
+def _default_smoothing_loss(scores, y):  # noqa: ANN001, ANN202 - the registry's loss form
+    return softmax_smooth(scores, y, DEFAULT_SMOOTHING)
+
+
+@hookimpl
+def minifc_register_layers(register: Register) -> None:
+    register("gelu", GELU, description="x * Phi(x) (exact GELU)")
+    register(
+        "residual_mlp",
+        ResidualMLP,
+        description="pre-LayerNorm inverted-bottleneck residual block x + W2 act(W1 LN(x))",
+        check_kwargs={"expansion": 2},
+    )
+
+
+@hookimpl
+def minifc_register_losses(register: Register) -> None:
+    register(
+        "softmax_smooth",
+        _default_smoothing_loss,
+        description=f"softmax cross-entropy with label smoothing {DEFAULT_SMOOTHING}",
+    )
