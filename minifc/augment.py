@@ -62,6 +62,23 @@ def random_flip(
     return _like_input(out, x)
 
 
+def _windows(
+    images: torch.Tensor, padding: int, top: torch.Tensor, left: torch.Tensor, mirror: torch.Tensor | None
+) -> torch.Tensor:
+    """Image n's H x W window at (top[n], left[n]) of its zero-padded copy, mirrored left-right where
+    ``mirror[n]``: two gathers (rows, then columns) with broadcast indices.
+    images (N, C, H, W), top/left (N,) integers in [0, 2 * padding], mirror (N,) bool or None -> (N, C, H, W)."""
+    n, c, h, w = images.shape
+    dev = images.device
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))  # (N, C, H+2p, W+2p)
+    rows = (top.view(n, 1) + torch.arange(h, device=dev)).view(n, 1, h, 1)
+    picked = padded.gather(2, rows.expand(n, c, h, w + 2 * padding))  # (N, C, H, W+2p)
+    j = torch.arange(w, device=dev)
+    offsets = j if mirror is None else torch.where(mirror.view(n, 1), j.flip(0), j)  # (W,) or (N, W)
+    cols = (left.view(n, 1) + offsets).view(n, 1, 1, w)
+    return picked.gather(3, cols.expand(n, c, h, w))
+
+
 def random_crop(
     x: torch.Tensor,
     padding: int = 4,
@@ -73,21 +90,20 @@ def random_crop(
     Equivalent to shifting each image by (dy, dx), drawn uniformly from [-padding, padding]^2,
     filling with zeros. x (N, C*H*W) or (N, C, H, W) -> a new tensor like x.
     """
+    return _crop_flip(x, padding, 0.0, image_shape, generator)
+
+
+def _crop_flip(
+    x: torch.Tensor, padding: int, flip_p: float, image_shape: tuple[int, int, int], generator: torch.Generator | None
+) -> torch.Tensor:
     if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
         raise ValueError(f"random_crop: padding must be an integer >= 0, got {padding!r}")
     images = as_images(x, image_shape)
-    if padding == 0:
-        return x.clone()
-    n, c, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))  # (N, C, H+2p, W+2p)
+    n = images.shape[0]
     top = torch.randint(0, 2 * padding + 1, (n,), device=x.device, generator=generator)
     left = torch.randint(0, 2 * padding + 1, (n,), device=x.device, generator=generator)
-    rows = top.view(n, 1) + torch.arange(h, device=x.device)  # (N, H)
-    cols = left.view(n, 1) + torch.arange(w, device=x.device)  # (N, W)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
-    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
-    out = padded[batch, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]  # (N, C, H, W)
-    return _like_input(out, x)
+    mirror = torch.rand(n, device=x.device, generator=generator) < flip_p if flip_p else None
+    return _like_input(_windows(images, padding, top, left, mirror), x)
 
 
 def crop_flip(padding: int = 4, flip: bool = True, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> Augment:
@@ -97,8 +113,9 @@ def crop_flip(padding: int = 4, flip: bool = True, image_shape: tuple[int, int, 
         raise ValueError(f"crop_flip: padding must be an integer >= 0, got {padding!r}")
 
     def augment(x: torch.Tensor) -> torch.Tensor:
-        out = random_crop(x, padding, image_shape) if padding else x
-        return random_flip(out, 0.5, image_shape) if flip else out
+        if padding:
+            return _crop_flip(x, padding, 0.5 if flip else 0.0, image_shape, None)
+        return random_flip(x, 0.5, image_shape) if flip else x
 
     augment.padding = padding  # type: ignore[attr-defined]
     augment.flip = flip  # type: ignore[attr-defined]

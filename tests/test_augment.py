@@ -130,3 +130,17 @@ def test_crop_flip_as_trainer_augment():
     trainer = Trainer(mlp([8], 3072, 3), data, "sgd", batch_size=16, num_epochs=1, augment=spy, verbose=False, seed=0)
     trainer.train()
     assert len(seen) == 4 and all(a == b == (16, 3072) for a, b in seen)
+
+
+def test_crop_flip_outputs_are_windows_or_mirrored_windows():
+    shape = (2, 5, 7)
+    x = _batch(n=40, shape=shape)
+    torch.manual_seed(0)
+    out = crop_flip(padding=2, image_shape=shape)(x)
+    mirrored = 0
+    for i in range(x.shape[0]):
+        img, got = x[i].reshape(shape), out[i].reshape(shape)
+        if _offset_of(got, img, 2) is None:
+            assert _offset_of(got.flip(2), img, 2) is not None, f"image {i} is neither a window nor a mirrored one"
+            mirrored += 1
+    assert 5 < mirrored < 35
