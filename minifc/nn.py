@@ -243,16 +243,16 @@ class Linear(Module):
         out, (self._x, _, _) = F.Linear.forward(x, self.weight.data, self.bias.data)
         return out
 
+    @F.no_grad
     def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
         """dout (N, M) -> dx like the forward input (None when ``input_grad`` is False)."""
         x = self._x
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
-        with torch.no_grad():
-            x2 = F.flatten_samples(x)
-            self.weight.accumulate(x2.t().mm(dout))
-            self.bias.accumulate(dout.sum(0))
-            dx = dout.mm(self.weight.data.t()).reshape(x.shape) if self.input_grad else None
+        x2 = F.flatten_samples(x)
+        self.weight.accumulate(x2.t().mm(dout))
+        self.bias.accumulate(dout.sum(0))
+        dx = dout.mm(self.weight.data.t()).reshape(x.shape) if self.input_grad else None
         self._x = None
         return dx
 
@@ -272,9 +272,9 @@ class ReLU(Module):
         super().__init__()
         self._out: torch.Tensor | None = None
 
+    @F.no_grad
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            self._out = x.clamp_min(0)
+        self._out = x.clamp_min(0)
         return self._out
 
     def backward(self, dout: torch.Tensor) -> torch.Tensor:
@@ -311,21 +311,21 @@ class Dropout(Module):
         self.seed = seed
         self._mask: torch.Tensor | None = None
 
+    @F.no_grad
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
         gen = None if self.seed is None else F.seeded_generator(self.seed, x.device)
-        with torch.no_grad():
-            self._mask = F.dropout_mask(x, self.p, gen)
-            return x * self._mask
+        self._mask = F.dropout_mask(x, self.p, gen)
+        return x * self._mask
 
+    @F.no_grad
     def backward(self, dout: torch.Tensor) -> torch.Tensor:
         mask, self._mask = self._mask, None
         if mask is None:
             return dout
-        with torch.no_grad():
-            return dout * mask
+        return dout * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
