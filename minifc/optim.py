@@ -6,7 +6,8 @@ the classic default. State tensors are created like ``w`` (same device and dtype
 nothing it does not need.
 
 Each rule carries ``rule.defaults`` (hyper-parameters) and ``rule.state_keys`` so that callers can
-validate a config before the first step.
+validate a config before the first step. The built-in rules also carry ``rule.foreach(ws, dws, configs)``,
+the same update of many parameters at once (see the end of this file).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import math
 from collections.abc import Callable
 
 import torch
+
+from .functional import no_grad
 
 __all__ = ["sgd", "sgd_momentum", "rmsprop", "adam", "check_config", "UpdateRule"]
 
@@ -120,3 +123,92 @@ def adam(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple
         w.addcdiv_(m, denom, value=-config["learning_rate"] / (1 - b1**t))
     config.update(m=m, v=v, t=t)
     return w, config
+
+
+# -- many parameters at once ------------------------------------------------------------------------
+# ``rule.foreach(ws, dws, configs) -> bool`` does to every (w, dw, config) what ``rule(w, dw, config)``
+# does, with the same arithmetic in the same order: each line of the rule becomes one
+# ``torch._foreach_*`` call over all parameters (no Python loop; on CUDA one kernel launch per line
+# instead of one per parameter). It needs every config to hold the same hyper-parameters (and step
+# count); otherwise it changes nothing and returns False, and the caller calls the rule per parameter.
+
+
+def _shared_config(rule: UpdateRule, configs: list[dict], extra: tuple[str, ...] = ()) -> dict | None:
+    """The hyper-parameters (defaults filled in) when every config has the same ones, else None."""
+    for config in configs:
+        _setup(rule, config)
+    keys = (*rule.defaults, *extra)  # type: ignore[attr-defined]
+    first = configs[0]
+    if any(config.get(k) != first.get(k) for config in configs[1:] for k in keys):
+        return None
+    return first
+
+
+def _states(configs: list[dict], key: str, ws: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.zeros_like(w) if c.get(key) is None else c[key] for c, w in zip(configs, ws, strict=True)]
+
+
+@no_grad
+def _sgd_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+    c = _shared_config(sgd, configs)
+    if c is None:
+        return False
+    torch._foreach_add_(ws, dws, alpha=-c["learning_rate"])
+    return True
+
+
+@no_grad
+def _sgd_momentum_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+    c = _shared_config(sgd_momentum, configs)
+    if c is None:
+        return False
+    vs = _states(configs, "velocity", ws)
+    torch._foreach_mul_(vs, c["momentum"])
+    torch._foreach_add_(vs, dws, alpha=-c["learning_rate"])
+    torch._foreach_add_(ws, vs)
+    for config, v in zip(configs, vs, strict=True):
+        config["velocity"] = v
+    return True
+
+
+@no_grad
+def _rmsprop_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+    c = _shared_config(rmsprop, configs)
+    if c is None:
+        return False
+    caches = _states(configs, "cache", ws)
+    decay = c["decay_rate"]
+    torch._foreach_mul_(caches, decay)
+    torch._foreach_addcmul_(caches, dws, dws, value=1 - decay)
+    denom = torch._foreach_sqrt(caches)
+    torch._foreach_add_(denom, c["epsilon"])
+    torch._foreach_addcdiv_(ws, dws, denom, value=-c["learning_rate"])
+    for config, cache in zip(configs, caches, strict=True):
+        config["cache"] = cache
+    return True
+
+
+@no_grad
+def _adam_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+    c = _shared_config(adam, configs, ("t",))
+    if c is None:
+        return False
+    ms, vs = _states(configs, "m", ws), _states(configs, "v", ws)
+    t = int(c.get("t", 0)) + 1
+    b1, b2 = c["beta1"], c["beta2"]
+    torch._foreach_lerp_(ms, dws, 1 - b1)
+    torch._foreach_mul_(vs, b2)
+    torch._foreach_addcmul_(vs, dws, dws, value=1 - b2)
+    denom = torch._foreach_div(vs, 1 - b2**t)
+    torch._foreach_sqrt_(denom)
+    torch._foreach_add_(denom, c["epsilon"])
+    torch._foreach_addcdiv_(ws, ms, denom, value=-c["learning_rate"] / (1 - b1**t))
+    for config, m, v in zip(configs, ms, vs, strict=True):
+        config.update(m=m, v=v, t=t)
+    return True
+
+
+sgd.foreach = _sgd_foreach  # type: ignore[attr-defined]
+sgd_momentum.foreach = _sgd_momentum_foreach  # type: ignore[attr-defined]
+rmsprop.foreach = _rmsprop_foreach  # type: ignore[attr-defined]
+adam.foreach = _adam_foreach  # type: ignore[attr-defined]
