@@ -126,8 +126,11 @@ def torch_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     raise ValueError(f"no torch equivalent configured for {cfg.update_rule!r}")
 
 
-def make_torch_side(cfg: Config, model, data: dict, device: torch.device, seed: int = 0):
-    """``nn.Sequential`` with the minifc model's initial weights; returns (net, optimizer, step)."""
+def make_torch_side(cfg: Config, model, data: dict, device: torch.device, seed: int = 0, gather: str = "index"):
+    """``nn.Sequential`` with the minifc model's initial weights; returns (net, optimizer, step).
+
+    ``gather``: how the minibatch is taken from the data, ``"index"`` (``X[idx]``, what plain torch code
+    writes) or ``"index_select"`` (what the minifc Trainer does)."""
     layers: list[nn.Module] = []
     num_layers = len(cfg.dims) - 1
     for i in range(num_layers):
@@ -147,8 +150,12 @@ def make_torch_side(cfg: Config, model, data: dict, device: torch.device, seed: 
 
     def step() -> float:
         idx = batches.next()
+        if gather == "index_select":
+            X_batch, y_batch = X.index_select(0, idx), y.index_select(0, idx)
+        else:
+            X_batch, y_batch = X[idx], y[idx]
         opt.zero_grad(set_to_none=True)
-        loss = TF.cross_entropy(net(X[idx]), y[idx])
+        loss = TF.cross_entropy(net(X_batch), y_batch)
         loss.backward()
         opt.step()
         return loss.item()
@@ -226,7 +233,7 @@ def run_config(name: str, args: argparse.Namespace, device: torch.device, dtype:
     cfg = CONFIGS[name]
     data = make_data(device, dtype)
     trainer = make_trainer(cfg, data, device, dtype)
-    _, _, torch_step = make_torch_side(cfg, trainer.model, data, device)
+    _, _, torch_step = make_torch_side(cfg, trainer.model, data, device, gather=args.torch_gather)
     equivalence = check_equivalence(cfg, device) if args.check else "not checked"
     sides = {"minifc": trainer._step, "torch": torch_step, "mm": make_mm_step(cfg, device, dtype)}
     for step in sides.values():  # warm-up
@@ -271,7 +278,7 @@ def memory_child(name: str, side: str, args: argparse.Namespace, device: torch.d
     if side == "minifc":
         step = trainer._step
     else:
-        _, _, step = make_torch_side(cfg, trainer.model, data, device)
+        _, _, step = make_torch_side(cfg, trainer.model, data, device, gather=args.torch_gather)
         del trainer
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -291,7 +298,7 @@ def memory_child(name: str, side: str, args: argparse.Namespace, device: torch.d
 
 def measure_memory_subprocess(name: str, side: str, args: argparse.Namespace) -> int | None:
     cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--dtype", args.dtype,
-           "--steps", str(args.steps), "--memory-child", f"{name}:{side}"]
+           "--steps", str(args.memory_steps), "--torch-gather", args.torch_gather, "--memory-child", f"{name}:{side}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if proc.returncode != 0:
         print(f"memory measurement of {name}/{side} failed:\n{proc.stderr}", file=sys.stderr)
@@ -302,7 +309,8 @@ def measure_memory_subprocess(name: str, side: str, args: argparse.Namespace) ->
 # -- the Trainer's own overhead ----------------------------------------------------------------------------
 def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict:
     """A full ``Trainer.train()`` epoch (progress bar and epoch line on, written to a null stream)
-    against the bare work of the same steps: ``model.loss`` on pre-sliced batches plus the update rule.
+    against the bare work of the same steps: ``model.loss`` on pre-sliced batches plus the update rule
+    (its ``foreach`` form, as the Trainer uses it).
 
     Loop overhead = (epoch - accuracy measurement - bare) / epoch; the end-of-epoch accuracy
     measurement (``num_train_samples`` = 1000 training samples plus the 1000 validation samples) is
@@ -330,7 +338,7 @@ def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtyp
     batches = [(data["X_train"][order[i * cfg.batch_size:(i + 1) * cfg.batch_size]].clone(),
                 data["y_train"][order[i * cfg.batch_size:(i + 1) * cfg.batch_size]].clone()) for i in range(steps)]
 
-    def epoch() -> float:
+    def epoch() -> tuple[float, float]:
         trainer.num_epochs += 1
         before = measure_time[0]
         sync(device)
@@ -344,10 +352,14 @@ def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtyp
         sync(device)
         start = clock()
         params = model.params
+        names = list(params)
+        foreach = getattr(rule, "foreach", None)  # the update form the Trainer uses
         for X, y in batches:
             _, grads = model.loss(X, y)
-            for k, w in params.items():
-                params[k], configs[k] = rule(w, grads[k], configs[k])
+            if foreach is None or not foreach([params[k] for k in names], [grads[k] for k in names],
+                                              [configs[k] for k in names]):
+                for k in names:
+                    params[k], configs[k] = rule(params[k], grads[k], configs[k])
         sync(device)
         return clock() - start
 
@@ -387,9 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
                         help="wall (default) or cpu: process CPU time, robust on a busy shared machine; "
                         "only meaningful with --threads 1 on CPU")
+    parser.add_argument("--torch-gather", choices=["index", "index_select"], default="index",
+                        help="how the torch side takes its minibatch: X[idx] (default, plain torch code) or "
+                        "X.index_select(0, idx) (as the minifc Trainer does)")
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip the float64 equivalence check of the two sides")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory subprocesses")
+    parser.add_argument("--memory-steps", type=int, default=4, help="training steps of each memory subprocess")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--overhead", action="store_true",
                         help="measure the Trainer's per-epoch overhead instead (default config: twolayer)")

@@ -1,0 +1,152 @@
+"""The optimized paths give the results of the reference ones.
+
+* ``rule.foreach`` (all parameters at once) against ``rule`` called per parameter: bit-identical on CPU.
+* The Trainer's foreach update against the per-parameter loop: identical training runs.
+* ``softmax_loss`` (one log_softmax, gather/scatter) against the textbook formula; any integer labels.
+* ``relu_backward`` (threshold_backward) and the dropout mask against their plain definitions.
+* ``functional.no_grad``: no autograd graph, the caller's grad mode restored.
+"""
+
+import pytest
+import torch
+
+import minifc
+from minifc import functional as F
+from minifc import optim
+
+RULES = {
+    "sgd": (optim.sgd, {"learning_rate": 1e-2}),
+    "sgd_momentum": (optim.sgd_momentum, {"learning_rate": 1e-2, "momentum": 0.9}),
+    "rmsprop": (optim.rmsprop, {"learning_rate": 1e-3, "decay_rate": 0.99, "epsilon": 1e-8}),
+    "adam": (optim.adam, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}),
+}
+SHAPES = [(7, 5), (5,), (5, 3), (3,)]
+
+
+def assert_same(a, b, device):
+    if device.type == "cpu":
+        assert torch.equal(a, b)
+    else:  # CUDA's foreach kernels may contract multiply-adds differently from the per-tensor ones
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_foreach_matches_per_parameter_rule(name, device, dtype):
+    rule, hyper = RULES[name]
+    g = torch.Generator().manual_seed(0)
+    ws = [torch.randn(s, generator=g, dtype=dtype).to(device) for s in SHAPES]
+    ref_ws = [w.clone() for w in ws]
+    configs = [dict(hyper) for _ in ws]
+    ref_configs = [dict(hyper) for _ in ws]
+    for _ in range(4):
+        dws = [torch.randn(s, generator=g, dtype=dtype).to(device) for s in SHAPES]
+        assert rule.foreach(ws, dws, configs) is True
+        for i, (w, dw) in enumerate(zip(ref_ws, dws, strict=True)):
+            next_w, ref_configs[i] = rule(w, dw, ref_configs[i])
+            assert next_w is w  # the rules work in place
+    for w, ref in zip(ws, ref_ws, strict=True):
+        assert_same(w, ref, device)
+    for config, ref in zip(configs, ref_configs, strict=True):
+        assert set(config) == set(ref)
+        for key, value in ref.items():
+            if isinstance(value, torch.Tensor):
+                assert_same(config[key], value, device)
+            else:
+                assert config[key] == value
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_foreach_declines_different_hyperparameters(name):
+    rule, hyper = RULES[name]
+    ws = [torch.ones(3), torch.ones(2)]
+    before = [w.clone() for w in ws]
+    configs = [dict(hyper), {**hyper, "learning_rate": hyper["learning_rate"] / 2}]
+    assert rule.foreach(ws, [torch.ones(3), torch.ones(2)], configs) is False
+    assert all(torch.equal(w, b) for w, b in zip(ws, before, strict=True))
+    assert all(not any(isinstance(v, torch.Tensor) for v in c.values()) for c in configs)
+
+
+def _plain(rule):
+    """The same rule without its foreach form: the Trainer then loops over parameters."""
+
+    def per_parameter(w, dw, config=None):
+        return rule(w, dw, config)
+
+    per_parameter.defaults = rule.defaults
+    per_parameter.state_keys = rule.state_keys
+    return per_parameter
+
+
+def _train(update_rule, optim_config, dropout, steps=12):
+    g = torch.Generator().manual_seed(1)
+    data = {"X_train": torch.randn(64, 12, generator=g), "y_train": torch.randint(4, (64,), generator=g),
+            "X_val": torch.randn(16, 12, generator=g), "y_val": torch.randint(4, (16,), generator=g)}
+    torch.manual_seed(0)
+    model = minifc.FullyConnectedNet([10, 8], input_dim=12, num_classes=4, dropout=dropout, weight_scale=0.1)
+    trainer = minifc.Trainer(model, data, update_rule=update_rule, optim_config=optim_config, batch_size=16,
+                             device="cpu", seed=3, verbose=False)
+    torch.manual_seed(5)  # dropout masks come from the global RNG
+    losses = [trainer._step() for _ in range(steps)]
+    return losses, {k: v.clone() for k, v in model.params.items()}, trainer
+
+
+@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_trainer_foreach_update_identical_to_per_parameter_loop(name, dropout):
+    rule, hyper = RULES[name]
+    fast_losses, fast_params, fast = _train(name, hyper, dropout)
+    ref_losses, ref_params, ref = _train(_plain(rule), hyper, dropout)
+    assert fast_losses == ref_losses
+    for k in ref_params:
+        assert torch.equal(fast_params[k], ref_params[k]), k
+
+
+def test_trainer_uses_foreach_only_after_the_validated_first_step(monkeypatch):
+    calls = []
+    foreach = optim.sgd.foreach
+    monkeypatch.setattr(optim.sgd, "foreach", lambda *a: calls.append(1) or foreach(*a))
+    _, _, trainer = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=3)
+    assert len(calls) == 2 and trainer.step_count == 3
+
+
+def _softmax_reference(x, y):
+    n = x.shape[0]
+    shifted = x - x.max(dim=1, keepdim=True).values
+    log_probs = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
+    loss = -log_probs[torch.arange(n), y].sum() / n
+    dx = log_probs.exp()
+    dx[torch.arange(n), y] -= 1
+    return loss, dx / n
+
+
+@pytest.mark.parametrize("label_dtype", [torch.int64, torch.int32, torch.uint8])
+def test_softmax_loss_matches_textbook_formula(label_dtype):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 6, generator=g, dtype=torch.float64) * 5
+    y = torch.randint(6, (9,), generator=g)
+    loss, dx = F.softmax_loss(x, y.to(label_dtype))
+    ref_loss, ref_dx = _softmax_reference(x, y)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(dx, ref_dx, rtol=1e-14, atol=1e-14)
+
+
+def test_relu_backward_and_dropout_mask_match_their_definitions():
+    g = torch.Generator().manual_seed(0)
+    x, dout = torch.randn(6, 7, generator=g), torch.randn(6, 7, generator=g)
+    x[0, :3] = 0.0
+    assert torch.equal(F.relu_backward(dout, x), dout.masked_fill(x <= 0, 0))
+    mask = F.dropout_mask(x, 0.3, torch.Generator().manual_seed(4))
+    keep = torch.rand(x.shape, generator=torch.Generator().manual_seed(4)) >= 0.3
+    assert torch.equal(mask, keep.to(x.dtype) / 0.7)
+
+
+def test_functional_no_grad_builds_no_graph_and_restores_grad_mode():
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(3, 2, requires_grad=True)
+    out, _ = F.Linear.forward(x, w, torch.zeros(2))
+    assert not out.requires_grad and torch.is_grad_enabled()
+    with torch.no_grad():
+        out, _ = F.Linear.forward(x, w, torch.zeros(2))
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+    assert F.Linear.forward.__name__ == "forward" and F.Linear.forward.__doc__.startswith("Inputs")
