@@ -47,20 +47,20 @@ def fit_zca(
 ) -> Whitening:
     """ZCA whitening fitted on X (N, D): on its first ``max_samples`` rows (all when None).
 
-    ``eps_ratio`` (> 0) sets the regularizer ``eps = eps_ratio * mean eigenvalue``. The covariance and
-    its eigendecomposition are computed in ``dtype`` (float64 by default, for a stable eigh); the
-    returned matrix is cast back to X's dtype. Cost: one (D, n) x (n, D) product and one eigh of (D, D).
+    ``eps_ratio`` (> 0) sets the regularizer ``eps = eps_ratio * mean eigenvalue``. The (D, n) x (n, D)
+    product of the covariance runs in X's dtype; its eigendecomposition in ``dtype`` (float64 by
+    default, for a stable eigh). The returned mean and matrix have X's dtype.
     """
     if X.dim() != 2 or X.shape[0] < 2:
         raise ValueError(f"fit_zca: X must be (N, D) with N >= 2, got {tuple(X.shape)}")
     if not eps_ratio > 0:
         raise ValueError(f"fit_zca: eps_ratio must be > 0, got {eps_ratio!r}")
     sample = X if max_samples is None else X[:max_samples]
-    mean = sample.mean(0, dtype=torch.float64 if dtype == torch.float64 else None).to(dtype)
-    centred = sample.to(dtype) - mean
-    cov = centred.t().mm(centred).div_(sample.shape[0] - 1)
+    mean = sample.mean(0, dtype=torch.float64).to(sample.dtype)
+    centred = sample - mean
+    cov = centred.t().mm(centred).to(dtype).div_(sample.shape[0] - 1)  # the product in X's dtype: the costly part
     eigvals, eigvecs = torch.linalg.eigh(cov)
     eigvals = eigvals.clamp_min(0)
     eps = float(eps_ratio * eigvals.mean())
     matrix = (eigvecs * (eigvals + eps).rsqrt()).mm(eigvecs.t())
-    return Whitening(mean.to(X.dtype), matrix.to(X.dtype), eps)
+    return Whitening(mean, matrix.to(X.dtype), eps)
