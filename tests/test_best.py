@@ -1,0 +1,172 @@
+"""minifc.best (``minifc example best``): the recipe's plumbing on tiny settings, its errors, and (slow)
+the full 15-minute run reaching 65% test accuracy."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from cifar import cifar_root
+
+from minifc import best as best_module
+from minifc.augment import hflip
+from minifc.best import FlipAveraged, MissingPluginError, Recipe, best
+from minifc.examples import ExampleOptions
+from minifc.nn import Linear, ReLU, Sequential
+from minifc.registry import Registry, reset_default_registry
+
+TINY = {"width": 16, "zca_samples": 300, "batch_size": 64}
+
+
+def _plugins():
+    for module in ("minifc_norm", "minifc_optim_extra", "minifc_recipes"):
+        pytest.importorskip(
+            module,
+            reason="the best recipe needs pip install -e plugins/minifc-norm "
+            "-e plugins/minifc-optim-extra -e plugins/minifc-recipes",
+        )
+
+
+def _synthetic(n_train=256, n_eval=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    data = {}
+    for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
+        data[f"X_{split}"] = torch.randn(n, 3072, generator=gen)
+        data[f"y_{split}"] = torch.randint(0, 10, (n,), generator=gen)
+    return data
+
+
+def _options(tmp_path, **kw):
+    extra = {"recipe": dict(TINY, **kw.pop("recipe", {})), "started_at": kw.pop("started_at", time.time())}
+    return ExampleOptions(out=tmp_path, verbose=False, extra=extra, **kw)
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    from minifc.data import load_cifar10
+
+    return load_cifar10(cifar_root())
+
+
+def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monkeypatch):
+    _plugins()
+    pytest.importorskip("matplotlib")
+    calls = []
+    real = best_module.accuracy
+
+    def counting(model, X, y, batch_size=1000):
+        calls.append((X.shape[0], y is not None and torch.equal(y, cifar["y_test"])))
+        return real(model, X, y, batch_size)
+
+    monkeypatch.setattr(best_module, "accuracy", counting)
+    summary = best(cifar, _options(tmp_path, epochs=2, num_train=500))
+    (row,) = summary["rows"]
+    assert summary["target"] == ("test_acc", 0.65)
+    for key in ("final_train_acc", "final_val_acc", "best_val_acc", "test_acc", "val_acc_flip"):
+        assert 0.0 <= row[key] <= 1.0, key
+    assert row["epochs"] == 2 and row["seconds"] > 0 and row["recipe"]["width"] == 16
+    assert row["test_acc"] > 0.15  # above chance even after two tiny epochs
+    assert [is_test for _, is_test in calls] == [False, True]  # validation, then the test split once
+    (plot,) = summary["plots"]
+    with open(plot, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+class _FakeTrainer:
+    def __init__(self):
+        self.epoch, self.num_epochs, self.verbose, self.stop_training = 0, 200, False, False
+        self.train_acc_history, self.val_acc_history = [], []
+
+    def finish_epoch(self, acc):
+        self.epoch += 1
+        self.train_acc_history.append(acc)
+        self.val_acc_history.append(acc / 2)
+
+
+def test_budget_callback_fits_epochs_and_stops_for_the_final_evaluation(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(best_module.time, "time", lambda: clock[0])
+    budget = best_module._Budget(started_at=990.0, deadline=1100.0, reserve=0.5, max_epochs=50, adapt=True)
+    trainer = _FakeTrainer()
+    budget.on_train_begin(trainer)
+    clock[0] += 10.0  # the first epoch took 10 s: 90 s left minus 5 s for the evaluation -> 8 more
+    trainer.finish_epoch(0.4)
+    budget.on_epoch_end(trainer)
+    assert trainer.num_epochs == 9 and budget.stop_at == 1095.0
+    assert budget.points == [(20.0, 0.4, 0.2)]
+    clock[0] += 30.0  # a slower epoch (a busier machine): mean 20 s -> 2 more
+    trainer.finish_epoch(0.5)
+    budget.on_epoch_end(trainer)
+    assert trainer.num_epochs == 4
+    budget.on_step_end(trainer)
+    assert not trainer.stop_training
+    clock[0] += 40.0  # no whole epoch fits any more: the training loop ends after this epoch
+    trainer.finish_epoch(0.6)
+    budget.on_epoch_end(trainer)
+    assert trainer.num_epochs == trainer.epoch == 3
+    clock[0] = 1095.5
+    budget.on_step_end(trainer)
+    assert trainer.stop_training
+    fixed = best_module._Budget(990.0, 1100.0, 0.5, 50, adapt=False)
+    trainer = _FakeTrainer()
+    fixed.on_train_begin(trainer)
+    trainer.finish_epoch(0.1)
+    fixed.on_epoch_end(trainer)
+    assert trainer.num_epochs == 200  # fixed epochs are left alone (the stop still applies)
+
+
+def test_spent_budget_still_evaluates_once(tmp_path):
+    _plugins()
+    options = _options(tmp_path, recipe={"budget_s": 1.0, "zca_eps": None}, started_at=time.time() - 60)
+    row = best(_synthetic(), options)["rows"][0]
+    assert row["epochs"] == 0 and 0.0 <= row["test_acc"] <= 1.0
+
+
+def test_fixed_epochs_and_no_whitening_or_smoothing(tmp_path):
+    _plugins()
+    options = _options(tmp_path, epochs=3, recipe={"zca_eps": None, "smoothing": 0.0, "update_rule": "lion"})
+    row = best(_synthetic(), options)["rows"][0]
+    assert row["epochs"] == 3 and row["recipe"]["update_rule"] == "lion"
+
+
+def test_missing_plugin_names_the_pip_install(tmp_path):
+    reset_default_registry(Registry(entry_points=False))
+    try:
+        with pytest.raises(MissingPluginError, match=r"pip install .*minifc-norm") as info:
+            best(_synthetic(), _options(tmp_path, epochs=1))
+    finally:
+        reset_default_registry()
+    message = str(info.value)
+    assert "batchnorm1d" in message and "adamw" in message and "softmax_smooth" in message
+    assert "minifc-optim-extra" in message and "minifc-recipes" in message
+
+
+def test_unknown_recipe_setting():
+    with pytest.raises(ValueError, match="unknown recipe setting"):
+        Recipe.from_options({"recipe": {"widht": 3}})
+    assert Recipe.from_options({}).layers()[:3] == [{"name": "linear", "out_features": 1024}, "batchnorm1d", "relu"]
+
+
+def test_flip_averaged_scores_and_unchanged_training():
+    torch.manual_seed(0)
+    net = Sequential(Linear(3072, 8), ReLU(), Linear(8, 3))
+    model = FlipAveraged(net)
+    X, y = torch.randn(5, 3072), torch.tensor([0, 1, 2, 0, 1])
+    plain = model.loss(X)
+    model.tta = True
+    torch.testing.assert_close(model.loss(X), (plain + model.net.forward(hflip(X))) / 2)
+    loss_tta, _ = model.loss(X, y)
+    model.tta = False
+    loss_plain, _ = model.loss(X, y)
+    torch.testing.assert_close(loss_tta, loss_plain)
+
+
+@pytest.mark.slow
+def test_full_recipe_reaches_65_percent_test_accuracy(cifar, tmp_path):
+    """The real thing: 15 minutes (data loading included) on a 2-core CPU when the machine is idle."""
+    _plugins()
+    summary = best(cifar, ExampleOptions(out=tmp_path, verbose=True, extra={"started_at": time.time()}))
+    row = summary["rows"][0]
+    assert row["seconds"] <= 15 * 60 + 30
+    assert row["test_acc"] >= 0.65, row
