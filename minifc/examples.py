@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from . import optim
+from .best import best
 from .models import FullyConnectedNet, TwoLayerNet
 from .plots import have_matplotlib, plot_bars, plot_histories
 from .solver import Solver
@@ -241,6 +242,7 @@ EXAMPLES: dict[str, Callable[[dict[str, torch.Tensor], ExampleOptions], dict[str
     "sgd-momentum": sgd_momentum,
     "update-rules": update_rules,
     "dropout": dropout,
+    "best": best,
 }
 
 

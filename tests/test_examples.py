@@ -22,6 +22,9 @@ def cifar():
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_quick_mode_writes_plots(name, cifar, tmp_path) -> None:
     pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
+    if name == "best":
+        for module in ("minifc_norm", "minifc_optim_extra", "minifc_recipes"):
+            pytest.importorskip(module, reason="the best recipe needs the plugin packages in plugins/")
     options = ExampleOptions(out=tmp_path, epochs=1, num_train=200, verbose=False)
     summary = run_example(name, cifar, options)
     assert summary["rows"] and summary["plots"]
