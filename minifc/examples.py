@@ -83,30 +83,42 @@ def _device(options: ExampleOptions) -> torch.device:
     return resolve_device(options.device)
 
 
+def _train(
+    name: str,
+    make_model: Callable[[], Any],
+    data: dict[str, torch.Tensor],
+    options: ExampleOptions,
+    **solver_kwargs: Any,
+) -> tuple[Solver, dict[str, Any]]:
+    """Seed, build the model, train it with a classic Solver; returns the solver and its summary row."""
+    if options.seed is not None:
+        torch.manual_seed(options.seed)
+    model = make_model()
+    start = time.time()
+    solver = Solver(model, data, device=_device(options), verbose=options.verbose, **solver_kwargs)
+    solver.train()
+    return solver, _row(name, solver, start)
+
+
 def two_layer(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """TwoLayerNet (hidden 200) + Solver, sgd lr 0.1 decayed 0.9 per epoch, 20 epochs, batch 100:
     above 50% validation accuracy."""
     epochs, num_train = options.pick(20, None)
     device = _device(options)
-    if options.seed is not None:
-        torch.manual_seed(options.seed)
-    model = TwoLayerNet(hidden_dim=200, weight_scale=1e-2, dtype=torch.float32, device=device)
-    start = time.time()
-    solver = Solver(
-        model,
+    solver, row = _train(
+        "TwoLayerNet(200)",
+        lambda: TwoLayerNet(hidden_dim=200, weight_scale=1e-2, dtype=torch.float32, device=device),
         _subset(data, num_train),
+        options,
         update_rule=optim.sgd,
         optim_config={"learning_rate": 0.1},
         lr_decay=0.9,
         num_epochs=epochs,
         batch_size=100,
         print_every=100,
-        device=device,
-        verbose=options.verbose,
     )
-    solver.train()
     plots = _plot({"two-layer": _history(solver)}, options.out / "two_layer.png", title="TwoLayerNet on CIFAR-10")
-    return {"rows": [_row("TwoLayerNet(200)", solver, start)], "plots": plots, "target": ("best_val_acc", 0.5)}
+    return {"rows": [row], "plots": plots, "target": ("best_val_acc", 0.5)}
 
 
 def overfit(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
@@ -117,24 +129,19 @@ def overfit(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
     settings = {"3-layer [100, 100]": ([100, 100], 1e-1, 1e-1), "5-layer [100]*4": ([100] * 4, 1e-1, 1e-1)}
     rows, runs = [], {}
     for name, (hidden, weight_scale, lr) in settings.items():
-        if options.seed is not None:
-            torch.manual_seed(options.seed)
         print(f"--- {name}: weight_scale {weight_scale}, learning_rate {lr}")
-        model = FullyConnectedNet(hidden, weight_scale=weight_scale, dtype=torch.float32, device=device)
-        start = time.time()
-        solver = Solver(
-            model,
+        solver, row = _train(
+            name,
+            lambda h=hidden, ws=weight_scale: FullyConnectedNet(h, weight_scale=ws, dtype=torch.float32, device=device),
             _subset(data, num_train),
+            options,
             update_rule=optim.sgd,
             optim_config={"learning_rate": lr},
             num_epochs=epochs,
             batch_size=25,
             print_every=10,
-            device=device,
-            verbose=options.verbose,
         )
-        solver.train()
-        rows.append(_row(name, solver, start))
+        rows.append(row)
         runs[name] = _history(solver)
     plots = _plot(
         runs,
@@ -161,24 +168,19 @@ def _compare_rules(
     rows, runs = [], {}
     for name in rules:
         rule, lr = _RULES[name]
-        if options.seed is not None:
-            torch.manual_seed(options.seed)
         print(f"--- running with {name} (learning_rate {lr})")
-        model = FullyConnectedNet([100] * 5, weight_scale=5e-2, dtype=torch.float32, device=device)
-        start = time.time()
-        solver = Solver(
-            model,
+        solver, row = _train(
+            name,
+            lambda: FullyConnectedNet([100] * 5, weight_scale=5e-2, dtype=torch.float32, device=device),
             _subset(data, num_train),
+            options,
             update_rule=rule,
             optim_config={"learning_rate": lr},
             num_epochs=epochs,
             batch_size=100,
             print_every=100,
-            device=device,
-            verbose=options.verbose,
         )
-        solver.train()
-        rows.append(_row(name, solver, start))
+        rows.append(row)
         runs[name] = _history(solver)
     plots = _plot(runs, options.out / f"{stem}.png", title=f"Six-layer net [100]*5, {num_train} samples")
     return {"rows": rows, "plots": plots}
@@ -201,28 +203,23 @@ def dropout(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
     epochs, num_train = options.pick(100, 20000)
     device = _device(options)
     settings = [("256, no dropout", 256, 0.0), ("512, no dropout", 512, 0.0), ("512, dropout 0.5", 512, 0.5)]
+    small = _subset(data, num_train)
     rows, runs, bars = [], {}, {}
     for name, width, p in settings:
-        if options.seed is not None:
-            torch.manual_seed(options.seed)
         print(f"--- width {width}, dropout {p}")
-        model = FullyConnectedNet([width], dropout=p, dtype=torch.float32, device=device)
-        start = time.time()
-        small = _subset(data, num_train)
-        solver = Solver(
-            model,
+        solver, row = _train(
+            name,
+            lambda w=width, p=p: FullyConnectedNet([w], dropout=p, dtype=torch.float32, device=device),
             small,
+            options,
             update_rule=optim.adam,
             optim_config={"learning_rate": 5e-3},
             num_epochs=epochs,
             batch_size=min(512, small["X_train"].shape[0]),
             print_every=100000,
             print_acc_every=10,
-            device=device,
-            verbose=options.verbose,
         )
-        solver.train()
-        rows.append(_row(name, solver, start))
+        rows.append(row)
         runs[name] = _history(solver)
         bars[name] = {"train": solver.train_acc_history[-1], "val": solver.val_acc_history[-1]}
     plots = _plot(

@@ -58,12 +58,7 @@ def plot_histories(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:
@@ -81,6 +76,11 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (creating its folder) and close it."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -640,16 +640,7 @@ class Trainer:
         self.optim_configs = restored["optim_configs"]
         self.best_params = restored["best_params"]
         self._best_buffers = restored["best_buffers"]
-        for key in (
-            "epoch",
-            "step_count",
-            "best_val_acc",
-            "loss_history",
-            "train_acc_history",
-            "val_acc_history",
-            "lr_history",
-            "elapsed",
-        ):
+        for key in _SCALAR_STATE:
             setattr(self, key, restored[key])
         rng = restored["rng"]
         torch.set_rng_state(rng["torch"])
@@ -748,9 +739,8 @@ def _is_state_tensor(value: Any) -> bool:
 
 
 _TENSOR_STATE = ("params", "buffers", "optim_configs", "best_params", "best_buffers")
-_STATE_KEYS = {
-    *_TENSOR_STATE,
-    "format",
+# plain values restored as attributes of the same name
+_SCALAR_STATE = (
     "epoch",
     "step_count",
     "best_val_acc",
@@ -759,9 +749,8 @@ _STATE_KEYS = {
     "val_acc_history",
     "lr_history",
     "elapsed",
-    "rng",
-    "update_rule",
-}
+)
+_STATE_KEYS = {*_TENSOR_STATE, *_SCALAR_STATE, "format", "rng", "update_rule"}
 
 
 def _prev_path(path: Path) -> Path:
