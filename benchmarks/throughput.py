@@ -172,14 +172,15 @@ def step_flops(cfg: Config) -> int:
 
 
 def make_mm_step(cfg: Config, device: torch.device, dtype: torch.dtype) -> Callable[[], None]:
-    """Only the matrix products of one training step, minifc's layouts, preallocated outputs."""
+    """Only the matrix products of one training step, preallocated outputs, in the layouts both sides use:
+    the weight stored (out, in) (minifc's column-major (in, out) weight is the same memory)."""
     work = []
     for i, (n, d_in, d_out) in enumerate(layer_shapes(cfg)):
         x = torch.randn(n, d_in, device=device, dtype=dtype)
-        w = torch.randn(d_in, d_out, device=device, dtype=dtype)
+        w = torch.randn(d_out, d_in, device=device, dtype=dtype).t()
         dout = torch.randn(n, d_out, device=device, dtype=dtype)
         work.append((x, w, torch.empty(n, d_out, device=device, dtype=dtype)))  # forward x @ w
-        work.append((x.t(), dout, torch.empty(d_in, d_out, device=device, dtype=dtype)))  # dw = x^T dout
+        work.append((dout.t(), x, torch.empty(d_out, d_in, device=device, dtype=dtype)))  # dw^T = dout^T x
         if i > 0:
             work.append((dout, w.t(), torch.empty(n, d_in, device=device, dtype=dtype)))  # dx = dout w^T
 

@@ -19,7 +19,7 @@ import torch
 
 from .errors import ShapeError, check_labels
 
-__all__ = ["Linear", "ReLU", "Linear_ReLU", "Dropout", "svm_loss", "softmax_loss"]
+__all__ = ["Linear", "ReLU", "Linear_ReLU", "Dropout", "svm_loss", "softmax_loss", "column_major", "weight_grad"]
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -75,9 +75,26 @@ class Linear:
         x, w, _ = cache
         x2 = flatten_samples(x)
         dx = dout.mm(w.t()).reshape(x.shape)
-        dw = x2.t().mm(dout)
-        db = dout.sum(0)
-        return dx, dw, db
+        return dx, weight_grad(x2, dout, w), dout.sum(0)
+
+
+def column_major(w: torch.Tensor) -> torch.Tensor:
+    """The values of a (D, M) matrix stored column by column: ``w.t()`` of a contiguous (M, D) tensor.
+
+    That is torch.nn.Linear's (out, in) storage, seen as (in, out). On CPU, BLAS forms ``dw`` in this
+    layout faster for most layer shapes (several times faster for a 10-class output layer).
+    """
+    return w.t().contiguous().t()
+
+
+def weight_grad(x2: torch.Tensor, dout: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """dw = x2^T dout (D, M) for x2 (N, D), dout (N, M), in the memory layout of w (D, M).
+
+    A gradient laid out like its weight keeps the update rules' elementwise kernels on their fast path.
+    """
+    if w.dim() == 2 and w.stride(0) == 1 and w.shape[1] > 1:
+        return dout.t().mm(x2).t()
+    return x2.t().mm(dout)
 
 
 class ReLU:

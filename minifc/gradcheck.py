@@ -32,11 +32,9 @@ def compute_numeric_gradient(
     Inputs: f maps x (any shape) to a tensor y; x is perturbed in place (and restored), so f must
     read x itself; dLdf has y's shape (ones when None). Returns dx with x's shape.
     """
-    if not x.is_contiguous():
-        raise ValueError("compute_numeric_gradient: x must be contiguous (it is perturbed in place)")
-    flat_x = x.view(-1)
-    grad = torch.zeros_like(x)
-    flat_grad = grad.view(-1)
+    flat_x = _flat_view(x)
+    grad = torch.zeros_like(x)  # laid out like x, so the same flat index addresses both
+    flat_grad = _flat_view(grad)
     with torch.no_grad():
         y = torch.as_tensor(f(x))
         dLdf = torch.ones_like(y) if dLdf is None else dLdf
@@ -51,6 +49,19 @@ def compute_numeric_gradient(
             dydx = (y_plus - y_minus) / (2 * h)
             flat_grad[i] = weights.dot(dydx.reshape(-1).to(weights.dtype))
     return grad
+
+
+def _flat_view(x: torch.Tensor) -> torch.Tensor:
+    """A 1-D view sharing x's memory (x perturbed through it changes in place), for any dense layout,
+    e.g. the column-major weights of :class:`minifc.nn.Linear`."""
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    permuted = x.permute(order)
+    if not permuted.is_contiguous():
+        raise ValueError(
+            f"compute_numeric_gradient: x (shape {tuple(x.shape)}, strides {x.stride()}) is not a dense tensor; "
+            "it is perturbed in place, so pass the tensor itself, not a strided slice of it"
+        )
+    return permuted.view(-1)
 
 
 def rel_error(x: torch.Tensor | float, y: torch.Tensor | float, eps: float = 1e-10) -> float:

@@ -171,7 +171,8 @@ class Module:
                         f"load_state_dict: {name} has shape {tuple(value.shape)} in the state but "
                         f"{tuple(p.data.shape)} in the module"
                     )
-                p.data = value.to(device=p.data.device, dtype=p.data.dtype).clone()
+                # copied into a tensor laid out like the module's own (same values, same kernels)
+                p.data = torch.empty_like(p.data).copy_(value)
             elif name in own_buffers:
                 owner, _, attr = name.rpartition(".")
                 module = self._submodule(owner)
@@ -203,13 +204,14 @@ def _new_weight(
 ) -> torch.Tensor:
     std = math.sqrt(2.0 / in_features) if weight_scale is None else float(weight_scale)
     w = torch.randn(in_features, out_features, dtype=dtype, device=device, generator=generator)
-    return w.mul_(std)
+    return F.column_major(w.mul_(std))  # same values as the classic init, torch.nn.Linear's storage
 
 
 class Linear(Module):
     """Affine layer ``x.reshape(N, D) @ weight + bias`` with weight (D, M), bias (M,).
 
     Weights ~ N(0, weight_scale^2) (He init ``sqrt(2 / D)`` when weight_scale is None), bias 0.
+    The weight is stored column-major (see :func:`minifc.functional.column_major`); any layout works.
     ``input_grad = False`` skips computing dx (the first layer of a net never needs it).
     """
 
@@ -250,7 +252,7 @@ class Linear(Module):
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         x2 = F.flatten_samples(x)
-        self.weight.accumulate(x2.t().mm(dout))
+        self.weight.accumulate(F.weight_grad(x2, dout, self.weight.data))
         self.bias.accumulate(dout.sum(0))
         dx = dout.mm(self.weight.data.t()).reshape(x.shape) if self.input_grad else None
         self._x = None
