@@ -19,7 +19,17 @@ import torch
 
 from .errors import ShapeError, check_labels
 
-__all__ = ["Linear", "ReLU", "Linear_ReLU", "Dropout", "svm_loss", "softmax_loss", "column_major", "weight_grad"]
+__all__ = [
+    "Linear",
+    "ReLU",
+    "Linear_ReLU",
+    "Dropout",
+    "svm_loss",
+    "softmax_loss",
+    "column_major",
+    "weight_grad",
+    "add_weight_grad_",
+]
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -95,6 +105,18 @@ def weight_grad(x2: torch.Tensor, dout: torch.Tensor, w: torch.Tensor) -> torch.
     if w.dim() == 2 and w.stride(0) == 1 and w.shape[1] > 1:
         return dout.t().mm(x2).t()
     return x2.t().mm(dout)
+
+
+def add_weight_grad_(target: torch.Tensor, x2: torch.Tensor, dout: torch.Tensor, beta: float, alpha: float) -> None:
+    """In place: ``target = beta * target + alpha * x2^T dout`` for target (D, M), x2 (N, D), dout (N, M).
+
+    One product, in target's memory layout, with no dw tensor: an update rule that is affine in the
+    gradient (sgd into the weight, momentum into the velocity) needs no separate pass over memory.
+    """
+    if target.stride(0) == 1 and target.shape[1] > 1:
+        target.t().addmm_(dout.t(), x2, beta=beta, alpha=alpha)
+    else:
+        target.addmm_(x2.t(), dout, beta=beta, alpha=alpha)
 
 
 class ReLU:
@@ -219,8 +241,6 @@ def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     n = x.shape[0]
     log_probs = torch.log_softmax(x, dim=1)  # x - max - log(sum(exp(x - max))), one kernel
     cols = y.long().unsqueeze(1)  # gather/scatter take int64 indices (a no-op for int64 labels)
-    picked = log_probs.gather(1, cols)  # log p of the correct class, (N, 1)
-    loss = picked.sum().div_(-n)
-    dx = log_probs.exp_()  # softmax; minus 1 at the correct class:
-    dx.scatter_(1, cols, picked.exp_().sub_(1))
+    loss = log_probs.gather(1, cols).sum().div_(-n)  # mean of -log p of the correct class
+    dx = log_probs.exp_().scatter_(1, cols, -1.0, reduce="add")  # softmax, minus 1 at the correct class
     return loss, dx.div_(n)

@@ -10,7 +10,7 @@ the tensor inside the layer.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import torch
@@ -104,25 +104,55 @@ class Classifier:
     def device(self) -> torch.device:
         return next(iter(self._param_objects.values())).data.device
 
-    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
-        """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)``."""
+    def loss(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        sinks: Mapping[str, tuple[torch.Tensor, float, float]] | None = None,
+        before_backward: Callable[[torch.Tensor], object] | None = None,
+    ) -> Any:
+        """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)``.
+
+        For trainers: ``before_backward(loss)`` runs between the loss and the backward pass (e.g. to
+        stop on a non-finite loss before anything changes); ``sinks`` maps parameter names to
+        :attr:`minifc.nn.Parameter.sink` values for this backward pass. A parameter whose layer
+        consumed its sink is updated already and has no entry in ``grads``. Needs ``reg == 0``.
+        """
         self._check_input(X)
+        if sinks and self.reg:
+            raise ValueError("Classifier.loss: sinks need reg == 0 (the L2 gradient would bypass them)")
         with torch.no_grad():
             self.net.train(y is not None)
             scores = self.net.forward(X)
             if y is None:
                 return scores
             loss, dscores = self.loss_fn(scores, y)
-            for p in self._param_objects.values():
+            if self.reg:
+                for p in self._param_objects.values():
+                    if p.data.dim() >= 2:
+                        loss = loss + self.reg * (p.data * p.data).sum()
+            if before_backward is not None:
+                before_backward(loss)
+            for name, p in self._param_objects.items():
                 p.grad = None
-            self.net.backward(dscores)
+                p.sink = sinks.get(name) if sinks else None
+            try:
+                self.net.backward(dscores)
+            finally:
+                consumed = set()
+                for name, p in self._param_objects.items():
+                    if p.sink is not None and p.grad is None:
+                        consumed.add(name)
+                    p.sink = None
             grads = {}
             for name, p in self._param_objects.items():
                 g = p.grad
                 if g is None:
+                    if name in consumed:
+                        continue
                     raise RuntimeError(f"backward left no gradient for parameter {name}")
                 if self.reg and p.data.dim() >= 2:
-                    loss = loss + self.reg * (p.data * p.data).sum()
                     g = g.add(p.data, alpha=2 * self.reg)
                 grads[name] = g
         return loss, grads

@@ -18,9 +18,15 @@ __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Se
 
 
 class Parameter:
-    """A trainable tensor ``data`` with its gradient ``grad`` (None until a backward pass)."""
+    """A trainable tensor ``data`` with its gradient ``grad`` (None until a backward pass).
 
-    __slots__ = ("data", "grad", "name")
+    ``sink``: None, or ``(target, beta, alpha)`` set by a trainer for one backward pass when its update
+    rule is affine in the gradient (sgd: the weight itself, momentum: the velocity). A layer that can
+    (``Linear``) then forms ``target = beta * target + alpha * grad`` inside its weight-gradient product
+    and leaves ``grad`` None: no gradient tensor, no separate update pass. Layers that cannot ignore it.
+    """
+
+    __slots__ = ("data", "grad", "name", "sink")
 
     def __init__(self, data: torch.Tensor, name: str = "") -> None:
         if not isinstance(data, torch.Tensor):
@@ -28,6 +34,7 @@ class Parameter:
         self.data = data
         self.grad: torch.Tensor | None = None
         self.name = name
+        self.sink: tuple[torch.Tensor, float, float] | None = None
 
     def accumulate(self, grad: torch.Tensor) -> None:
         """Add ``grad`` (same shape as data) into :attr:`grad`."""
@@ -60,8 +67,14 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: object) -> None:
-        if "_parameters" not in self.__dict__:
+        d = self.__dict__
+        if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        if not isinstance(value, (Parameter, Module)) and not (
+            name in d["_parameters"] or name in d["_modules"] or name in d["_buffers"]
+        ):
+            object.__setattr__(self, name, value)  # a plain attribute, e.g. a cache set on every forward
+            return
         for registry in (self._parameters, self._modules, self._buffers):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -236,7 +249,9 @@ class Linear(Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, D) or (N, d_1, ..., d_k) -> (N, M)."""
-        if x.dim() < 2 or math.prod(x.shape[1:]) != self.in_features:
+        if not (x.dim() == 2 and x.shape[1] == self.in_features) and (
+            x.dim() < 2 or math.prod(x.shape[1:]) != self.in_features
+        ):
             got = math.prod(x.shape[1:]) if x.dim() >= 2 else tuple(x.shape)
             raise ShapeError(
                 f"{self.describe()}: expected {self.in_features} input features per sample, got {got} "
@@ -252,9 +267,18 @@ class Linear(Module):
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         x2 = F.flatten_samples(x)
-        self.weight.accumulate(F.weight_grad(x2, dout, self.weight.data))
+        dx = None
+        if self.input_grad:  # before a sink may change the weight
+            dx = dout.mm(self.weight.data.t())
+            dx = dx if x.dim() == 2 else dx.reshape(x.shape)
+        w = self.weight
+        if w.sink is None:
+            w.accumulate(F.weight_grad(x2, dout, w.data))
+        else:
+            target, beta, alpha = w.sink
+            F.add_weight_grad_(target, x2, dout, beta, alpha)
+            w.sink = (target, 1.0, alpha)  # a second use of this weight adds its share to the first
         self.bias.accumulate(dout.sum(0))
-        dx = dout.mm(self.weight.data.t()).reshape(x.shape) if self.input_grad else None
         self._x = None
         return dx
 

@@ -7,7 +7,8 @@ nothing it does not need.
 
 Each rule carries ``rule.defaults`` (hyper-parameters) and ``rule.state_keys`` so that callers can
 validate a config before the first step. The built-in rules also carry ``rule.foreach(ws, dws, configs)``,
-the same update of many parameters at once (see the end of this file).
+the same update of many parameters at once, and sgd and sgd_momentum carry ``rule.sink(w, config)``, the
+update formed inside a Linear layer's weight-gradient product (see the end of this file).
 """
 
 from __future__ import annotations
@@ -212,3 +213,30 @@ sgd.foreach = _sgd_foreach  # type: ignore[attr-defined]
 sgd_momentum.foreach = _sgd_momentum_foreach  # type: ignore[attr-defined]
 rmsprop.foreach = _rmsprop_foreach  # type: ignore[attr-defined]
 adam.foreach = _adam_foreach  # type: ignore[attr-defined]
+
+
+# -- inside the weight-gradient product -----------------------------------------------------------
+# ``rule.sink(w, config) -> (target, beta, alpha, finish)`` for rules that are affine in the gradient:
+# the update is ``target = beta * target + alpha * dw`` and then ``finish()`` (None: nothing). A trainer
+# hands (target, beta, alpha) to the weight's :attr:`minifc.nn.Parameter.sink`, and a Linear layer forms
+# it in its dw product (``addmm_``), so no dw tensor is written and read back. Same math as the rule
+# (rounding aside: dw is never rounded on its own).
+
+
+@no_grad
+def _sgd_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, float, float, None]:
+    c = _setup(sgd, config)
+    return w, 1.0, -c["learning_rate"], None  # w = w - lr dw
+
+
+@no_grad
+def _sgd_momentum_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, float, float, Callable[[], object]]:
+    c = _setup(sgd_momentum, config)
+    v = c.get("velocity")
+    if v is None:
+        v = c["velocity"] = torch.zeros_like(w)
+    return v, c["momentum"], -c["learning_rate"], lambda: w.add_(v)  # v = mu v - lr dw; then w += v
+
+
+sgd.sink = _sgd_sink  # type: ignore[attr-defined]
+sgd_momentum.sink = _sgd_momentum_sink  # type: ignore[attr-defined]

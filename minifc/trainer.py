@@ -89,6 +89,8 @@ class Trainer:
         loss: loss name or function, used when ``model`` is a bare Module.
         progress: tqdm bar per epoch; None shows it only when stderr is a terminal.
         verbose: print a line per epoch (False: nothing at all).
+        fuse_updates: let Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
+            product (see :meth:`_sinks`); the same math, rounded differently. False: always the rule itself.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Trainer:
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         progress: bool | None = None,
         verbose: bool = True,
+        fuse_updates: bool = True,
     ) -> None:
         self.model = Classifier(model, loss) if isinstance(model, Module) else model
         for attr in ("params", "loss"):
@@ -140,6 +143,7 @@ class Trainer:
         self.progress = progress
         self.augment = augment
         self.verbose = verbose
+        self.fuse_updates = bool(fuse_updates)
 
         self._move_model()
         self.data = self._prepare_data(data)
@@ -267,6 +271,7 @@ class Trainer:
         self.stop_training = False
         self.elapsed = 0.0
         self._validated = False
+        self._fusable: bool | None = None  # decided at the first step
         self.generator = torch.Generator()
         if self.seed is not None:
             self.generator.manual_seed(int(self.seed))
@@ -302,8 +307,16 @@ class Trainer:
         if self.augment is not None:
             X_batch = self.augment(X_batch)
         self._apply_schedule()
-        loss, grads = self.model.loss(X_batch, y_batch) if self._validated else self._checked_loss(X_batch, y_batch)
+        sinks, finishers = self._sinks()
+        kwargs = {"sinks": sinks, "before_backward": self._stop_if_not_finite} if sinks else {}
+        if self._validated:
+            loss, grads = self.model.loss(X_batch, y_batch, **kwargs)
+        else:
+            loss, grads = self._checked_loss(X_batch, y_batch, **kwargs)
         params = self.model.params
+        for name, finish in finishers.items():
+            if name not in grads and finish is not None:  # its layer took the sink; e.g. momentum's w += v
+                finish()
         for reg in self.regularizers:
             if reg.stage != "loss":
                 continue
@@ -318,6 +331,8 @@ class Trainer:
         loss_value = float(loss)
         if not math.isfinite(loss_value):
             self._diverged(loss_value)
+        if sinks:  # the parameters whose layer took their sink are updated already
+            params = {name: params[name] for name in grads}
         if not self._validated:
             self._validate_grads(params, grads)
         remaining = {} if self._update_all(params, grads) else params  # the foreach form updates all or none
@@ -333,12 +348,46 @@ class Trainer:
                     if not self._validated:
                         _check_like(f"regularizer {reg.name!r} ({reg.provider})", "next_w", name, out, next_w)
                     next_w = out
-            params[name] = next_w
+            self.model.params[name] = next_w
             self.optim_configs[name] = next_config
         self._validated = True
         self.loss_history.append(loss_value)
         self.step_count += 1
         return loss_value
+
+    def _sinks(self) -> tuple[dict[str, tuple], dict[str, Any]]:
+        """Sinks for this step's weights (see :attr:`minifc.nn.Parameter.sink`) and their finishers.
+
+        Used when ``fuse_updates`` is on, the update rule has a ``sink`` form (sgd, sgd_momentum), no
+        regularizer is set, and the model is a :class:`~minifc.models.Classifier` with ``reg == 0`` and
+        no parameter shared between layers; otherwise ({}, {}) and the step runs the plain path.
+        """
+        if self._fusable is None:
+            model = self.model
+            objects = list(getattr(model, "_param_objects", {}).values())
+            self._fusable = (
+                self.fuse_updates
+                and getattr(self.update_rule, "sink", None) is not None
+                and not self.regularizers
+                and isinstance(model, Classifier)
+                and not model.reg
+                and len({id(p) for p in objects}) == len(objects)
+            )
+        if not self._fusable:
+            return {}, {}
+        sinks, finishers = {}, {}
+        for name, w in self.model.params.items():
+            if w.dim() == 2:
+                target, beta, alpha, finish = self.update_rule.sink(w, self.optim_configs[name])
+                sinks[name] = (target, beta, alpha)
+                finishers[name] = finish
+        return sinks, finishers
+
+    def _stop_if_not_finite(self, loss: torch.Tensor) -> None:
+        """Before a fused backward pass changes any weight: stop on a non-finite loss."""
+        value = float(loss)
+        if not math.isfinite(value):
+            self._diverged(value)
 
     def _update_all(self, params: Mapping[str, torch.Tensor], grads: Mapping[str, torch.Tensor]) -> bool:
         """Update every parameter with one ``update_rule.foreach`` call (see :mod:`minifc.optim`; same results
@@ -387,7 +436,7 @@ class Trainer:
             raise MinifcError(f"{who} must return (next_w, config) with config a dict, but returned {got} for {name!r}")
         _check_like(who, "next_w", name, out[0], w)
 
-    def _checked_loss(self, X: torch.Tensor, y: torch.Tensor) -> Any:
+    def _checked_loss(self, X: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> Any:
         """``model.loss(X, y)`` with every layer's backward checked: dx must be like the layer's input.
 
         Used for the first step only, so that a layer whose backward returns a wrong shape, dtype or
@@ -395,12 +444,12 @@ class Trainer:
         """
         net = getattr(self.model, "net", None)
         if not isinstance(net, Module):
-            return self.model.loss(X, y)
+            return self.model.loss(X, y, **kwargs)
         watched = [m for m in net.modules() if "forward" not in vars(m) and "backward" not in vars(m)]
         for m in watched:
             _watch(m)
         try:
-            return self.model.loss(X, y)
+            return self.model.loss(X, y, **kwargs)
         finally:
             for m in watched:
                 vars(m).pop("forward", None)

@@ -13,6 +13,7 @@ import torch
 import minifc
 from minifc import functional as F
 from minifc import optim
+from minifc.errors import DivergenceError
 
 RULES = {
     "sgd": (optim.sgd, {"learning_rate": 1e-2}),
@@ -77,14 +78,15 @@ def _plain(rule):
     return per_parameter
 
 
-def _train(update_rule, optim_config, dropout, steps=12):
+def _train(update_rule, optim_config, dropout, steps=12, dtype=torch.float32, reg=0.0, **kwargs):
     g = torch.Generator().manual_seed(1)
-    data = {"X_train": torch.randn(64, 12, generator=g), "y_train": torch.randint(4, (64,), generator=g),
-            "X_val": torch.randn(16, 12, generator=g), "y_val": torch.randint(4, (16,), generator=g)}
+    data = {"X_train": torch.randn(64, 12, generator=g, dtype=dtype), "y_train": torch.randint(4, (64,), generator=g),
+            "X_val": torch.randn(16, 12, generator=g, dtype=dtype), "y_val": torch.randint(4, (16,), generator=g)}
     torch.manual_seed(0)
-    model = minifc.FullyConnectedNet([10, 8], input_dim=12, num_classes=4, dropout=dropout, weight_scale=0.1)
+    model = minifc.FullyConnectedNet([10, 8], input_dim=12, num_classes=4, dropout=dropout, weight_scale=0.1,
+                                     reg=reg, dtype=dtype)
     trainer = minifc.Trainer(model, data, update_rule=update_rule, optim_config=optim_config, batch_size=16,
-                             device="cpu", seed=3, verbose=False)
+                             device="cpu", seed=3, verbose=False, **kwargs)
     torch.manual_seed(5)  # dropout masks come from the global RNG
     losses = [trainer._step() for _ in range(steps)]
     return losses, {k: v.clone() for k, v in model.params.items()}, trainer
@@ -94,7 +96,7 @@ def _train(update_rule, optim_config, dropout, steps=12):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_trainer_foreach_update_identical_to_per_parameter_loop(name, dropout):
     rule, hyper = RULES[name]
-    fast_losses, fast_params, fast = _train(name, hyper, dropout)
+    fast_losses, fast_params, fast = _train(name, hyper, dropout, fuse_updates=False)
     ref_losses, ref_params, ref = _train(_plain(rule), hyper, dropout)
     assert fast_losses == ref_losses
     for k in ref_params:
@@ -150,3 +152,57 @@ def test_functional_no_grad_builds_no_graph_and_restores_grad_mode():
         assert not torch.is_grad_enabled()
     assert torch.is_grad_enabled()
     assert F.Linear.forward.__name__ == "forward" and F.Linear.forward.__doc__.startswith("Inputs")
+
+
+# -- updates inside the weight-gradient product (rule.sink) ---------------------------------------------
+@pytest.mark.parametrize("name", ["sgd", "sgd_momentum"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_trainer_fused_updates_match_the_rule(name, dropout):
+    rule, hyper = RULES[name]
+    fused_losses, fused_params, fused = _train(name, hyper, dropout, dtype=torch.float64)
+    ref_losses, ref_params, ref = _train(_plain(rule), hyper, dropout, dtype=torch.float64)
+    assert fused._fusable is True and ref._fusable is False
+    torch.testing.assert_close(torch.tensor(fused_losses), torch.tensor(ref_losses), rtol=1e-12, atol=0)
+    for k in ref_params:
+        torch.testing.assert_close(fused_params[k], ref_params[k], rtol=1e-10, atol=1e-13)
+    if name == "sgd_momentum":
+        for k in ref_params:
+            torch.testing.assert_close(fused.optim_configs[k]["velocity"], ref.optim_configs[k]["velocity"],
+                                       rtol=1e-10, atol=1e-13)
+
+
+def test_fused_step_forms_no_weight_gradient():
+    _, _, trainer = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=2)
+    objects = trainer.model._param_objects
+    assert all(objects[k].grad is None for k in ("W1", "W2", "W3"))  # updated inside the dw product
+    assert all(objects[k].grad is not None for k in ("b1", "b2", "b3"))  # biases take the plain path
+    assert all(p.sink is None for p in objects.values())  # no sink outlives its step
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        {"update_rule": "adam", "optim_config": {}},
+        {"fuse_updates": False},
+        {"reg": 0.1},
+        {"regularizers": ["l2"]},
+    ],
+    ids=["adam-has-no-sink", "switched-off", "model-reg", "regularizer"],
+)
+def test_fusion_only_where_it_is_the_same_update(setup):
+    setup = dict(setup)
+    rule = setup.pop("update_rule", "sgd")
+    config = setup.pop("optim_config", {"learning_rate": 1e-2})
+    _, _, trainer = _train(rule, config, 0.0, steps=2, **setup)
+    assert trainer._fusable is False
+    assert all(p.grad is not None for p in trainer.model._param_objects.values())
+
+
+def test_fused_step_stops_on_a_non_finite_loss_before_any_weight_changes():
+    _, _, trainer = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=2)
+    model = trainer.model
+    before = {k: v.clone() for k, v in model.params.items()}
+    model.loss_fn = lambda scores, y: (scores.sum() * float("nan"), torch.ones_like(scores))
+    with pytest.raises(DivergenceError, match="nan"):
+        trainer._step()
+    assert all(torch.equal(model.params[k], before[k]) for k in before)
