@@ -120,8 +120,11 @@ def adam(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple
         b1, b2 = config["beta1"], config["beta2"]
         m.lerp_(dw, 1 - b1)
         v.mul_(b2).addcmul_(dw, dw, value=1 - b2)
-        denom = (v / (1 - b2**t)).sqrt_().add_(config["epsilon"])
-        w.addcdiv_(m, denom, value=-config["learning_rate"] / (1 - b1**t))
+        # sqrt(v / c2) + eps = (sqrt(v) + eps sqrt(c2)) / sqrt(c2): the bias correction moves into the
+        # scalars, which saves a pass over v
+        c2 = math.sqrt(1 - b2**t)
+        denom = v.sqrt().add_(config["epsilon"] * c2)
+        w.addcdiv_(m, denom, value=-config["learning_rate"] * c2 / (1 - b1**t))
     config.update(m=m, v=v, t=t)
     return w, config
 
@@ -200,10 +203,10 @@ def _adam_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list
     torch._foreach_lerp_(ms, dws, 1 - b1)
     torch._foreach_mul_(vs, b2)
     torch._foreach_addcmul_(vs, dws, dws, value=1 - b2)
-    denom = torch._foreach_div(vs, 1 - b2**t)
-    torch._foreach_sqrt_(denom)
-    torch._foreach_add_(denom, c["epsilon"])
-    torch._foreach_addcdiv_(ws, ms, denom, value=-c["learning_rate"] / (1 - b1**t))
+    c2 = math.sqrt(1 - b2**t)  # as in adam(): the bias correction folded into the scalars
+    denom = torch._foreach_sqrt(vs)
+    torch._foreach_add_(denom, c["epsilon"] * c2)
+    torch._foreach_addcdiv_(ws, ms, denom, value=-c["learning_rate"] * c2 / (1 - b1**t))
     for config, m, v in zip(configs, ms, vs, strict=True):
         config.update(m=m, v=v, t=t)
     return True
