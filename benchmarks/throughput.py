@@ -311,7 +311,7 @@ def measure_memory_subprocess(name: str, side: str, args: argparse.Namespace) ->
 def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict:
     """A full ``Trainer.train()`` epoch (progress bar and epoch line on, written to a null stream)
     against the bare work of the same steps: ``model.loss`` on pre-sliced batches plus the update rule
-    (its ``foreach`` form, as the Trainer uses it).
+    in the forms the Trainer uses (``foreach``; for sgd and momentum, inside Linear's dw product).
 
     Loop overhead = (epoch - accuracy measurement - bare) / epoch; the end-of-epoch accuracy
     measurement (``num_train_samples`` = 1000 training samples plus the 1000 validation samples) is
@@ -353,10 +353,19 @@ def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtyp
         sync(device)
         start = clock()
         params = model.params
-        names = list(params)
-        foreach = getattr(rule, "foreach", None)  # the update form the Trainer uses
+        foreach = getattr(rule, "foreach", None)  # the update forms the Trainer uses: foreach, and
+        fused = trainer._fusable  # the sgd / momentum update inside Linear's dw product (decided by now)
         for X, y in batches:
-            _, grads = model.loss(X, y)
+            sinks, finishers = {}, {}
+            if fused:
+                for k, w in params.items():
+                    if w.dim() == 2:
+                        *sinks[k], finishers[k] = rule.sink(w, configs[k])
+            _, grads = model.loss(X, y, sinks=sinks) if sinks else model.loss(X, y)
+            for k, finish in finishers.items():
+                if k not in grads and finish is not None:
+                    finish()
+            names = list(grads)
             if foreach is None or not foreach([params[k] for k in names], [grads[k] for k in names],
                                               [configs[k] for k in names]):
                 for k in names:

@@ -226,13 +226,11 @@ adam.foreach = _adam_foreach  # type: ignore[attr-defined]
 # (rounding aside: dw is never rounded on its own).
 
 
-@no_grad
 def _sgd_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, float, float, None]:
     c = _setup(sgd, config)
     return w, 1.0, -c["learning_rate"], None  # w = w - lr dw
 
 
-@no_grad
 def _sgd_momentum_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, float, float, Callable[[], object]]:
     c = _setup(sgd_momentum, config)
     v = c.get("velocity")

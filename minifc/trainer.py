@@ -376,11 +376,11 @@ class Trainer:
         if not self._fusable:
             return {}, {}
         sinks, finishers = {}, {}
-        for name, w in self.model.params.items():
-            if w.dim() == 2:
-                target, beta, alpha, finish = self.update_rule.sink(w, self.optim_configs[name])
+        sink, configs = self.update_rule.sink, self.optim_configs
+        for name, p in self.model._param_objects.items():
+            if p.data.dim() == 2:
+                target, beta, alpha, finishers[name] = sink(p.data, configs[name])
                 sinks[name] = (target, beta, alpha)
-                finishers[name] = finish
         return sinks, finishers
 
     def _stop_if_not_finite(self, loss: torch.Tensor) -> None:
