@@ -193,9 +193,29 @@ def test_wrong_update_rules_fail():
     assert "shape" in bad.detail
 
 
+def test_builtin_sinks_are_checked_against_their_rules():
+    rows = check_components(["sgd", "sgd_momentum", "adam"], registry=Registry(entry_points=False))
+    sink_rows = [r for r in rows if r.check.startswith("sink form")]
+    assert {r.component for r in sink_rows} == {"sgd", "sgd_momentum"}  # adam has no sink form
+    assert all(r.passed and r.error < 1e-12 for r in sink_rows)
+
+
+def test_a_sink_that_is_not_its_rule_fails():
+    def rule(w, dw, config=None):
+        w.add_(dw, alpha=-1e-2)
+        return w, config or {}
+
+    rule.sink = lambda w, config: (w, 1.0, -2e-2, None)  # twice the rule's step
+    [bad] = failures(registry_with("update_rule", "u", rule), "u")
+    assert bad.check.startswith("sink form") and bad.error > 1e-3
+    rule.sink = lambda w, config: (w[:2], 1.0, -1e-2, None)  # a target of the wrong shape
+    [bad] = failures(registry_with("update_rule", "u", rule), "u")
+    assert bad.check.startswith("sink form") and "RuntimeError" in bad.detail
+
+
 def test_check_config_metadata_is_used_for_update_rules():
     rows = check_components(["u"], registry=registry_with("update_rule", "u", sgd, check_config={"learning_rate": 0.5}))
-    [ratio] = [r.error for r in rows if r.error is not None]
+    [ratio] = [r.error for r in rows if r.check.startswith("decreases")]
     assert ratio < 1e-20  # lr 0.5 on 0.5||w-t||^2 halves the distance every step
 
 
