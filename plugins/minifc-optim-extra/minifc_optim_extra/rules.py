@@ -7,6 +7,7 @@ with ``torch.zeros_like(w)``: the dtype and device of w). w and dw have any shap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -65,10 +66,12 @@ def adamw(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tupl
         m, v = _state(config, "m", w), _state(config, "v", w)
         t = int(config.get("t", 0)) + 1
         w.mul_(1 - lr * config["weight_decay"])
-        m.mul_(b1).add_(dw, alpha=1 - b1)
+        m.lerp_(dw, 1 - b1)  # = b1 m + (1 - b1) dw, one pass
         v.mul_(b2).addcmul_(dw, dw, value=1 - b2)
-        denom = (v / (1 - b2**t)).sqrt_().add_(config["epsilon"])
-        w.addcdiv_(m, denom, value=-lr / (1 - b1**t))
+        # sqrt(v / c2) + eps = (sqrt(v) + eps sqrt(c2)) / sqrt(c2): the bias correction goes into the scalars
+        c2 = math.sqrt(1 - b2**t)
+        denom = v.sqrt().add_(config["epsilon"] * c2)
+        w.addcdiv_(m, denom, value=-lr * c2 / (1 - b1**t))
     config.update(m=m, v=v, t=t)
     return w, config
 
