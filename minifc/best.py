@@ -123,9 +123,9 @@ class FlipAveraged(Classifier):
         super().__init__(net, loss)
         self.tta = tta
 
-    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None, **kwargs: Any) -> Any:
         if y is not None or not self.tta:
-            return super().loss(X, y)
+            return super().loss(X, y, **kwargs)
         return (super().loss(X) + super().loss(hflip(X))).mul_(0.5)
 
 

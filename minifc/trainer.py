@@ -10,6 +10,7 @@ Optimizer state lives in one ``config`` dict per parameter, on the parameter's d
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -370,6 +371,7 @@ class Trainer:
                 and getattr(self.update_rule, "sink", None) is not None
                 and not self.regularizers
                 and isinstance(model, Classifier)
+                and "sinks" in inspect.signature(model.loss).parameters  # a subclass may override loss()
                 and not model.reg
                 and len({id(p) for p in objects}) == len(objects)
             )

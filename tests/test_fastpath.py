@@ -206,3 +206,18 @@ def test_fused_step_stops_on_a_non_finite_loss_before_any_weight_changes():
     with pytest.raises(DivergenceError, match="nan"):
         trainer._step()
     assert all(torch.equal(model.params[k], before[k]) for k in before)
+
+
+def test_a_classifier_subclass_with_its_own_loss_signature_trains_unfused():
+    class Plain(minifc.models.Classifier):
+        def loss(self, X, y=None):  # the classic signature, no trainer keywords
+            return super().loss(X, y)
+
+    g = torch.Generator().manual_seed(1)
+    data = {"X_train": torch.randn(64, 12, generator=g), "y_train": torch.randint(4, (64,), generator=g),
+            "X_val": torch.randn(16, 12, generator=g), "y_val": torch.randint(4, (16,), generator=g)}
+    net = minifc.FullyConnectedNet([8], input_dim=12, num_classes=4).net
+    trainer = minifc.Trainer(Plain(net), data, update_rule="sgd", batch_size=16, device="cpu", seed=0, verbose=False)
+    trainer._step()
+    trainer._step()
+    assert trainer._fusable is False and trainer.step_count == 2
