@@ -97,12 +97,17 @@ def column_major(w: torch.Tensor) -> torch.Tensor:
     return w.t().contiguous().t()
 
 
+def _column_major(w: torch.Tensor) -> bool:
+    """Whether a (D, M) matrix is stored column by column (a single column counts as row-major)."""
+    return w.dim() == 2 and w.stride(0) == 1 and w.shape[1] > 1
+
+
 def weight_grad(x2: torch.Tensor, dout: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """dw = x2^T dout (D, M) for x2 (N, D), dout (N, M), in the memory layout of w (D, M).
 
     A gradient laid out like its weight keeps the update rules' elementwise kernels on their fast path.
     """
-    if w.dim() == 2 and w.stride(0) == 1 and w.shape[1] > 1:
+    if _column_major(w):
         return dout.t().mm(x2).t()
     return x2.t().mm(dout)
 
@@ -113,7 +118,7 @@ def add_weight_grad_(target: torch.Tensor, x2: torch.Tensor, dout: torch.Tensor,
     One product, in target's memory layout, with no dw tensor: an update rule that is affine in the
     gradient (sgd into the weight, momentum into the velocity) needs no separate pass over memory.
     """
-    if target.stride(0) == 1 and target.shape[1] > 1:
+    if _column_major(target):
         target.t().addmm_(dout.t(), x2, beta=beta, alpha=alpha)
     else:
         target.addmm_(x2.t(), dout, beta=beta, alpha=alpha)
