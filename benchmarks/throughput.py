@@ -130,7 +130,8 @@ def make_torch_side(cfg: Config, model, data: dict, device: torch.device, seed: 
     """``nn.Sequential`` with the minifc model's initial weights; returns (net, optimizer, step).
 
     ``gather``: how the minibatch is taken from the data, ``"index"`` (``X[idx]``, what plain torch code
-    writes) or ``"index_select"`` (what the minifc Trainer does)."""
+    writes) or ``"index_select"`` (what the minifc Trainer does: rows copied into one buffer kept from step
+    to step)."""
     layers: list[nn.Module] = []
     num_layers = len(cfg.dims) - 1
     for i in range(num_layers):
@@ -147,11 +148,12 @@ def make_torch_side(cfg: Config, model, data: dict, device: torch.device, seed: 
     opt = torch_optimizer(cfg, net.parameters())
     X, y = data["X_train"], data["y_train"]
     batches = Batches(X.shape[0], cfg.batch_size, device, seed)
+    buffer = X.new_empty((cfg.batch_size, *X.shape[1:]))
 
     def step() -> float:
         idx = batches.next()
         if gather == "index_select":
-            X_batch, y_batch = X.index_select(0, idx), y.index_select(0, idx)
+            X_batch, y_batch = torch.index_select(X, 0, idx, out=buffer), y.index_select(0, idx)
         else:
             X_batch, y_batch = X[idx], y[idx]
         opt.zero_grad(set_to_none=True)

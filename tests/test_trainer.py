@@ -233,3 +233,50 @@ def test_a_net_that_starts_with_a_parameter_free_layer_still_gets_every_gradient
     _, grads = model.loss(torch.randn(5, 20), torch.randint(4, (5,)))
     assert set(grads) == {"1.weight", "1.bias", "3.weight", "3.bias"}
     assert minifc.Classifier(nn.Sequential(nn.Linear(20, 4))).net[0].input_grad is False
+
+
+# -- minibatch sampling ----------------------------------------------------------------------------
+
+
+class RecordingModel(HandWrittenModel):
+    """Records a copy of every training batch (the Trainer reuses its batch buffer from step to step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None):
+        if y is not None:
+            self.batches.append((X.clone(), y.clone()))
+        return super().loss(X, y)
+
+
+@pytest.mark.parametrize("n, batch_size", [(240, 40), (250, 40), (40, 40)])
+def test_shuffle_draws_every_sample_once_per_epoch_with_its_own_label(n: int, batch_size: int) -> None:
+    data = toy_data()
+    data["X_train"], data["y_train"] = data["X_train"][:n], data["y_train"][:n]
+    model = RecordingModel()
+    t = Trainer(model, data, batch_size=batch_size, num_epochs=2, seed=0, verbose=False, device="cpu")
+    t.train()
+    steps = max(n // batch_size, 1)
+    assert len(model.batches) == 2 * steps
+    rows = {tuple(x.tolist()): int(label) for x, label in zip(data["X_train"], data["y_train"], strict=True)}
+    epochs = []
+    for e in range(2):
+        X = torch.cat([b[0] for b in model.batches[e * steps : (e + 1) * steps]])
+        y = torch.cat([b[1] for b in model.batches[e * steps : (e + 1) * steps]])
+        assert X.shape[0] == min(steps * batch_size, n)
+        # each row comes with its own label, and no row twice in an epoch
+        assert all(rows[tuple(x.tolist())] == int(label) for x, label in zip(X, y, strict=True))
+        assert len({tuple(x.tolist()) for x in X}) == X.shape[0]
+        epochs.append(X)
+    assert not torch.equal(epochs[0], epochs[1])  # a new permutation each epoch
+
+
+def test_replacement_sampling_keeps_rows_and_labels_together() -> None:
+    data = toy_data()
+    model = RecordingModel()
+    t = Trainer(model, data, batch_size=40, num_epochs=1, seed=0, sampling="replacement", verbose=False, device="cpu")
+    t.train()
+    rows = {tuple(x.tolist()): int(label) for x, label in zip(data["X_train"], data["y_train"], strict=True)}
+    assert all(rows[tuple(x.tolist())] == int(label) for X, y in model.batches for x, label in zip(X, y, strict=True))
