@@ -6,6 +6,7 @@ so it loads with ``torch.load(..., weights_only=True)``; a file that needs anyth
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import shutil
@@ -144,13 +145,22 @@ def _tensors(obj: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
             yield from _tensors(value, f"{prefix}[{i}]")
 
 
+def all_finite(t: torch.Tensor) -> bool:
+    """True when tensor ``t`` (any shape) holds no NaN or Inf; integer and bool tensors always do."""
+    if not (t.is_floating_point() or t.is_complex()):
+        return True
+    if t.is_floating_point() and t.numel() > 0:
+        try:  # NaN propagates into min and max, and an Inf is one of them: one pass, no mask tensor
+            low, high = torch.aminmax(t)
+            return math.isfinite(float(low)) and math.isfinite(float(high))
+        except (RuntimeError, NotImplementedError):  # a backend without aminmax for this dtype
+            pass
+    return bool(torch.isfinite(t).all())
+
+
 def non_finite(obj: Any) -> list[str]:
     """Dotted names of the floating-point tensors in ``obj`` (nested dicts, lists) holding NaN or Inf."""
-    return [
-        name
-        for name, t in _tensors(obj, "")
-        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())
-    ]
+    return [name for name, t in _tensors(obj, "") if not all_finite(t)]
 
 
 def check_finite(obj: Any, what: str) -> None:

@@ -625,3 +625,17 @@ def test_a_failing_plugin_leaves_the_other_components_working(registry):
     assert registry.plugins["broken"].status == "failed" and "boom" in registry.plugins["broken"].error
     with pytest.raises(UnknownComponentError, match=r"unknown update rule 'half_registered'.*good_sgd"):
         make_trainer(update_rule="half_registered")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_finds_every_kind_of_bad_value(dtype, bad):
+    from minifc.checkpoint import all_finite, non_finite
+
+    good = torch.randn(5, 7).to(dtype)
+    spoilt = good.clone()
+    spoilt[3, 4] = bad
+    assert all_finite(good) and not all_finite(spoilt)
+    assert not all_finite(torch.tensor(bad).to(dtype))  # 0-dim
+    state = {"params": {"W": good, "b": spoilt[3]}, "hist": [good, spoilt], "t": torch.arange(3), "empty": good[:0]}
+    assert non_finite(state) == ["params.b", "hist[1]"]
