@@ -272,6 +272,7 @@ class Trainer:
         self.stop_training = False
         self.elapsed = 0.0
         self._validated = False
+        self._checked_loss_value: tuple[torch.Tensor, float] | None = None
         self._fusable: bool | None = None  # decided at the first step
         self.generator = torch.Generator()
         if self.seed is not None:
@@ -342,7 +343,8 @@ class Trainer:
                     penalty, dpenalty = out
                     loss = loss + penalty
                     grads[name] = grads[name] + dpenalty
-        loss_value = float(loss)
+        checked, self._checked_loss_value = self._checked_loss_value, None
+        loss_value = checked[1] if checked is not None and checked[0] is loss else float(loss)
         if not math.isfinite(loss_value):
             self._diverged(loss_value)
         if sinks:  # the parameters whose layer took their sink are updated already
@@ -403,6 +405,7 @@ class Trainer:
         value = float(loss)
         if not math.isfinite(value):
             self._diverged(value)
+        self._checked_loss_value = (loss, value)  # _step reads it back if the model returns this very loss
 
     def _update_all(self, params: Mapping[str, torch.Tensor], grads: Mapping[str, torch.Tensor]) -> bool:
         """Update every parameter with one ``update_rule.foreach`` call (see :mod:`minifc.optim`; same results
@@ -598,6 +601,7 @@ class Trainer:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not (show and self.verbose):
             return None
+        self._bar_time = -math.inf
         return tqdm(
             total=total,
             desc=f"epoch {self.epoch + 1}/{self.num_epochs}",
@@ -608,11 +612,17 @@ class Trainer:
         )
 
     def _after_step(self, loss: float, bar: Any, it: int) -> None:
-        if bar is not None:
-            bar.update(1)
-            if it % 20 == 0:
-                acc = self.val_acc_history[-1] if self.val_acc_history else float("nan")
-                bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{acc:.3f}", refresh=False)
+        if bar is None:
+            return
+        # at most ~10 bar updates a second (and the last step): a tqdm call after every step of a
+        # millisecond-sized model costs a measurable part of the epoch
+        now = time.monotonic()
+        if now - self._bar_time < 0.1 and it + 1 < bar.total:
+            return
+        self._bar_time = now
+        acc = self.val_acc_history[-1] if self.val_acc_history else float("nan")
+        bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{acc:.3f}", refresh=False)
+        bar.update(it + 1 - bar.n)
 
     def _log_epoch(self, train_acc: float, val_acc: float) -> None:
         if self.verbose:

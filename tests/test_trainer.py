@@ -280,3 +280,33 @@ def test_replacement_sampling_keeps_rows_and_labels_together() -> None:
     t.train()
     rows = {tuple(x.tolist()): int(label) for x, label in zip(data["X_train"], data["y_train"], strict=True)}
     assert all(rows[tuple(x.tolist())] == int(label) for X, y in model.batches for x, label in zip(X, y, strict=True))
+
+
+def test_progress_bar_counts_every_step_and_shows_the_loss(monkeypatch) -> None:
+    bars = []
+
+    class FakeBar:
+        def __init__(self, total: int, **kwargs) -> None:
+            self.total, self.n, self.updates, self.postfix = total, 0, 0, {}
+            bars.append(self)
+
+        def update(self, n: int) -> None:
+            self.n += n
+            self.updates += 1
+
+        def set_postfix(self, refresh: bool = True, **kwargs) -> None:
+            self.postfix = kwargs
+
+        def close(self) -> None:
+            pass
+
+        @staticmethod
+        def write(line: str) -> None:
+            pass
+
+    monkeypatch.setattr("minifc.trainer.tqdm", FakeBar)
+    t = Trainer(small_net(), toy_data(), batch_size=10, num_epochs=3, seed=0, progress=True, device="cpu")
+    t.train()
+    assert [bar.n for bar in bars] == [bar.total for bar in bars] == [24, 24, 24]
+    assert all(1 <= bar.updates <= 24 for bar in bars)  # throttled to ~10 a second, but the last step shows
+    assert float(bars[-1].postfix["loss"]) == pytest.approx(t.loss_history[-1], abs=1e-3)
