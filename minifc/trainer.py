@@ -81,7 +81,9 @@ class Trainer:
         device: ``"auto"`` (cuda, mps, cpu), or any torch device; model and data move there once.
         seed: seeds minibatch order, subsampling and torch's global RNG (dropout masks).
         callbacks: objects with ``on_*`` methods (see :mod:`minifc.callbacks`), called in order.
-        sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"`` (classic Solver).
+        sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"`` (classic Solver). Either
+            way the minibatch rows are copied into one buffer reused from step to step: the model
+            gets a fresh batch each step, and must clone it to keep it past the step.
         num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
         augment: ``augment(X_batch) -> X_batch`` applied to every training minibatch on the device
             (random crops, flips; its randomness should come from torch's RNG so seeds cover it).
