@@ -82,8 +82,8 @@ class Trainer:
         seed: seeds minibatch order, subsampling and torch's global RNG (dropout masks).
         callbacks: objects with ``on_*`` methods (see :mod:`minifc.callbacks`), called in order.
         sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"`` (classic Solver). Either
-            way the minibatch rows are copied into one buffer reused from step to step: the model
-            gets a fresh batch each step, and must clone it to keep it past the step.
+            way the minibatch rows are copied into one buffer reused from step to step: each step's
+            batch overwrites the previous one, so code that keeps a batch past its step must clone it.
         num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
         augment: ``augment(X_batch) -> X_batch`` applied to every training minibatch on the device
             (random crops, flips; its randomness should come from torch's RNG so seeds cover it).
