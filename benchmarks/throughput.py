@@ -4,6 +4,7 @@
     python benchmarks/throughput.py --configs tiny deep --repeats 15 --steps 20
     python benchmarks/throughput.py --device cuda --json results.json
     python benchmarks/throughput.py --overhead            # Trainer epoch vs the bare work of its steps
+    python benchmarks/throughput.py --overhead --overhead-variant presliced   # the same without the row copy
 
 One training step = draw a minibatch from a fixed random data set of CIFAR shape, forward, backward,
 update every parameter, read the loss as a Python float. The contestants:
@@ -375,8 +376,11 @@ def run_overhead(name: str, args: argparse.Namespace, device: torch.device, dtyp
             sync(device)
             bare_time[0] += clock() - start
 
-    trainer = make_trainer(cfg, data, device, dtype, verbose=True, progress=True, callbacks=[InterleavedBare()])
+    shown = args.overhead_variant != "quiet"
+    trainer = make_trainer(cfg, data, device, dtype, verbose=shown, progress=shown, callbacks=[InterleavedBare()])
     model_rule.append(trainer)
+    if args.overhead_variant == "presliced":  # what the loop costs without copying the minibatch rows
+        trainer._next_batch = lambda: batches[trainer.step_count % steps]
     configs.update({k: dict(cfg.optim_config) for k in trainer.model.params})
     measure = trainer._measure
 
@@ -455,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the Trainer's per-epoch overhead instead (default config: twolayer)")
     parser.add_argument("--overhead-samples", type=int, default=10_000,
                         help="training samples for --overhead (default 10,000: 100 steps at batch 100)")
+    parser.add_argument("--overhead-variant", choices=["full", "presliced", "quiet"], default="full",
+                        help="for --overhead: the Trainer as users run it (full, default), or with its batches "
+                        "sliced in advance (presliced: no row copy), or with the progress bar and epoch line "
+                        "off (quiet); the differences show where the overhead goes")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
@@ -479,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             r = run_overhead(name, args, device, dtype)
             results.append(r)
-            print(f"{name}: batch {r['batch_size']}, {r['steps_per_epoch']} steps/epoch, epoch {r['epoch_s']:.3f} s, "
+            print(f"{name} ({args.overhead_variant}): batch {r['batch_size']}, {r['steps_per_epoch']} steps/epoch, "
+                  f"epoch {r['epoch_s']:.3f} s, "
                   f"bare loss+update {r['bare_s']:.3f} s -> Trainer loop overhead {r['loop_overhead_pct']:.1f}% "
                   f"({r['loop_overhead_pct_min']:.1f}-{r['loop_overhead_pct_max']:.1f}% over the turns) "
                   f"of the epoch (plus {r['accuracy_pct']:.1f}% measuring accuracy at the end of the epoch)")
