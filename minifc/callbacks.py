@@ -2,7 +2,9 @@
 
 A callback implements any of ``on_train_begin(trainer)``, ``on_epoch_end(trainer)``,
 ``on_step_end(trainer)`` and ``on_train_end(trainer)``. Setting ``trainer.stop_training = True``
-ends training after the current step or epoch.
+ends training after the current step or epoch. The Trainer looks up ``on_step_end`` once, when
+``train()`` starts: a callback added to ``trainer.callbacks`` during training takes part in the next
+``train()`` call.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import optim
+from .callbacks import Callback
 from .checkpoint import atomic_save, check_finite, non_finite, safe_load
 from .errors import CheckpointError, DivergenceError, LabelError, MinifcError, ShapeError
 from .models import Classifier
@@ -292,21 +293,21 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's minibatch (X rows copied out of X_train, their labels)."""
-        X, y = self.data["X_train"], self.data["y_train"]
-        n = X.shape[0]
+        X = self.data["X_train"]
+        batches = self._epoch_batches
         if self.sampling == "replacement":
-            idx = torch.randint(n, (self.batch_size,), generator=self.generator).to(self.device)
-            y_batch = y.index_select(0, idx)
+            idx = torch.randint(X.shape[0], (self.batch_size,), generator=self.generator).to(self.device)
+            y_batch = self.data["y_train"].index_select(0, idx)
         else:
-            pos = self.step_count % self.iterations_per_epoch
-            if pos == 0 or self._epoch_batches is None:
+            pos = self.step_count % (len(batches) if batches else self.iterations_per_epoch)
+            if pos == 0 or not batches:
                 # the epoch's permutation cut into its batches once, so that a step costs one torch op
-                order = torch.randperm(n, generator=self.generator)[: self.iterations_per_epoch * self.batch_size]
-                order = order.to(self.device)
-                labels = y.index_select(0, order)
-                batches = zip(order.split(self.batch_size), labels.split(self.batch_size), strict=True)
-                self._epoch_batches = list(batches)
-            idx, y_batch = self._epoch_batches[pos]
+                count = self.iterations_per_epoch * self.batch_size
+                order = torch.randperm(X.shape[0], generator=self.generator)[:count].to(self.device)
+                labels = self.data["y_train"].index_select(0, order)
+                pairs = zip(order.split(self.batch_size), labels.split(self.batch_size), strict=True)
+                batches = self._epoch_batches = list(pairs)
+            idx, y_batch = batches[pos]
         # The rows are copied into one buffer kept from step to step: a fresh 1 MB+ tensor per step costs
         # about a third more on CPU. Layers may still cache the previous batch, but every forward replaces
         # those caches before a backward reads them. index_select copies whole rows (faster than X[idx]).
@@ -553,20 +554,22 @@ class Trainer:
         start = time.time() - self.elapsed
         prev = time.time()
         ipe = self.iterations_per_epoch
+        step_hooks = _step_hooks(self.callbacks)
         try:
             while self.epoch < self.num_epochs and not self.stop_training:
                 bar = self._progress_bar(ipe)
                 for it in range(ipe):
-                    now = time.time()
-                    if time_limit is not None and self.step_count > 0 and now - start + (now - prev) > time_limit:
-                        self._log_time_limit(now - start)
-                        self.stop_training = True
-                        break
-                    prev = now
+                    if time_limit is not None:
+                        now = time.time()
+                        if self.step_count > 0 and now - start + (now - prev) > time_limit:
+                            self._log_time_limit(now - start)
+                            self.stop_training = True
+                            break
+                        prev = now
                     loss = self._step()
                     self._after_step(loss, bar, it)
-                    for cb in self.callbacks:
-                        _call(cb, "on_step_end", self)
+                    for hook in step_hooks:
+                        hook(self)
                     if self.stop_training:
                         break
                 if bar is not None:
@@ -935,6 +938,17 @@ def _layer_owner(model: Any, name: str) -> str:
         if any(p is target for p in module._parameters.values()):
             return f" ({_describe(module)}, {_layer_provider(module)})"
     return ""
+
+
+def _step_hooks(callbacks: list[Any]) -> list[Callable[[Trainer], Any]]:
+    """The callbacks' ``on_step_end`` methods, looked up once per ``train()`` because the step loop is
+    the Trainer's overhead; :class:`~minifc.callbacks.Callback`'s inherited no-op is left out."""
+    hooks = []
+    for cb in callbacks:
+        hook = getattr(cb, "on_step_end", None)
+        if hook is not None and getattr(type(cb), "on_step_end", None) is not Callback.on_step_end:
+            hooks.append(hook)
+    return hooks
 
 
 def _call(callback: Any, hook: str, trainer: Trainer) -> None:

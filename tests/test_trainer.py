@@ -282,6 +282,35 @@ def test_replacement_sampling_keeps_rows_and_labels_together() -> None:
     assert all(rows[tuple(x.tolist())] == int(label) for X, y in model.batches for x, label in zip(X, y, strict=True))
 
 
+def test_every_kind_of_callback_sees_every_step_and_can_stop_training() -> None:
+    from minifc.callbacks import Callback
+
+    class Subclass(Callback):
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def on_step_end(self, trainer: Trainer) -> None:
+            self.steps.append(trainer.step_count)
+
+    class Plain:  # no base class, and its hook set on the instance
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+            self.on_step_end = lambda trainer: self.steps.append(trainer.step_count)
+
+    class Stopper(Callback):
+        def on_step_end(self, trainer: Trainer) -> None:
+            trainer.stop_training = trainer.step_count == 30
+
+    sub, plain = Subclass(), Plain()
+    options = {"batch_size": 10, "verbose": False, "device": "cpu"}
+    t = Trainer(small_net(), toy_data(), num_epochs=2, callbacks=[sub, plain], **options)
+    t.train()
+    assert sub.steps == plain.steps == list(range(1, 49))
+    t = Trainer(small_net(), toy_data(), num_epochs=5, callbacks=[Stopper()], **options)
+    t.train()
+    assert t.step_count == 30 and t.epoch == 1
+
+
 def test_progress_bar_counts_every_step_and_shows_the_loss(monkeypatch) -> None:
     bars = []
 
