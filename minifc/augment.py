@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["CIFAR_SHAPE", "as_images", "random_crop", "random_flip", "hflip", "crop_flip"]
+__all__ = ["CIFAR_SHAPE", "as_images", "random_crop", "random_flip", "hflip", "shift", "crop_flip"]
 
 CIFAR_SHAPE = (3, 32, 32)
 """(C, H, W) of a CIFAR-10 image."""
@@ -45,6 +45,20 @@ def _like_input(images: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def hflip(x: torch.Tensor, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> torch.Tensor:
     """Every image mirrored left-right: x (N, C*H*W) or (N, C, H, W) -> a new tensor like x."""
     return _like_input(as_images(x, image_shape).flip(3), x)
+
+
+def shift(x: torch.Tensor, dy: int, dx: int, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> torch.Tensor:
+    """Every image moved down by ``dy`` and right by ``dx`` pixels (negative: up, left), the uncovered
+    border zero-filled: the window that :func:`random_crop` with padding p takes at (p - dy, p - dx).
+    x (N, C*H*W) or (N, C, H, W) -> a new tensor like x."""
+    for name, value in (("dy", dy), ("dx", dx)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"shift: {name} must be an integer, got {value!r}")
+    images = as_images(x, image_shape)
+    h, w = images.shape[2:]
+    p = max(abs(dy), abs(dx))
+    padded = torch.nn.functional.pad(images, (p, p, p, p))
+    return _like_input(padded[:, :, p - dy : p - dy + h, p - dx : p - dx + w].contiguous(), x)
 
 
 def random_flip(

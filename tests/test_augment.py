@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minifc.augment import CIFAR_SHAPE, as_images, crop_flip, hflip, random_crop, random_flip
+from minifc.augment import CIFAR_SHAPE, as_images, crop_flip, hflip, random_crop, random_flip, shift
 
 
 def _batch(n=6, shape=(2, 5, 7), dtype=torch.float32, device="cpu"):
@@ -144,3 +144,25 @@ def test_crop_flip_outputs_are_windows_or_mirrored_windows():
             assert _offset_of(got.flip(2), img, 2) is not None, f"image {i} is neither a window nor a mirrored one"
             mirrored += 1
     assert 5 < mirrored < 35
+
+
+@pytest.mark.parametrize(("dy", "dx"), [(0, 0), (2, 0), (0, -2), (-1, 3), (2, 2)])
+def test_shift_moves_every_image_and_fills_with_zeros(device, dy, dx):
+    shape = (2, 5, 7)
+    x = _batch(shape=shape, device=device)
+    before = x.clone()
+    out = shift(x, dy, dx, image_shape=shape)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    assert torch.equal(x, before)
+    p = max(abs(dy), abs(dx))
+    for i in range(x.shape[0]):  # the window random_crop with padding p takes at (p - dy, p - dx)
+        assert _offset_of(out[i].reshape(shape).cpu(), x[i].reshape(shape).cpu(), p) == (p - dy, p - dx)
+    img, moved = x[0].reshape(shape), out[0].reshape(shape)
+    if dy >= 0 and dx >= 0:  # pixel (0, 0) lands at (dy, dx); the rows and columns above and left are zero
+        assert torch.equal(moved[:, dy, dx], img[:, 0, 0])
+        assert not moved[:, :dy].any() and not moved[:, :, :dx].any()
+
+
+def test_shift_rejects_non_integer_offsets():
+    with pytest.raises(ValueError, match="dx must be an integer"):
+        shift(torch.zeros(1, 3072), 0, 1.5)

@@ -10,8 +10,8 @@ import torch
 from cifar import cifar_root
 
 from minifc import best as best_module
-from minifc.augment import hflip
-from minifc.best import FlipAveraged, MissingPluginError, Recipe, best
+from minifc.augment import hflip, shift
+from minifc.best import MissingPluginError, Recipe, ViewAveraged, best
 from minifc.examples import ExampleOptions
 from minifc.nn import Linear, ReLU, Sequential
 from minifc.registry import Registry, reset_default_registry
@@ -66,7 +66,7 @@ def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monke
     summary = best(cifar, _options(tmp_path, epochs=3, num_train=2000, seed=0, recipe=quick))
     (row,) = summary["rows"]
     assert summary["target"] == ("test_acc", 0.65)
-    for key in ("final_train_acc", "final_val_acc", "best_val_acc", "test_acc", "val_acc_flip"):
+    for key in ("final_train_acc", "final_val_acc", "best_val_acc", "test_acc", "val_acc_tta"):
         assert 0.0 <= row[key] <= 1.0, key
     assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16
     assert row["test_acc"] > 0.14  # chance is 0.10; about 0.21 measured
@@ -151,18 +151,29 @@ def test_unknown_recipe_setting():
     assert Recipe.from_options({}).layers()[:3] == [{"name": "linear", "out_features": 1024}, "batchnorm1d", "relu"]
 
 
-def test_flip_averaged_scores_and_unchanged_training():
+def test_view_averaged_scores_and_unchanged_training():
     torch.manual_seed(0)
     net = Sequential(Linear(3072, 8), ReLU(), Linear(8, 3))
-    model = FlipAveraged(net)
+    model = ViewAveraged(net)
     X, y = torch.randn(5, 3072), torch.tensor([0, 1, 2, 0, 1])
     plain = model.loss(X)
     model.tta = True
+    assert model.num_views == 2
     torch.testing.assert_close(model.loss(X), (plain + model.net.forward(hflip(X))) / 2)
     loss_tta, _ = model.loss(X, y)
     model.tta = False
     loss_plain, _ = model.loss(X, y)
     torch.testing.assert_close(loss_tta, loss_plain)
+
+    model = ViewAveraged(net, tta=True, shift=2)
+    assert model.num_views == 18
+    views = [shift(X, dy, dx) for dy in (-2, 0, 2) for dx in (-2, 0, 2)]
+    expected = sum(net.forward(v) + net.forward(hflip(v)) for v in views) / 18
+    torch.testing.assert_close(model.loss(X), expected)
+    model.flip = False
+    torch.testing.assert_close(model.loss(X), sum(net.forward(v) for v in views) / 9)
+    with pytest.raises(ValueError, match="shift must be an integer >= 0"):
+        ViewAveraged(net, shift=-1)
 
 
 @pytest.mark.slow
