@@ -316,8 +316,9 @@ def best(data: dict[str, torch.Tensor], options: Any) -> dict[str, Any]:
 
     fixed = options.epochs is not None
     epochs = options.epochs if fixed else recipe.max_epochs
-    n_eval = data["X_val"].shape[0] + data["X_test"].shape[0]
-    reserve = _EVAL_COST_PER_VIEW * model.num_views * n_eval / n_train  # in epochs
+    # the final evaluation: validation with 1, 2 (mirror) and the recipe's views, then the test split
+    n_eval = (3 + model.num_views) * data["X_val"].shape[0] + model.num_views * data["X_test"].shape[0]
+    reserve = _EVAL_COST_PER_VIEW * n_eval / n_train  # in epochs
     budget = _Budget(started_at, deadline, max(reserve, 0.5), recipe.max_epochs, adapt=not fixed)
     augment = crop_flip(recipe.padding, recipe.flip) if (recipe.padding or recipe.flip) else None
     trainer = Trainer(
@@ -344,15 +345,24 @@ def best(data: dict[str, torch.Tensor], options: Any) -> dict[str, Any]:
     trainer.train()
     train_seconds = time.time() - train_start
 
-    model.tta = recipe.tta_flip or recipe.tta_shift > 0
-    val_acc = accuracy(model, data["X_val"], data["y_val"])
+    # validation accuracy of the selected parameters with one view per image, with its mirror, and with
+    # the recipe's views: what the test-time averaging adds, measured on the split used for choices
+    val_by_views = {}
+    for shift_views, flip in ((0, False), (0, True), (recipe.tta_shift, recipe.tta_flip)):
+        model.tta, model.shift, model.flip = True, shift_views, flip
+        val_by_views[model.num_views] = accuracy(model, data["X_val"], data["y_val"])
+    val_acc = val_by_views[model.num_views]
     test_acc = accuracy(model, data["X_test"], data["y_test"])  # the only look at the test split
     seconds = time.time() - started_at
     cpu_seconds = time.process_time() - cpu_start
     if options.verbose:
         print(
+            "best: validation accuracy by views averaged per image: "
+            + ", ".join(f"{views}: {acc:.4f}" for views, acc in val_by_views.items())
+        )
+        print(
             f"best: test accuracy {test_acc:.4f} (validation {val_acc:.4f}; scores averaged over "
-            f"{model.num_views if model.tta else 1} views per image) after "
+            f"{model.num_views} views per image) after "
             f"{trainer.epoch} epochs; {seconds:.0f} s in all, {train_seconds:.0f} s training, "
             f"{cpu_seconds:.0f} CPU s, load average {_load_average()}"
         )
@@ -364,6 +374,7 @@ def best(data: dict[str, torch.Tensor], options: Any) -> dict[str, Any]:
         "final_val_acc": trainer.val_acc_history[-1] if trainer.val_acc_history else float("nan"),
         "best_val_acc": trainer.best_val_acc,
         "val_acc_tta": val_acc,
+        "val_acc_by_views": val_by_views,
         "test_acc": test_acc,
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),

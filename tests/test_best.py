@@ -70,7 +70,8 @@ def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monke
         assert 0.0 <= row[key] <= 1.0, key
     assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16
     assert row["test_acc"] > 0.14  # chance is 0.10; about 0.21 measured
-    assert [is_test for _, is_test in calls] == [False, True]  # validation, then the test split once
+    assert [is_test for _, is_test in calls] == [False, False, False, True]  # validation x3, then test once
+    assert list(row["val_acc_by_views"]) == [1, 2, 18] and row["val_acc_by_views"][18] == row["val_acc_tta"]
     (plot,) = summary["plots"]
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
