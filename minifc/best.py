@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .augment import crop_flip, hflip, shift
+from .augment import _check_int, crop_flip, hflip, shift
 from .errors import MinifcError, UnknownComponentError
 from .models import Classifier
 from .nn import Module
@@ -130,8 +130,7 @@ class ViewAveraged(Classifier):
         self, net: Module, loss: Any = "softmax", tta: bool = False, shift: int = 0, flip: bool = True
     ) -> None:
         super().__init__(net, loss)
-        if not isinstance(shift, int) or isinstance(shift, bool) or shift < 0:
-            raise ValueError(f"ViewAveraged: shift must be an integer >= 0, got {shift!r}")
+        _check_int("ViewAveraged", "shift", shift, minimum=0)
         self.tta, self.shift, self.flip = tta, shift, flip
 
     @property
