@@ -49,8 +49,11 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known) or '(none)'}"
 
 
-def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> None:
-    """Raise :class:`LabelError` unless y is an integer vector of length N with values in [0, C)."""
+def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> torch.Tensor:
+    """Raise :class:`LabelError` unless y is an integer vector of length N with values in [0, C).
+
+    Returns y on the scores' device (labels built on the CPU index CUDA scores, as in plain torch).
+    """
     if scores.dim() != 2:
         raise ShapeError(f"{who}: scores must have shape (N, C), got {tuple(scores.shape)}")
     if not isinstance(y, torch.Tensor):
@@ -61,11 +64,13 @@ def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> None:
         raise LabelError(
             f"{who}: expected {scores.shape[0]} labels (one per row of scores), got shape {tuple(y.shape)}"
         )
-    if y.device != scores.device:
-        raise LabelError(f"{who}: labels are on {y.device} but scores are on {scores.device}")
     c = scores.shape[1]
-    if not y.numel():
-        return
+    if y.numel() and y.device.type != "meta":  # meta tensors carry no values to check
+        _check_label_range(y, c, who)
+    return y if y.device == scores.device else y.to(scores.device)
+
+
+def _check_label_range(y: torch.Tensor, c: int, who: str) -> None:
     lo, hi = (int(v) for v in torch.aminmax(y))  # one kernel (this runs on every loss call)
     if lo < 0 or hi >= c:
         raise LabelError(f"{who}: labels must be in [0, {c}) for {c} classes, got values in [{lo}, {hi}]")

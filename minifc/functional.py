@@ -26,7 +26,6 @@ __all__ = [
     "Dropout",
     "svm_loss",
     "softmax_loss",
-    "column_major",
     "weight_grad",
     "add_weight_grad_",
 ]
@@ -85,43 +84,21 @@ class Linear:
         x, w, _ = cache
         x2 = flatten_samples(x)
         dx = dout.mm(w.t()).reshape(x.shape)
-        return dx, weight_grad(x2, dout, w), dout.sum(0)
+        return dx, weight_grad(x2, dout), dout.sum(0)
 
 
-def column_major(w: torch.Tensor) -> torch.Tensor:
-    """The values of a (D, M) matrix stored column by column: ``w.t()`` of a contiguous (M, D) tensor.
-
-    That is torch.nn.Linear's (out, in) storage, seen as (in, out). On CPU, BLAS forms ``dw`` in this
-    layout faster for most layer shapes (several times faster for a 10-class output layer).
-    """
-    return w.t().contiguous().t()
-
-
-def _column_major(w: torch.Tensor) -> bool:
-    """Whether a (D, M) matrix is stored column by column (a single column counts as row-major)."""
-    return w.dim() == 2 and w.stride(0) == 1 and w.shape[1] > 1
-
-
-def weight_grad(x2: torch.Tensor, dout: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """dw = x2^T dout (D, M) for x2 (N, D), dout (N, M), in the memory layout of w (D, M).
-
-    A gradient laid out like its weight keeps the update rules' elementwise kernels on their fast path.
-    """
-    if _column_major(w):
-        return dout.t().mm(x2).t()
+def weight_grad(x2: torch.Tensor, dout: torch.Tensor) -> torch.Tensor:
+    """dw = x2^T dout (D, M) for x2 (N, D), dout (N, M): an ordinary contiguous (D, M) tensor."""
     return x2.t().mm(dout)
 
 
 def add_weight_grad_(target: torch.Tensor, x2: torch.Tensor, dout: torch.Tensor, beta: float, alpha: float) -> None:
     """In place: ``target = beta * target + alpha * x2^T dout`` for target (D, M), x2 (N, D), dout (N, M).
 
-    One product, in target's memory layout, with no dw tensor: an update rule that is affine in the
-    gradient (sgd into the weight, momentum into the velocity) needs no separate pass over memory.
+    One product with no dw tensor: an update rule that is affine in the gradient (sgd into the weight,
+    momentum into the velocity) needs no separate pass over memory.
     """
-    if _column_major(target):
-        target.t().addmm_(dout.t(), x2, beta=beta, alpha=alpha)
-    else:
-        target.addmm_(x2.t(), dout, beta=beta, alpha=alpha)
+    target.addmm_(x2.t(), dout, beta=beta, alpha=alpha)
 
 
 class ReLU:
@@ -155,15 +132,15 @@ class Linear_ReLU:  # noqa: N801  (the classic name)
     def forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """Inputs as :meth:`Linear.forward`. Returns ``(out, cache)``, out (N, M)."""
         a, fc_cache = Linear.forward(x, w, b)
-        out = a.clamp_min_(0)
-        return out, (fc_cache, out)
+        out, relu_cache = ReLU.forward(a)
+        return out, (fc_cache, relu_cache)
 
     @staticmethod
     @no_grad
     def backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Inputs: dout (N, M), cache. Returns ``(dx, dw, db)``."""
-        fc_cache, out = cache
-        return Linear.backward(relu_backward(dout, out), fc_cache)
+        fc_cache, relu_cache = cache
+        return Linear.backward(ReLU.backward(dout, relu_cache), fc_cache)
 
 
 def check_drop_probability(p: Any, who: str = "Dropout") -> float:
@@ -183,9 +160,12 @@ def dropout_mask(like: torch.Tensor, p: float, generator: torch.Generator | None
     return keep.div_(1.0 - p)
 
 
-def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
-    """A fresh generator on ``device`` seeded with ``seed`` (leaves the global RNG alone)."""
-    return torch.Generator(device=device).manual_seed(int(seed))
+def seed_for_mask(seed: int | None) -> None:
+    """The classic seeded dropout: ``torch.manual_seed(seed)`` before the mask is drawn from the global
+    RNG, so a seeded forward gives the same mask every call (and leaves the global RNG seeded, as the
+    course's layer does). None: nothing."""
+    if seed is not None:
+        torch.manual_seed(int(seed))
 
 
 class Dropout:
@@ -199,8 +179,8 @@ class Dropout:
         p = check_drop_probability(dropout_param["p"])
         mode = dropout_param.get("mode", "train")
         if mode == "train":
-            gen = seeded_generator(dropout_param["seed"], x.device) if "seed" in dropout_param else None
-            mask = dropout_mask(x, p, gen)
+            seed_for_mask(dropout_param.get("seed"))
+            mask = dropout_mask(x, p)
             return x * mask, (dropout_param, mask)
         if mode == "test":
             return x, (dropout_param, None)
@@ -223,7 +203,7 @@ def svm_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
     Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
     """
-    check_labels(x, y, "svm_loss")
+    y = check_labels(x, y, "svm_loss")
     n = x.shape[0]
     rows = torch.arange(n, device=x.device)
     correct = x[rows, y].unsqueeze(1)
@@ -242,7 +222,7 @@ def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
     Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
     """
-    check_labels(x, y, "softmax_loss")
+    y = check_labels(x, y, "softmax_loss")
     n = x.shape[0]
     log_probs = torch.log_softmax(x, dim=1)  # x - max - log(sum(exp(x - max))), one kernel
     cols = y.long().unsqueeze(1)  # gather/scatter take int64 indices (a no-op for int64 labels)

@@ -2,59 +2,27 @@
 
 The classic contract is ``model.params`` (a dict of tensors) and ``model.loss(X, y=None)``, which
 returns scores when y is None, else ``(loss, grads)`` with grads keyed like params. Here ``params`` is
-a live view of the graph's parameters: reading gives the tensors the layers compute with, and
-assigning ``model.params[name] = tensor`` (as the classic Solver does after every update) replaces
-the tensor inside the layer.
+a plain dict that the graph's parameters read their tensors from: ``model.params[name] = tensor`` (as
+the classic Solver does after every update) replaces the tensor inside the layer, ``params.copy()``
+and ``torch.save(model.params, f)`` work as on any dict, and ``model.params = other_dict`` rebinds
+every layer to the new dict.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from . import functional as F
-from .checkpoint import atomic_save, safe_load
+from .checkpoint import atomic_save, check_finite
+from .classic_checkpoint import read_classic_checkpoint
 from .errors import ShapeError
-from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
+from .nn import Dropout, Linear, LinearReLU, Module, Sequential
 
-__all__ = ["ParamDict", "Classifier", "TwoLayerNet", "FullyConnectedNet"]
-
-
-class ParamDict(MutableMapping):
-    """A dict-like view ``name -> tensor`` over Parameters; setting an item replaces ``.data``."""
-
-    def __init__(self, parameters: dict[str, Parameter]) -> None:
-        self._parameters = parameters
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return self._parameters[name].data
-
-    def __setitem__(self, name: str, value: torch.Tensor) -> None:
-        if name not in self._parameters:
-            raise KeyError(f"no parameter named {name!r}; the model has {', '.join(self._parameters)}")
-        p = self._parameters[name]
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
-        if value.shape != p.data.shape:
-            raise ShapeError(
-                f"params[{name!r}]: new value has shape {tuple(value.shape)}, expected {tuple(p.data.shape)}"
-            )
-        p.data = value
-
-    def __delitem__(self, name: str) -> None:
-        raise TypeError("parameters cannot be removed from a model")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __repr__(self) -> str:
-        return "ParamDict(" + ", ".join(f"{k}: {tuple(v.shape)}" for k, v in self.items()) + ")"
+__all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
 
 LOSSES = {"softmax": F.softmax_loss, "svm": F.svm_loss}
@@ -82,27 +50,57 @@ class Classifier:
         named = dict(net.named_parameters())
         mapping = param_names or {n: n for n in named}
         self._param_objects = {classic: named[dotted] for classic, dotted in mapping.items()}
+        self._shapes = {name: p.data.shape for name, p in self._param_objects.items()}
+        self.params = {name: p.data for name, p in self._param_objects.items()}
         first = next(m for m in net.modules() if not m._modules)
         if isinstance(first, Linear):
             first.input_grad = False  # the input layer's dx is never needed for training
 
     @property
-    def params(self) -> ParamDict:
-        return ParamDict(self._param_objects)
+    def params(self) -> dict[str, torch.Tensor]:
+        """The classic ``name -> tensor`` dict (a plain dict; the layers read their tensors from it)."""
+        return self._params
 
     @params.setter
-    def params(self, values: dict[str, torch.Tensor]) -> None:
-        view = self.params
+    def params(self, values: Mapping[str, torch.Tensor]) -> None:
+        if not isinstance(values, dict):
+            raise TypeError(f"params must be a dict of tensors, got {type(values).__name__}")
+        missing = [k for k in self._param_objects if k not in values]
+        if missing:
+            raise KeyError(f"params lacks {', '.join(missing)}; the model has {', '.join(self._param_objects)}")
         for name, value in values.items():
-            view[name] = value
+            if name not in self._param_objects:
+                raise KeyError(f"no parameter named {name!r}; the model has {', '.join(self._param_objects)}")
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"params[{name!r}] must be a tensor, got {type(value).__name__}")
+        self._params = values
+        for name, p in self._param_objects.items():
+            p.bind(values, name)
+        self.check_params()
+
+    def check_params(self) -> None:
+        """Raise :class:`ShapeError` for a tensor in ``params`` whose shape is not its layer's."""
+        params = self._params
+        if len(params) != len(self._shapes):
+            extra = sorted(set(params) - set(self._shapes))
+            raise KeyError(f"params holds {extra}, which the model does not have ({', '.join(self._shapes)})")
+        for name, shape in self._shapes.items():
+            t = params[name]
+            if t.shape != shape:
+                raise ShapeError(f"params[{name!r}] has shape {tuple(t.shape)}, expected {tuple(shape)}")
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(iter(self._param_objects.values())).data.dtype
+        """The parameters' dtype; setting it converts every parameter (and casts later inputs)."""
+        return next(iter(self._params.values())).dtype
+
+    @dtype.setter
+    def dtype(self, dtype: torch.dtype) -> None:
+        self.net.to(_to_dtype(dtype))
 
     @property
     def device(self) -> torch.device:
-        return next(iter(self._param_objects.values())).data.device
+        return next(iter(self._params.values())).device
 
     def loss(
         self,
@@ -114,12 +112,15 @@ class Classifier:
     ) -> Any:
         """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)``.
 
+        X is cast to the model's dtype (the classic models take float64 data with float32 weights).
+
         For trainers: ``before_backward(loss)`` runs between the loss and the backward pass (e.g. to
         stop on a non-finite loss before anything changes); ``sinks`` maps parameter names to
         :attr:`minifc.nn.Parameter.sink` values for this backward pass. A parameter whose layer
         consumed its sink is updated already and has no entry in ``grads``. Needs ``reg == 0``.
         """
-        self._check_input(X)
+        X = self._check_input(X)
+        self.check_params()
         if sinks and self.reg:
             raise ValueError("Classifier.loss: sinks need reg == 0 (the L2 gradient would bypass them)")
         with torch.no_grad():
@@ -157,14 +158,17 @@ class Classifier:
                 grads[name] = g
         return loss, grads
 
-    def _check_input(self, X: torch.Tensor) -> None:
+    def _check_input(self, X: torch.Tensor) -> torch.Tensor:
         if not isinstance(X, torch.Tensor):
             raise TypeError(f"{type(self).__name__}.loss: X must be a torch.Tensor, got {type(X).__name__}")
         dtype, device = self.dtype, self.device
         if X.device != device:
             raise ValueError(f"{type(self).__name__}: X is on {X.device} but the model's parameters are on {device}")
         if X.dtype != dtype:
-            raise TypeError(f"{type(self).__name__}: X has dtype {X.dtype} but the model's parameters are {dtype}")
+            if X.dtype.is_complex or not (X.dtype.is_floating_point or X.dtype == torch.uint8):
+                raise TypeError(f"{type(self).__name__}: X has dtype {X.dtype}; expected floating-point data")
+            X = X.to(dtype)
+        return X
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.net.state_dict()
@@ -181,10 +185,6 @@ def _resolve_loss(loss: Any) -> Any:
     return get_loss(loss)
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def _to_dtype(name: str | torch.dtype) -> torch.dtype:
     if isinstance(name, torch.dtype):
         return name
@@ -195,19 +195,30 @@ def _to_dtype(name: str | torch.dtype) -> torch.dtype:
 
 
 class _ClassicNet(Classifier):
-    """Shared save/load of the classic models: config plus params, plain values only."""
+    """Shared save/load of the classic models (see :mod:`minifc.classic_checkpoint`)."""
 
     def _config(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _args_from(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments that rebuild the layers of a checkpoint read by ``load``."""
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write config and params to ``path`` (atomically; loadable with weights_only=True)."""
+        """Write reg, dtype and params (the course's keys) plus the constructor's config to ``path``,
+        atomically; loadable with ``torch.load(weights_only=True)``. Refuses NaN/Inf parameters."""
+        params = {k: v.detach().cpu() for k, v in self.params.items()}
+        check_finite(params, f"{type(self).__name__}.save({str(path)!r}): params")
         checkpoint = {
             "model": type(self).__name__,
             "config": self._config(),
             "reg": self.reg,
-            "dtype": _dtype_name(self.dtype),
-            "params": {k: v.detach().cpu() for k, v in self.params.items()},
+            "dtype": self.dtype,
+            "params": params,
+            **self._extra_state(),
         }
         atomic_save(checkpoint, path)
         print(f"Saved in {path}")
@@ -215,13 +226,15 @@ class _ClassicNet(Classifier):
     def load(
         self, path: str | os.PathLike, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
     ) -> None:
-        """Rebuild this model from a file written by :meth:`save`, on ``device`` in ``dtype``."""
-        checkpoint = safe_load(path)
-        if checkpoint.get("model") != type(self).__name__:
-            raise ValueError(f"{path} holds a {checkpoint.get('model')}, not a {type(self).__name__}")
-        dtype = _to_dtype(dtype or checkpoint["dtype"])
-        self.__init__(**checkpoint["config"], reg=checkpoint["reg"], dtype=dtype, device=device)
-        self.params = {k: v.to(device=device, dtype=dtype) for k, v in checkpoint["params"].items()}
+        """Rebuild this model from ``path`` (written by :meth:`save` or by the course's own ``save``), on
+        ``device`` in ``dtype`` (default: the file's dtype). The whole file is checked first: a bad
+        file raises :class:`~minifc.errors.CheckpointError` naming it and leaves the model unchanged.
+        Draws no random numbers."""
+        checkpoint = read_classic_checkpoint(path, type(self).__name__)
+        dtype = _to_dtype(dtype) if dtype is not None else (checkpoint["dtype"] or torch.float32)
+        args = self._args_from(checkpoint)
+        self.__init__(**args, reg=checkpoint["reg"], dtype=dtype, device="meta")  # no init values drawn
+        self.params = {k: v.to(device=device, dtype=dtype).contiguous() for k, v in checkpoint["params"].items()}
         print(f"load checkpoint file: {path}")
 
 
@@ -266,6 +279,11 @@ class TwoLayerNet(_ClassicNet):
             "weight_scale": self.weight_scale,
         }
 
+    def _args_from(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        input_dim, hidden_dim, num_classes = checkpoint["dims"]
+        scale = checkpoint["config"].get("weight_scale", getattr(self, "weight_scale", 1e-3))
+        return {"input_dim": input_dim, "hidden_dim": hidden_dim, "num_classes": num_classes, "weight_scale": scale}
+
 
 class FullyConnectedNet(_ClassicNet):
     """{affine - relu - [dropout]} x (L - 1) - affine - softmax, params W1 b1 ... WL bL."""
@@ -307,6 +325,7 @@ class FullyConnectedNet(_ClassicNet):
             if not last and self.use_dropout:
                 layers.append(Dropout(p, seed))
         super().__init__(Sequential(*layers), "softmax", reg, names)
+        self._dropouts = [m for m in layers if isinstance(m, Dropout)]
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -317,3 +336,36 @@ class FullyConnectedNet(_ClassicNet):
             "weight_scale": self.weight_scale,
             "seed": self.seed,
         }
+
+    def _extra_state(self) -> dict[str, Any]:
+        dropout_param = dict(self.dropout_param)
+        return {"num_layers": self.num_layers, "use_dropout": self.use_dropout, "dropout_param": dropout_param}
+
+    def _args_from(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        dims, dropout_param = checkpoint["dims"], checkpoint["dropout_param"]
+        return {
+            "hidden_dims": dims[1:-1],
+            "input_dim": dims[0],
+            "num_classes": dims[-1],
+            "dropout": dropout_param.get("p", 0.0),
+            "weight_scale": checkpoint["config"].get("weight_scale", getattr(self, "weight_scale", 1e-2)),
+            "seed": dropout_param.get("seed"),
+        }
+
+    def loss(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        sinks: Mapping[str, tuple[torch.Tensor, float, float]] | None = None,
+        before_backward: Callable[[torch.Tensor], object] | None = None,
+    ) -> Any:
+        """As :meth:`Classifier.loss`; the dropout layers follow ``dropout_param`` as it is now (``p``,
+        ``seed``), and ``dropout_param['mode']`` is set to 'test' or 'train' as the course's model does."""
+        if self.use_dropout:
+            dp = self.dropout_param
+            dp["mode"] = "test" if y is None else "train"
+            p, seed = F.check_drop_probability(dp["p"]), dp.get("seed")
+            for m in self._dropouts:
+                m.p, m.seed = p, seed
+        return super().loss(X, y, sinks=sinks, before_backward=before_backward)

@@ -20,21 +20,40 @@ __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Se
 class Parameter:
     """A trainable tensor ``data`` with its gradient ``grad`` (None until a backward pass).
 
+    ``data`` lives in a dict entry: the Parameter's own by default, or an entry of a model's classic
+    ``params`` dict after :meth:`bind`, so that ``model.params[name] = tensor`` and ``p.data = tensor``
+    are the same assignment.
+
     ``sink``: None, or ``(target, beta, alpha)`` set by a trainer for one backward pass when its update
     rule is affine in the gradient (sgd: the weight itself, momentum: the velocity). A layer that can
     (``Linear``) then forms ``target = beta * target + alpha * grad`` inside its weight-gradient product
     and leaves ``grad`` None: no gradient tensor, no separate update pass. Layers that cannot ignore it.
     """
 
-    __slots__ = ("data", "grad", "name", "sink")
+    __slots__ = ("_store", "_key", "grad", "name", "sink")
 
     def __init__(self, data: torch.Tensor, name: str = "") -> None:
         if not isinstance(data, torch.Tensor):
             raise TypeError(f"Parameter {name!r}: data must be a torch.Tensor, got {type(data).__name__}")
-        self.data = data
+        self._store: dict[str, torch.Tensor] = {"data": data}
+        self._key = "data"
         self.grad: torch.Tensor | None = None
         self.name = name
         self.sink: tuple[torch.Tensor, float, float] | None = None
+
+    @property
+    def data(self) -> torch.Tensor:
+        return self._store[self._key]
+
+    @data.setter
+    def data(self, value: torch.Tensor) -> None:
+        self._store[self._key] = value
+
+    def bind(self, store: dict[str, torch.Tensor], key: str) -> None:
+        """Keep ``data`` in ``store[key]`` from now on; the entry takes the current tensor unless it
+        already holds one."""
+        store.setdefault(key, self.data)
+        self._store, self._key = store, key
 
     def accumulate(self, grad: torch.Tensor) -> None:
         """Add ``grad`` (same shape as data) into :attr:`grad`."""
@@ -217,14 +236,13 @@ def _new_weight(
 ) -> torch.Tensor:
     std = math.sqrt(2.0 / in_features) if weight_scale is None else float(weight_scale)
     w = torch.randn(in_features, out_features, dtype=dtype, device=device, generator=generator)
-    return F.column_major(w.mul_(std))  # same values as the classic init, torch.nn.Linear's storage
+    return w.mul_(std)
 
 
 class Linear(Module):
     """Affine layer ``x.reshape(N, D) @ weight + bias`` with weight (D, M), bias (M,).
 
     Weights ~ N(0, weight_scale^2) (He init ``sqrt(2 / D)`` when weight_scale is None), bias 0.
-    The weight is stored column-major (see :func:`minifc.functional.column_major`); any layout works.
     ``input_grad = False`` skips computing dx (the first layer of a net never needs it).
     """
 
@@ -273,7 +291,7 @@ class Linear(Module):
             dx = dx if x.dim() == 2 else dx.reshape(x.shape)
         w = self.weight
         if w.sink is None:
-            w.accumulate(F.weight_grad(x2, dout, w.data))
+            w.accumulate(F.weight_grad(x2, dout))
         else:
             target, beta, alpha = w.sink
             F.add_weight_grad_(target, x2, dout, beta, alpha)
@@ -327,8 +345,9 @@ class LinearReLU(Linear):
 class Dropout(Module):
     """Inverted dropout: drops each unit with probability ``p`` in training mode, identity in eval.
 
-    ``seed`` fixes the mask (the same on every call: the classic gradient-check behaviour);
-    without it the mask comes from torch's global RNG on the input's device.
+    The mask comes from torch's global RNG on the input's device; with ``seed`` the global RNG is
+    seeded first (``torch.manual_seed(seed)``), so the mask is the same on every call (the classic
+    gradient-check behaviour, with the classic side effect on the global RNG).
     """
 
     def __init__(self, p: float = 0.5, seed: int | None = None) -> None:
@@ -342,8 +361,8 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        gen = None if self.seed is None else F.seeded_generator(self.seed, x.device)
-        self._mask = F.dropout_mask(x, self.p, gen)
+        F.seed_for_mask(self.seed)
+        self._mask = F.dropout_mask(x, self.p)
         return x * self._mask
 
     @F.no_grad

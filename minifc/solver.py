@@ -1,8 +1,10 @@
 """``Solver``: the classic course trainer, as a thin face on :class:`minifc.trainer.Trainer`.
 
-Same keyword arguments, defaults and printed lines as the EECS 498-007 / CS231n Solver: minibatches
-sampled with replacement from torch's global RNG, accuracy on ``num_train_samples`` training
-samples, learning-rate decay after every epoch, ``checkpoint_name`` files per epoch.
+Same keyword arguments, defaults, attributes and printed lines as the EECS 498-007 Solver: each
+minibatch is ``torch.randperm(num_train)[:batch_size]`` from torch's global RNG, accuracy on
+``num_train_samples`` training samples after the first iteration and every epoch, learning-rate decay
+after every epoch, ``checkpoint_name`` files per epoch; every ``train()`` call runs ``num_epochs``
+more epochs.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Solver(Trainer):
         if unknown:
             raise ValueError(f"Unrecognized arguments {', '.join(unknown)}")
         opts = {**_CLASSIC_KWARGS, **kwargs}
+        print_every = opts["print_every"]
+        if isinstance(print_every, bool) or not isinstance(print_every, int) or print_every < 1:
+            raise ValueError(f"print_every must be an integer >= 1, got {print_every!r}")
         self.checkpoint_name = opts["checkpoint_name"]
         self.print_every = opts["print_every"]
         self.print_acc_every = opts["print_acc_every"]
@@ -62,13 +67,18 @@ class Solver(Trainer):
             batch_size=opts["batch_size"],
             num_epochs=opts["num_epochs"],
             device=opts["device"],
-            sampling="replacement",
+            sampling="subset",
             num_train_samples=opts["num_train_samples"],
             num_val_samples=opts["num_val_samples"],
             progress=False,
             verbose=opts["verbose"],
         )
         self.generator = torch.default_generator  # the classic Solver draws from torch's global RNG
+        self._classic_epochs = self.num_epochs
+        self._first_step = 0
+        self.device = opts["device"]  # kept as passed, like the course's Solver
+        self.X_train, self.y_train = data["X_train"], data["y_train"]
+        self.X_val, self.y_val = data["X_val"], data["y_val"]
 
     def _reset(self) -> None:
         super()._reset()
@@ -77,24 +87,35 @@ class Solver(Trainer):
     def train(self, time_limit: float | None = None, return_best_params: bool = True) -> Solver:  # type: ignore[override]
         """Run optimization; the model ends with the best parameters when ``return_best_params``."""
         self.start_time = time.time()
-        self._num_iterations = self.num_epochs * self.iterations_per_epoch
-        super().train(time_limit=time_limit, return_best_params=return_best_params)
+        self._num_iterations = self._classic_epochs * self.iterations_per_epoch
+        self._first_step = self.step_count
+        self.num_epochs = self.epoch + self._classic_epochs  # each call trains num_epochs more epochs
+        try:
+            super().train(time_limit=time_limit, return_best_params=return_best_params)
+        finally:
+            self.num_epochs = self._classic_epochs
         return self
 
+    def check_accuracy(
+        self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
+    ) -> float:
+        """Accuracy on X, y (moved to the solver's device; X cast to the model's dtype by its loss)."""
+        return super().check_accuracy(X.to(self.device), y.to(self.device), num_samples, batch_size)
+
     def _after_step(self, loss: float, bar: Any, it: int) -> None:
-        t = self.step_count - 1
+        t = self.step_count - 1 - self._first_step
         if self.verbose and t % self.print_every == 0:
             print(
                 f"(Time {time.time() - self.start_time:.2f} sec; Iteration {t + 1} / {self._num_iterations}) "
                 f"loss: {loss:f}"
             )
-        if t == 0:  # the classic Solver also measures accuracy after the first iteration
+        if t == 0 and self.iterations_per_epoch > 1:  # the classic Solver also measures after the first iteration
             train_acc, val_acc = self._measure()
             self._log_epoch(train_acc, val_acc)
 
     def _log_epoch(self, train_acc: float, val_acc: float) -> None:
         if self.verbose and self.epoch % self.print_acc_every == 0:
-            print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}")
+            print(f"(Epoch {self.epoch} / {self._classic_epochs}) train acc: {train_acc:f}; val_acc: {val_acc:f}")
 
     def _end_epoch(self) -> None:
         super()._end_epoch()

@@ -82,7 +82,9 @@ class Trainer:
         device: ``"auto"`` (cuda, mps, cpu), or any torch device; model and data move there once.
         seed: seeds minibatch order, subsampling and torch's global RNG (dropout masks).
         callbacks: objects with ``on_*`` methods (see :mod:`minifc.callbacks`), called in order.
-        sampling: ``"shuffle"`` (a permutation per epoch) or ``"replacement"`` (classic Solver). Either
+        sampling: ``"shuffle"`` (a permutation per epoch), ``"subset"`` (each step takes the first
+            ``batch_size`` of a fresh permutation: distinct samples, the EECS 498 Solver's way; a batch
+            larger than the set takes all of it) or ``"replacement"`` (CS231n's Solver). Either
             way the minibatch rows are copied into one buffer reused from step to step: each step's
             batch overwrites the previous one, so code that keeps a batch past its step must clone it.
         num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
@@ -135,8 +137,8 @@ class Trainer:
         self.regularizers = [self._resolve_regularizer(spec) for spec in (regularizers or [])]
         self.lr_decay = _check_number(lr_decay, "lr_decay", minimum=0.0)
         self.num_epochs = _check_int(num_epochs, "num_epochs", minimum=0)
-        if sampling not in ("shuffle", "replacement"):
-            raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {sampling!r}")
+        if sampling not in ("shuffle", "subset", "replacement"):
+            raise ValueError(f"sampling must be 'shuffle', 'subset' or 'replacement', got {sampling!r}")
         self.sampling = sampling
         self.seed = seed
         self.schedule = schedule
@@ -154,7 +156,7 @@ class Trainer:
         self._check_against_model()
         n = self.data["X_train"].shape[0]
         self.batch_size = _check_int(batch_size, "batch_size", minimum=1)
-        if self.batch_size > n:
+        if self.batch_size > n and sampling != "subset":
             raise ValueError(f"batch_size ({self.batch_size}) is larger than the training set ({n} samples)")
         self._reset()
 
@@ -297,6 +299,9 @@ class Trainer:
         batches = self._epoch_batches
         if self.sampling == "replacement":
             idx = torch.randint(X.shape[0], (self.batch_size,), generator=self.generator).to(self.device)
+            y_batch = self.data["y_train"].index_select(0, idx)
+        elif self.sampling == "subset":
+            idx = torch.randperm(X.shape[0], generator=self.generator)[: self.batch_size].to(self.device)
             y_batch = self.data["y_train"].index_select(0, idx)
         else:
             pos = self.step_count % (len(batches) if batches else self.iterations_per_epoch)

@@ -227,11 +227,14 @@ def test_dropout_seed_gives_reproducible_mask(device):
     assert not torch.equal(d, e)
 
 
-def test_dropout_seed_leaves_global_rng_alone():
+def test_seeded_dropout_seeds_the_global_rng_as_the_course_does():
     x = randn(5, 5)
-    state = torch.get_rng_state()
-    Dropout.forward(x, {"mode": "train", "p": 0.5, "seed": 1})
-    assert torch.equal(torch.get_rng_state(), state)
+    out, _ = Dropout.forward(x, {"mode": "train", "p": 0.5, "seed": 1})
+    after = torch.rand(3)
+    torch.manual_seed(1)
+    mask = (torch.rand(x.shape, dtype=x.dtype) >= 0.5).to(x.dtype) / 0.5
+    assert torch.equal(out, x * mask)
+    assert torch.equal(after, torch.rand(3))  # the global RNG continues from the seeded draw
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, "half"])

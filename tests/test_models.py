@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from minifc import optim
-from minifc.errors import LabelError, ShapeError
+from minifc.errors import CheckpointError, LabelError, ShapeError
 from minifc.gradcheck import compute_numeric_gradient, rel_error
 from minifc.models import FullyConnectedNet, TwoLayerNet
 
@@ -206,17 +206,22 @@ def test_params_whole_dict_assignment():
     other = TwoLayerNet(input_dim=15, hidden_dim=6, num_classes=10, dtype=F64)
     model.params = {name: t.clone() for name, t in other.params.items()}
     assert torch.equal(model.loss(X), other.loss(X))
-    model.params = {"b2": torch.ones(10, dtype=F64)}
-    assert torch.equal(model.params["b2"], torch.ones(10, dtype=F64))
-    assert torch.equal(model.params["W1"], other.params["W1"])
+    new = {name: t.clone() for name, t in model.params.items()}
+    new["b2"] = torch.ones(10, dtype=F64)
+    model.params = new
+    assert model.params is new  # the course's habit: the model now holds that very dict
+    assert torch.equal(model.net[1].bias.data, torch.ones(10, dtype=F64))
+    with pytest.raises(KeyError, match="params lacks W1, b1, W2"):
+        model.params = {"b2": torch.ones(10, dtype=F64)}
 
 
 def test_params_assignment_checks_name_and_shape():
     model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2)
+    model.params["W1"] = torch.zeros(3, 4)  # a plain dict: checked when the model next computes
     with pytest.raises(ShapeError, match=r"params\['W1'\].*\(3, 4\).*\(4, 3\)"):
-        model.params["W1"] = torch.zeros(3, 4)
+        model.loss(torch.zeros(2, 4))
     with pytest.raises(KeyError, match="W3"):
-        model.params["W3"] = torch.zeros(3, 4)
+        model.params = {**model.params, "W1": torch.zeros(4, 3), "W3": torch.zeros(3, 4)}
 
 
 def test_classic_training_loop_through_params():
@@ -264,7 +269,7 @@ def test_save_load_roundtrip(tmp_path, make, capsys):
 def test_load_refuses_another_model(tmp_path):
     path = tmp_path / "two.pt"
     TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2).save(path)
-    with pytest.raises(ValueError, match="TwoLayerNet, not a FullyConnectedNet"):
+    with pytest.raises(CheckpointError, match="two.pt: it holds a TwoLayerNet, not a FullyConnectedNet"):
         FullyConnectedNet([3]).load(path)
 
 
@@ -316,11 +321,13 @@ def test_two_layer_net_rejects_bad_sizes():
 
 
 @pytest.mark.parametrize("model_cls", [TwoLayerNet, FullyConnectedNet])
-def test_x_dtype_must_match_model(model_cls):
+def test_x_is_cast_to_the_model_dtype(model_cls):
     kwargs = {"hidden_dims": [5]} if model_cls is FullyConnectedNet else {"hidden_dim": 5}
-    model = model_cls(input_dim=4, dtype=F64, **kwargs)
-    with pytest.raises(TypeError, match=r"torch.float32.*torch.float64"):
-        model.loss(torch.randn(2, 4, dtype=torch.float32))
+    model = model_cls(input_dim=4, dtype=torch.float32, **kwargs)
+    X = torch.randn(2, 4, dtype=F64)
+    assert torch.equal(model.loss(X), model.loss(X.float()))
+    with pytest.raises(TypeError, match="expected floating-point data"):
+        model.loss(torch.ones(2, 4, dtype=torch.int64))
 
 
 def test_x_must_be_a_tensor():

@@ -37,7 +37,7 @@ def softmax_smooth(
     Returns ``(loss, dscores)``: a 0-dim tensor and dscores (N, C), dtype and device of scores.
     """
     s = _check_smoothing(smoothing)
-    check_labels(scores, y, "softmax_smooth")
+    y = check_labels(scores, y, "softmax_smooth")
     n, c = scores.shape
     rows = torch.arange(n, device=scores.device)
     log_probs = scores - scores.max(dim=1, keepdim=True).values
