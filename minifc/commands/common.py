@@ -15,11 +15,14 @@ from ..errors import MinifcError
 
 
 def load_data(root: str | None, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
-    """load_cifar10 with its errors turned into a one-paragraph click error."""
-    try:
-        from ..data import load_cifar10
+    """load_cifar10 with its errors turned into a one-paragraph click error; ``root`` is the ``--data`` option's
+    value, and the messages call it that."""
+    from ..data import DataError, load_cifar10
 
+    try:
         return load_cifar10(root, dtype=dtype, device=device)
+    except DataError as e:
+        raise click.ClickException(e.message(option="--data")) from None
     except (MinifcError, ImportError) as e:
         raise click.ClickException(str(e)) from None
 
