@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import functional, gradcheck, nn, optim
 from .hookspecs import hookimpl
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
+from .seeding import seed_everything
 from .solver import Solver
 from .trainer import Trainer
 
@@ -21,5 +22,6 @@ __all__ = [
     "Solver",
     "Trainer",
     "hookimpl",
+    "seed_everything",
     "__version__",
 ]

@@ -1,7 +1,8 @@
 """Training callbacks: plain objects whose ``on_*`` methods the Trainer calls, in list order.
 
-A callback implements any of ``on_train_begin(trainer)``, ``on_epoch_end(trainer)``,
-``on_step_end(trainer)`` and ``on_train_end(trainer)``. Setting ``trainer.stop_training = True``
+A callback implements any of ``on_train_begin(trainer)``, ``on_epoch_begin(trainer)``,
+``on_step_end(trainer)``, ``on_epoch_end(trainer)`` and ``on_train_end(trainer)``. The Trainer's own
+progress bar (:class:`ProgressBar`) and epoch lines (:class:`EpochLog`) are callbacks too. Setting ``trainer.stop_training = True``
 ends training after the current step or epoch. The Trainer looks up ``on_step_end`` once, when
 ``train()`` starts: a callback added to ``trainer.callbacks`` during training takes part in the next
 ``train()`` call.
@@ -10,15 +11,20 @@ ends training after the current step or epoch. The Trainer looks up ``on_step_en
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
-__all__ = ["Callback", "EarlyStopping", "History"]
+from tqdm.auto import tqdm
+
+__all__ = ["Callback", "EarlyStopping", "History", "ProgressBar", "EpochLog"]
 
 
 class Callback:
     """Base class with every hook as a no-op (subclassing it is optional)."""
 
     def on_train_begin(self, trainer: Any) -> None: ...
+
+    def on_epoch_begin(self, trainer: Any) -> None: ...
 
     def on_step_end(self, trainer: Any) -> None: ...
 
@@ -57,3 +63,64 @@ class History(Callback):
 
     def on_epoch_end(self, trainer: Any) -> None:
         self.rows.append((trainer.epoch, trainer.elapsed, trainer.train_acc_history[-1], trainer.val_acc_history[-1]))
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with the loss and the last validation accuracy, updated at most ~10 times
+    a second (a tqdm call after every step of a millisecond-sized model costs a measurable part of
+    the epoch)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self._shown = -math.inf
+
+    def on_epoch_begin(self, trainer: Any) -> None:
+        self.bar = tqdm(
+            total=trainer.iterations_per_epoch,
+            desc=f"epoch {trainer.epoch + 1}/{trainer.num_epochs}",
+            leave=False,
+            unit="it",
+            dynamic_ncols=True,
+            mininterval=0.25,
+        )
+        self._shown = -math.inf
+
+    def on_step_end(self, trainer: Any) -> None:
+        bar = self.bar
+        if bar is None:
+            return
+        done = trainer.step_count - trainer.epoch * trainer.iterations_per_epoch
+        now = time.monotonic()
+        if now - self._shown < 0.1 and done < bar.total:
+            return
+        self._shown = now
+        postfix = {"loss": f"{trainer.loss_history[-1]:.3f}"}
+        if trainer.val_acc_history:
+            postfix["val_acc"] = f"{trainer.val_acc_history[-1]:.3f}"
+        bar.set_postfix(refresh=False, **postfix)
+        bar.update(done - bar.n)
+
+    def on_epoch_end(self, trainer: Any) -> None:
+        self.on_train_end(trainer)
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class EpochLog(Callback):
+    """One line per epoch (mean loss, accuracies, elapsed time), and why training stopped early."""
+
+    def on_epoch_end(self, trainer: Any) -> None:
+        recent = trainer.loss_history[-trainer.iterations_per_epoch :]
+        mean_loss = sum(recent) / max(len(recent), 1)
+        tqdm.write(
+            f"epoch {trainer.epoch}/{trainer.num_epochs}  loss {mean_loss:.4f}  "
+            f"train acc {trainer.train_acc_history[-1]:.4f}  val acc {trainer.val_acc_history[-1]:.4f}  "
+            f"({trainer.elapsed:.1f} s)"
+        )
+
+    def on_train_end(self, trainer: Any) -> None:
+        if trainer.stopped_by_time_limit:
+            tqdm.write(f"stopping at {trainer.elapsed:.1f} s: the next iteration would exceed the time limit")

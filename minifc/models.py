@@ -20,7 +20,7 @@ from . import functional as F
 from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import read_classic_checkpoint
 from .errors import ShapeError
-from .nn import Dropout, Linear, LinearReLU, Module, Sequential
+from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
@@ -102,27 +102,21 @@ class Classifier:
     def device(self) -> torch.device:
         return next(iter(self._params.values())).device
 
-    def loss(
-        self,
-        X: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        sinks: Mapping[str, tuple[torch.Tensor, float, float]] | None = None,
-        before_backward: Callable[[torch.Tensor], object] | None = None,
-    ) -> Any:
-        """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)``.
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+        """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)`` with grads keyed
+        like ``params``. X is cast to the model's dtype (the classic models take float64 data with
+        float32 weights). The same as :meth:`forward_loss` then :meth:`backward`."""
+        if y is None:
+            return self.forward_loss(X)
+        loss, dscores = self.forward_loss(X, y)
+        return loss, self.backward(dscores)
 
-        X is cast to the model's dtype (the classic models take float64 data with float32 weights).
-
-        For trainers: ``before_backward(loss)`` runs between the loss and the backward pass (e.g. to
-        stop on a non-finite loss before anything changes); ``sinks`` maps parameter names to
-        :attr:`minifc.nn.Parameter.sink` values for this backward pass. A parameter whose layer
-        consumed its sink is updated already and has no entry in ``grads``. Needs ``reg == 0``.
-        """
+    def forward_loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+        """The forward pass: scores (N, C) when y is None, else ``(loss, dscores)`` (the L2 penalty
+        ``reg * sum(W**2)`` included) with the layers' caches kept for :meth:`backward`."""
         X = self._check_input(X)
         self.check_params()
-        if sinks and self.reg:
-            raise ValueError("Classifier.loss: sinks need reg == 0 (the L2 gradient would bypass them)")
+        self._before_forward(y is not None)
         with torch.no_grad():
             self.net.train(y is not None)
             scores = self.net.forward(X)
@@ -133,30 +127,51 @@ class Classifier:
                 for p in self._param_objects.values():
                     if p.data.dim() >= 2:
                         loss = loss + self.reg * (p.data * p.data).sum()
-            if before_backward is not None:
-                before_backward(loss)
-            for name, p in self._param_objects.items():
+        return loss, dscores
+
+    def backward(
+        self, dscores: torch.Tensor, on_ready: Callable[[list[Parameter]], object] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The backward pass from dscores (N, C): every parameter's gradient, keyed like ``params``.
+
+        ``on_ready(parameters)`` is called as each layer's parameter gradients become final: after
+        each child of a Sequential net (last layer first), or once for the whole net otherwise. A
+        parameter updated inside its layer's backward (a consumed ``Parameter.sink``) has no entry.
+        """
+        objects = self._param_objects
+        with torch.no_grad():
+            for p in objects.values():
                 p.grad = None
-                p.sink = sinks.get(name) if sinks else None
-            try:
-                self.net.backward(dscores)
-            finally:
-                consumed = set()
-                for name, p in self._param_objects.items():
-                    if p.sink is not None and p.grad is None:
-                        consumed.add(name)
-                    p.sink = None
+            net = self.net
+            if isinstance(net, Sequential):
+                dout = dscores
+                for module in reversed(list(net)):
+                    dout = module.backward(dout)
+                    if on_ready is not None:
+                        on_ready(module.parameters())
+            else:
+                net.backward(dscores)
+                if on_ready is not None:
+                    on_ready(net.parameters())
             grads = {}
-            for name, p in self._param_objects.items():
+            for name, p in objects.items():
                 g = p.grad
                 if g is None:
-                    if name in consumed:
+                    if p.sink is not None:  # updated inside its layer's backward
                         continue
                     raise RuntimeError(f"backward left no gradient for parameter {name}")
                 if self.reg and p.data.dim() >= 2:
                     g = g.add(p.data, alpha=2 * self.reg)
                 grads[name] = g
-        return loss, grads
+        return grads
+
+    @property
+    def param_objects(self) -> dict[str, Parameter]:
+        """The :class:`~minifc.nn.Parameter` behind each classic name (for trainers and checks)."""
+        return self._param_objects
+
+    def _before_forward(self, training: bool) -> None:
+        """A subclass's hook to sync layers with classic attributes (e.g. ``dropout_param``)."""
 
     def _check_input(self, X: torch.Tensor) -> torch.Tensor:
         if not isinstance(X, torch.Tensor):
@@ -352,20 +367,12 @@ class FullyConnectedNet(_ClassicNet):
             "seed": dropout_param.get("seed"),
         }
 
-    def loss(
-        self,
-        X: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        sinks: Mapping[str, tuple[torch.Tensor, float, float]] | None = None,
-        before_backward: Callable[[torch.Tensor], object] | None = None,
-    ) -> Any:
-        """As :meth:`Classifier.loss`; the dropout layers follow ``dropout_param`` as it is now (``p``,
-        ``seed``), and ``dropout_param['mode']`` is set to 'test' or 'train' as the course's model does."""
+    def _before_forward(self, training: bool) -> None:
+        """The dropout layers follow ``dropout_param`` as it is now (``p``, ``seed``), and
+        ``dropout_param['mode']`` is set to 'train' or 'test' as the course's model does."""
         if self.use_dropout:
             dp = self.dropout_param
-            dp["mode"] = "test" if y is None else "train"
+            dp["mode"] = "train" if training else "test"
             p, seed = F.check_drop_probability(dp["p"]), dp.get("seed")
             for m in self._dropouts:
                 m.p, m.seed = p, seed
-        return super().loss(X, y, sinks=sinks, before_backward=before_backward)

@@ -14,6 +14,7 @@ import minifc
 from minifc import functional as F
 from minifc import optim
 from minifc.errors import DivergenceError
+from minifc.training.update import Fused
 
 RULES = {
     "sgd": (optim.sgd, {"learning_rate": 1e-2}),
@@ -88,7 +89,7 @@ def _train(update_rule, optim_config, dropout, steps=12, dtype=torch.float32, re
     trainer = minifc.Trainer(model, data, update_rule=update_rule, optim_config=optim_config, batch_size=16,
                              device="cpu", seed=3, verbose=False, **kwargs)
     torch.manual_seed(5)  # dropout masks come from the global RNG
-    losses = [trainer._step() for _ in range(steps)]
+    losses = [trainer.step() for _ in range(steps)]
     return losses, {k: v.clone() for k, v in model.params.items()}, trainer
 
 
@@ -161,7 +162,7 @@ def test_trainer_fused_updates_match_the_rule(name, dropout):
     rule, hyper = RULES[name]
     fused_losses, fused_params, fused = _train(name, hyper, dropout, dtype=torch.float64)
     ref_losses, ref_params, ref = _train(_plain(rule), hyper, dropout, dtype=torch.float64)
-    assert fused._fusable is True and ref._fusable is False
+    assert isinstance(fused.updater, Fused) and not isinstance(ref.updater, Fused)
     torch.testing.assert_close(torch.tensor(fused_losses), torch.tensor(ref_losses), rtol=1e-12, atol=0)
     for k in ref_params:
         torch.testing.assert_close(fused_params[k], ref_params[k], rtol=1e-10, atol=1e-13)
@@ -173,7 +174,7 @@ def test_trainer_fused_updates_match_the_rule(name, dropout):
 
 def test_fused_step_forms_no_weight_gradient():
     _, _, trainer = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=2)
-    objects = trainer.model._param_objects
+    objects = trainer.model.param_objects
     assert all(objects[k].grad is None for k in ("W1", "W2", "W3"))  # updated inside the dw product
     assert all(objects[k].grad is not None for k in ("b1", "b2", "b3"))  # biases take the plain path
     assert all(p.sink is None for p in objects.values())  # no sink outlives its step
@@ -194,8 +195,8 @@ def test_fusion_only_where_it_is_the_same_update(setup):
     rule = setup.pop("update_rule", "sgd")
     config = setup.pop("optim_config", {"learning_rate": 1e-2})
     _, _, trainer = _train(rule, config, 0.0, steps=2, **setup)
-    assert trainer._fusable is False
-    assert all(p.grad is not None for p in trainer.model._param_objects.values())
+    assert not isinstance(trainer.updater, Fused)
+    assert all(p.grad is not None for p in trainer.model.param_objects.values())
 
 
 def test_fused_step_stops_on_a_non_finite_loss_before_any_weight_changes():
@@ -204,7 +205,7 @@ def test_fused_step_stops_on_a_non_finite_loss_before_any_weight_changes():
     before = {k: v.clone() for k, v in model.params.items()}
     model.loss_fn = lambda scores, y: (scores.sum() * float("nan"), torch.ones_like(scores))
     with pytest.raises(DivergenceError, match="nan"):
-        trainer._step()
+        trainer.step()
     assert all(torch.equal(model.params[k], before[k]) for k in before)
 
 
@@ -218,6 +219,6 @@ def test_a_classifier_subclass_with_its_own_loss_signature_trains_unfused():
             "X_val": torch.randn(16, 12, generator=g), "y_val": torch.randint(4, (16,), generator=g)}
     net = minifc.FullyConnectedNet([8], input_dim=12, num_classes=4).net
     trainer = minifc.Trainer(Plain(net), data, update_rule="sgd", batch_size=16, device="cpu", seed=0, verbose=False)
-    trainer._step()
-    trainer._step()
-    assert trainer._fusable is False and trainer.step_count == 2
+    trainer.step()
+    trainer.step()
+    assert not isinstance(trainer.updater, Fused) and trainer.step_count == 2

@@ -333,7 +333,7 @@ def test_progress_bar_counts_every_step_and_shows_the_loss(monkeypatch) -> None:
         def write(line: str) -> None:
             pass
 
-    monkeypatch.setattr("minifc.trainer.tqdm", FakeBar)
+    monkeypatch.setattr("minifc.callbacks.tqdm", FakeBar)
     t = Trainer(small_net(), toy_data(), batch_size=10, num_epochs=3, seed=0, progress=True, device="cpu")
     t.train()
     assert [bar.n for bar in bars] == [bar.total for bar in bars] == [24, 24, 24]

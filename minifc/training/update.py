@@ -1,0 +1,88 @@
+"""The step's update seam: how an update rule is applied to every parameter.
+
+Three strategies with the same math, chosen by the Trainer from what the rule offers:
+
+- :class:`PerParameter`: ``rule(w, dw, config)`` for each parameter, then update-stage regularizers;
+- :class:`Foreach`: the rule's ``foreach`` form over all parameters at once (one torch call per line
+  of the rule), falling back to per-parameter when the configs differ;
+- :class:`Fused`: for rules affine in the gradient (``rule.sink``: sgd, sgd_momentum), each weight's
+  update is formed inside its layer's weight-gradient product (``Parameter.sink``, consumed by
+  ``minifc.nn.Linear``): no dw tensor is written and read back. It arms the sinks only after the loss
+  is known to be finite, so a NaN loss stops training before any weight changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from ..nn import Parameter
+from .first_step import check_update
+from .regularize import Regularizer
+
+__all__ = ["PerParameter", "Foreach", "Fused"]
+
+Params = dict[str, torch.Tensor]
+
+
+class PerParameter:
+    """``rule(w, dw, config)`` per parameter; update-stage regularizers after it."""
+
+    def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer]) -> None:
+        self.rule, self.who = rule, who
+        self.after = [r for r in regularizers if r.stage == "update"]
+
+    def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
+        """Write each parameter's next value into ``params`` (the model's dict) and its config into ``configs``."""
+        for name in list(grads):
+            w = params[name]
+            out = self.rule(w, grads[name], configs[name])
+            if check:
+                check_update(self.who, name, w, out)
+            next_w, next_config = out
+            for reg in self.after:
+                if reg.applies(next_w):
+                    next_w = reg.after_update(name, next_w, next_config.get("learning_rate", 0.0), check)
+            params[name] = next_w
+            configs[name] = next_config
+
+
+class Foreach(PerParameter):
+    """The rule's ``foreach`` form over every parameter (after the checked first step)."""
+
+    def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
+        names = list(grads)
+        if check or not self.rule.foreach([params[n] for n in names], [grads[n] for n in names],
+                                          [configs[n] for n in names]):
+            super().update(params, grads, configs, check)
+
+
+class Fused(Foreach):
+    """Weights updated inside their layer's weight-gradient product; the rest (biases) by foreach."""
+
+    def __init__(self, rule: Callable[..., Any], who: str, objects: Mapping[str, Parameter]) -> None:
+        super().__init__(rule, who, [])
+        self.objects = objects
+        self._finishers: dict[str, Callable[[], object] | None] = {}
+
+    def arm(self, configs: dict[str, dict]) -> None:
+        """Before the backward pass (the loss is finite): hand each weight its sink."""
+        sink = self.rule.sink
+        for name, p in self.objects.items():
+            if p.data.dim() == 2:
+                target, beta, alpha, self._finishers[name] = sink(p.data, configs[name])
+                p.sink = (target, beta, alpha)
+
+    def disarm(self, grads: dict[str, torch.Tensor]) -> None:
+        """After the backward pass: finish the weights whose layer took the sink (e.g. momentum's
+        ``w += v``) and drop them from ``grads``; a sink nobody took leaves a gradient to update normally."""
+        for name, finish in self._finishers.items():
+            p = self.objects[name]
+            if p.sink is not None and p.grad is None:
+                grads.pop(name, None)
+                if finish is not None:
+                    finish()
+            p.sink = None
+        self._finishers = {}
