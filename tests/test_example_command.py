@@ -146,3 +146,11 @@ def test_an_example_that_returns_no_summary_is_named(tmp_path):
     result = invoke_cli("example", "broken", "--out", str(tmp_path / "o"), "--device", "cpu", registry=reg)
     assert result.exit_code == 1
     assert "example broken returned NoneType, not a summary dict" in result.output
+
+
+def test_check_does_not_run_examples_and_says_so():
+    result = invoke_cli("check", "two-layer", registry=Registry(entry_points=False))
+    assert result.exit_code == 2
+    assert "'two-layer' is an example" in result.output and "minifc example two-layer" in result.output
+    result = invoke_cli("check", registry=Registry(entry_points=False))
+    assert result.exit_code == 0 and "(11 components" in result.output

@@ -7,7 +7,6 @@ import types
 import pytest
 import torch
 
-import minifc.registry as registry_module
 from minifc import nn
 from minifc.checks import CheckResult
 from minifc.hookspecs import hookimpl
@@ -55,11 +54,6 @@ def minifc_register_layers(register):
 
 
 plugin = types.SimpleNamespace(__name__="minifc_swish", minifc_register_layers=minifc_register_layers)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_reports(monkeypatch):
-    monkeypatch.setattr(registry_module, "_REPORTED", set())
 
 
 def test_plugin_registry_loads_the_plugin_beside_the_builtins():
