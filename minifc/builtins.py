@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from . import examples, nn, optim, regularizers
 from . import functional as F
-from . import nn, optim, regularizers
 from .hookspecs import Register, hookimpl
 
 
@@ -39,3 +39,12 @@ def minifc_register_regularizers(register: Register) -> None:
         applies_to="weights",
         defaults=dict(regularizers.l2.defaults),
     )
+
+
+@hookimpl
+def minifc_register_examples(register: Register) -> None:
+    register("two-layer", examples.two_layer, description="TwoLayerNet + Solver, 20 epochs: above 50% validation")
+    register("overfit", examples.overfit, description="3- and 5-layer nets reach 100% training accuracy on 50 images")
+    register("sgd-momentum", examples.sgd_momentum, description="six-layer net, sgd vs sgd_momentum")
+    register("update-rules", examples.update_rules, description="six-layer net, sgd, sgd_momentum, rmsprop and adam")
+    register("dropout", examples.dropout, description="one hidden layer with and without dropout 0.5, adam")

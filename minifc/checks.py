@@ -15,6 +15,7 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
   created like w, and f decreases.
 
 Relative errors must be below ``tol`` (1e-6). A plugin that failed to load gives one failing row.
+Examples (``minifc example NAME``) are not run: checking them would mean training.
 """
 
 from __future__ import annotations
@@ -32,7 +33,17 @@ from .gradcheck import check_loss, check_module, compute_numeric_gradient, rel_e
 from .nn import Module
 from .registry import Component, Registry, default_registry, signature_accepts
 
-__all__ = ["CheckResult", "TOLERANCE", "check_components", "check_component", "select_components"]
+__all__ = [
+    "CheckResult",
+    "CHECKED_KINDS",
+    "TOLERANCE",
+    "check_components",
+    "check_component",
+    "select_components",
+]
+
+#: the kinds ``minifc check`` verifies (examples are not: that would mean training)
+CHECKED_KINDS = ("layer", "loss", "update_rule", "regularizer")
 
 TOLERANCE = 1e-6
 CHECK_DTYPE = torch.float64
@@ -80,14 +91,20 @@ def select_components(registry: Registry, names: Iterable[str] = ()) -> list[Com
 
     Raises :class:`UnknownComponentError` for a name that matches nothing, suggesting the closest.
     """
-    components = registry.all_components()
+    components = [c for c in registry.all_components() if c.kind in CHECKED_KINDS]
     wanted = list(names)
     if not wanted:
         return components
     plugins = registry.plugin_list()
     known = {c.name for c in components} | {p.name for p in plugins} | {p.distribution for p in plugins}
     known.discard(None)
+    examples = set(registry.names("example"))
     for name in wanted:
+        if name not in known and name in examples:
+            raise UnknownComponentError(
+                f"{name!r} is an example: `minifc check` verifies layers, losses, update rules and regularizers; "
+                f"run the example with `minifc example {name}`"
+            )
         if name not in known:
             guess = closest(name, known)
             hint = f"; did you mean {guess!r}?" if guess else ""
@@ -128,6 +145,9 @@ def check_component(c: Component, tol: float = TOLERANCE, device: str | torch.de
         "regularizer": _check_regularizer,
         "update_rule": _check_update_rule,
     }
+    if c.kind not in checker:
+        out.add("setup", None, False, f"{c.kind} components are not checked (kinds: {', '.join(checker)})")
+        return out.rows
     try:
         checker[c.kind](out, torch.device(device))
     except Exception as e:  # noqa: BLE001 - a broken component is a failing row

@@ -45,7 +45,7 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """'unknown update rule 'adamm'; did you mean 'adam'? known: ...'."""
     known = sorted(known)
     guess = closest(name, known)
-    hint = f"; did you mean {guess!r}?" if guess else ""
+    hint = f"; did you mean {guess!r}?" if guess else "."
     return f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known) or '(none)'}"
 
 

@@ -1,46 +1,33 @@
 """The classic experiments on CIFAR-10, one function each, run by ``minifc example NAME``.
 
 Each takes the data dict of :func:`minifc.data.load_cifar10` and an :class:`ExampleOptions`, prints
-the classic Solver lines, writes PNG plots into ``options.out`` and returns a summary: one row per
-trained model (``name``, ``train_acc``, ``val_acc``, ...) plus the paths of the plots.
+the classic Solver lines, writes PNG plots into ``options.out`` and returns a summary: ``rows``, one
+per trained model (``name``, ``final_train_acc``, ``final_val_acc``, ``best_val_acc``, ``seconds``,
+...), ``plots`` (the paths written) and optionally ``target`` (``(row key, threshold)``, the classic
+result to reach with the default settings). They are registered as built-ins through the
+``minifc_register_examples`` hook (:mod:`minifc.builtins`), beside the examples plugins register;
+:func:`run_example` looks a name up in the registry.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import optim
-from .best import best
+from .example_options import ExampleOptions
 from .models import FullyConnectedNet, TwoLayerNet
 from .plots import have_matplotlib, plot_bars, plot_histories
+from .registry import Registry, default_registry
 from .solver import Solver
 
-__all__ = ["EXAMPLES", "ExampleOptions", "run_example"]
+__all__ = ["EXAMPLES", "Example", "ExampleOptions", "run_example"]
 
-
-@dataclass
-class ExampleOptions:
-    """What every example takes. ``epochs`` / ``num_train`` of None mean the classic settings."""
-
-    out: Path
-    epochs: int | None = None
-    num_train: int | None = None
-    device: str = "cpu"
-    seed: int | None = 0
-    verbose: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def pick(self, classic_epochs: int, classic_num_train: int | None) -> tuple[int, int | None]:
-        return (
-            self.epochs if self.epochs is not None else classic_epochs,
-            self.num_train if self.num_train is not None else classic_num_train,
-        )
+Example = Callable[[dict[str, torch.Tensor], ExampleOptions], dict[str, Any]]
 
 
 def _subset(data: dict[str, torch.Tensor], num_train: int | None) -> dict[str, torch.Tensor]:
@@ -233,19 +220,25 @@ def dropout(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
     return {"rows": rows, "plots": plots}
 
 
-EXAMPLES: dict[str, Callable[[dict[str, torch.Tensor], ExampleOptions], dict[str, Any]]] = {
+EXAMPLES: dict[str, Example] = {
     "two-layer": two_layer,
     "overfit": overfit,
     "sgd-momentum": sgd_momentum,
     "update-rules": update_rules,
     "dropout": dropout,
-    "best": best,
 }
+"""The built-in examples (registered by :mod:`minifc.builtins`); plugins add others through the hook."""
 
 
-def run_example(name: str, data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
-    """Run the example ``name`` and return its summary (see the module docstring)."""
-    if name not in EXAMPLES:
-        raise KeyError(f"unknown example {name!r}; examples: {', '.join(EXAMPLES)}")
+def run_example(
+    name: str, data: dict[str, torch.Tensor], options: ExampleOptions, registry: Registry | None = None
+) -> dict[str, Any]:
+    """Run the example registered as ``name`` (built-in or from a plugin) and return its summary.
+
+    Raises :class:`minifc.errors.UnknownComponentError` (the closest name, the known ones) for a
+    name nothing registered. ``registry`` defaults to the process-wide one.
+    """
+    fn = (registry or default_registry()).get("example", name)
+    options.out = Path(options.out)
     options.out.mkdir(parents=True, exist_ok=True)
-    return EXAMPLES[name](data, options)
+    return fn(data, options)

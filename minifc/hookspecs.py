@@ -5,7 +5,7 @@ A plugin is a module (or any object) with functions named like the hooks below, 
 package declares it in the ``minifc.plugins`` entry-point group of its ``setup.cfg``::
 
     [options]
-    install_requires = minifc
+    install_requires = minifc>=0.1,<0.2
 
     [options.entry_points]
     minifc.plugins =
@@ -39,7 +39,8 @@ distribution, entry point and error; minifc and the other plugins keep working. 
 entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built-ins always load).
 
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
-rmsprop, adam, l2) are registered through these same hooks by ``minifc.builtins``. An
+rmsprop, adam, l2, and the examples two-layer, overfit, sgd-momentum, update-rules, dropout) are
+registered through these same hooks by ``minifc.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.
 """
@@ -125,6 +126,22 @@ def minifc_register_regularizers(register: Register) -> None:
     ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or
     checks that next_w keeps w's shape, dtype and device and is finite (stage "update"), with the
     defaults (zero-valued numbers set to 0.1) or ``check_config``.
+    """
+
+
+@hookspec
+def minifc_register_examples(register: Register) -> None:
+    """Register examples run by ``minifc example NAME``: ``obj(data, options) -> summary``.
+
+    ``data`` is the dict of :func:`minifc.data.load_cifar10` (``X_train`` (N, 3072) ... ``y_test``
+    (N,)), ``options`` a :class:`minifc.example_options.ExampleOptions` (``out`` folder for plots,
+    ``epochs``/``num_train`` (None: the example's own settings), ``device``, ``seed``, ``verbose``,
+    ``extra``). The summary is a dict: ``rows`` (one dict per trained model, with ``name``,
+    ``final_train_acc``, ``final_val_acc``, ``best_val_acc`` and ``seconds``; optionally
+    ``test_acc`` and ``epochs``), ``plots`` (paths of the files written under ``options.out``) and
+    optionally ``target`` (``(row key, threshold)`` the default settings should reach). The
+    ``description`` is what ``minifc example --help`` lists. Names use ``-`` between words
+    (``two-layer``). ``minifc check`` does not run examples.
     """
 
 

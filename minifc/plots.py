@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["have_matplotlib", "plot_histories", "plot_bars"]
+__all__ = ["have_matplotlib", "pyplot", "plot_histories", "plot_bars"]
 
 
 def have_matplotlib() -> bool:
@@ -18,7 +18,8 @@ def have_matplotlib() -> bool:
     return True
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (ImportError naming the extra without it)."""
     try:
         import matplotlib
     except ImportError:
@@ -37,7 +38,7 @@ def plot_histories(
 ) -> Path:
     """One panel per history key, one line per run; ``runs`` maps a label to a dict of histories
     (``loss_history`` per iteration, accuracies per epoch). Writes a PNG and returns its path."""
-    plt = _pyplot()
+    plt = pyplot()
     names = {
         "loss_history": "training loss",
         "train_acc_history": "training accuracy",
@@ -63,7 +64,7 @@ def plot_histories(
 
 def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:
     """Grouped bars: ``values[group][label]`` (e.g. final train/val accuracy per model)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = list(values)
     labels = sorted({label for g in groups for label in values[g]})
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -43,6 +43,7 @@ __all__ = [
     "get_loss",
     "get_update_rule",
     "get_regularizer",
+    "get_example",
 ]
 
 #: kind -> hook that fills it
@@ -51,6 +52,7 @@ KINDS = {
     "loss": "minifc_register_losses",
     "update_rule": "minifc_register_update_rules",
     "regularizer": "minifc_register_regularizers",
+    "example": "minifc_register_examples",
 }
 BUILTIN = "builtins"
 
@@ -336,7 +338,7 @@ class Registry:
         return table[name]
 
     def get(self, kind: str, name: str) -> Any:
-        """The object registered as ``name`` of ``kind`` (layer, loss, update_rule, regularizer)."""
+        """The object registered as ``name`` of ``kind`` (layer, loss, update_rule, regularizer, example)."""
         return self.component(kind, name).obj
 
     def names(self, kind: str) -> list[str]:
@@ -403,6 +405,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "loss": ("(scores, y)", 2),
         "update_rule": ("(w, dw, config)", 3),
         "regularizer": ("(w, config)", 2),
+        "example": ("(data, options)", 2),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):
@@ -581,3 +584,7 @@ def signature_accepts(obj: Any, param: str) -> bool:
     except (TypeError, ValueError):
         return False
     return param in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def get_example(name: str) -> Any:
+    return get("example", name)

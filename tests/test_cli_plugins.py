@@ -62,6 +62,7 @@ def test_plugins_lists_every_plugin(use_registry):
     assert "wrong  [minifc-wrong 0.2]" in out and "layers: wrong_linear" in out
     assert "broken  [minifc-broken 1]" in out and "failed" in out and "needs a missing dependency" in out
     assert "module: minifc.builtins" in out
+    assert "examples: dropout, overfit, sgd-momentum, two-layer, update-rules" in out
 
 
 def test_plugins_json(use_registry):

@@ -1,4 +1,5 @@
-"""Every classic example end to end in a quick mode on a slice of CIFAR-10, producing its plots."""
+"""Every classic example end to end in a quick mode on a slice of CIFAR-10, producing its plots (the
+command's own rules, with no data: test_example_command.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from cifar import cifar_root
 from click.testing import CliRunner
 
 from minifc.cli import main
-from minifc.examples import EXAMPLES, ExampleOptions, run_example
+from minifc.example_options import ExampleOptions
+from minifc.examples import EXAMPLES, run_example
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +24,6 @@ def cifar():
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_quick_mode_writes_plots(name, cifar, tmp_path) -> None:
     pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
-    if name == "best":
-        for module in ("minifc_norm", "minifc_optim_extra", "minifc_recipes"):
-            pytest.importorskip(module, reason="the best recipe needs the plugin packages in plugins/")
     options = ExampleOptions(out=tmp_path, epochs=1, num_train=200, verbose=False)
     summary = run_example(name, cifar, options)
     assert summary["rows"] and summary["plots"]
@@ -43,7 +42,7 @@ def test_overfit_reaches_full_training_accuracy(cifar, tmp_path) -> None:
 def test_example_command_prints_the_classic_lines_and_a_summary(tmp_path) -> None:
     root = cifar_root()
     result = CliRunner().invoke(
-        main, ["example", "overfit", "--epochs", "2", "--data", str(root), "--out", str(tmp_path)]
+        main, ["example", "overfit", "--epochs", "2", "--data", str(root), "--out", str(tmp_path), "--device", "cpu"]
     )
     assert result.exit_code == 0, result.output
     assert "(Epoch 2 / 2) train acc:" in result.output

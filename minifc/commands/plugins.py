@@ -8,7 +8,13 @@ import click
 
 from ..registry import KINDS, default_registry
 
-_PLURAL = {"layer": "layers", "loss": "losses", "update_rule": "update rules", "regularizer": "regularizers"}
+_PLURAL = {
+    "layer": "layers",
+    "loss": "losses",
+    "update_rule": "update rules",
+    "regularizer": "regularizers",
+    "example": "examples",
+}
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 
 

@@ -3,20 +3,16 @@ autograd oracle, running statistics, dtype/device, build_net, `minifc check`."""
 
 from __future__ import annotations
 
-import importlib.metadata as md
-
 import minifc_norm
 import pytest
 import torch
 import torch.nn.functional as TF
-from click.testing import CliRunner
 from minifc_norm import BatchNorm1d, LayerNorm
 
 from minifc.builder import build_net, mlp
-from minifc.checks import check_components
 from minifc.errors import ShapeError
 from minifc.gradcheck import check_module
-from minifc.registry import Registry, reset_default_registry
+from minifc.testing import check_plugin, entry_point_installed, invoke_cli, plugin_registry
 
 F64 = torch.float64
 
@@ -118,9 +114,7 @@ def test_errors(cls):
 
 
 def _registry():
-    reg = Registry(entry_points=False)
-    reg.add_plugin(minifc_norm, "norm", "minifc-norm", "0.1.0")
-    return reg
+    return plugin_registry(minifc_norm, "norm", "minifc-norm", "0.1.0")
 
 
 def test_build_net_by_name():
@@ -140,20 +134,13 @@ def test_build_net_by_name():
 
 
 def test_check_passes_in_process():
-    rows = check_components(["norm"], registry=_registry())
+    rows = check_plugin(minifc_norm, "norm")  # raises, listing the failures, when a check fails
     assert {r.component for r in rows} == {"batchnorm1d", "layernorm"}
-    assert all(r.passed for r in rows), [r for r in rows if not r.passed]
 
 
 def test_cli_check_on_installed_entry_point():
-    if "norm" not in {ep.name for ep in md.entry_points(group="minifc.plugins")}:
+    if not entry_point_installed("minifc-norm"):
         pytest.skip("minifc-norm is not installed (pip install ./plugins/minifc-norm)")
-    from minifc.cli import main
-
-    reset_default_registry()
-    try:
-        result = CliRunner().invoke(main, ["check", "batchnorm1d", "layernorm"])
-    finally:
-        reset_default_registry()
+    result = invoke_cli("check", "batchnorm1d", "layernorm")
     assert result.exit_code == 0, result.output
     assert "batchnorm1d" in result.output and "FAIL" not in result.output

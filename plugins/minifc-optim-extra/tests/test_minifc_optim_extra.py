@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
-
 import minifc_optim_extra
 import pytest
 import torch
-from click.testing import CliRunner
 from minifc_optim_extra import adagrad, adamw, lion, nesterov
 
-from minifc.checks import check_components
 from minifc.optim import check_config
-from minifc.registry import Registry, reset_default_registry
+from minifc.testing import check_plugin, entry_point_installed, invoke_cli, plugin_registry
 
 RULES = {"nesterov": nesterov, "adamw": adamw, "lion": lion, "adagrad": adagrad}
 
@@ -85,25 +81,17 @@ def test_in_place_state_like_w_and_defaults(name, dtype):
 
 
 def test_registered_through_the_hook_and_checked():
-    reg = Registry(entry_points=False)
-    reg.add_plugin(minifc_optim_extra, "optim_extra", "minifc-optim-extra", "0.1.0")
+    reg = plugin_registry(minifc_optim_extra, "optim_extra", "minifc-optim-extra", "0.1.0")
     for name, rule in RULES.items():
         c = reg.component("update_rule", name)
         assert c.obj is rule and c.distribution == "minifc-optim-extra"
-    rows = check_components(["optim_extra"], registry=reg)
+    rows = check_plugin(minifc_optim_extra, "optim_extra")  # raises, listing the failures, when a check fails
     assert {r.component for r in rows} == set(RULES)
-    assert all(r.passed for r in rows), [r for r in rows if not r.passed]
 
 
 def test_cli_check_on_installed_entry_point():
-    if "optim_extra" not in {ep.name for ep in md.entry_points(group="minifc.plugins")}:
+    if not entry_point_installed("minifc-optim-extra"):
         pytest.skip("minifc-optim-extra is not installed (pip install ./plugins/minifc-optim-extra)")
-    from minifc.cli import main
-
-    reset_default_registry()
-    try:
-        result = CliRunner().invoke(main, ["check", "optim_extra"])
-    finally:
-        reset_default_registry()
+    result = invoke_cli("check", "optim_extra")
     assert result.exit_code == 0, result.output
     assert "adamw" in result.output and "FAIL" not in result.output

@@ -1,4 +1,5 @@
-"""minifc plugin: components of the strong fully-connected CIFAR-10 recipe (``minifc example best``).
+"""minifc plugin: the strong fully-connected CIFAR-10 recipe, registered as the example ``best``
+(``minifc example best``; the function :func:`minifc_recipes.best.best`), and its components:
 
 - loss ``softmax_smooth``: label-smoothed softmax cross-entropy (smoothing 0.1; other values with
   :func:`smoothed_softmax_loss`);
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from minifc.hookspecs import Register, hookimpl
 
+from . import best
+from .best import Recipe, ViewAveraged
 from .layers import GELU, ResidualMLP
 from .losses import DEFAULT_SMOOTHING, smoothed_softmax_loss, softmax_smooth
 from .preprocess import Whitening, fit_zca
@@ -18,6 +21,8 @@ from .schedules import warmup_cosine_steps
 
 __version__ = "0.1.0"
 __all__ = [
+    "Recipe",
+    "ViewAveraged",
     "GELU",
     "ResidualMLP",
     "DEFAULT_SMOOTHING",
@@ -50,4 +55,13 @@ def minifc_register_losses(register: Register) -> None:
         "softmax_smooth",
         _default_smoothing_loss,
         description=f"softmax cross-entropy with label smoothing {DEFAULT_SMOOTHING}",
+    )
+
+
+@hookimpl
+def minifc_register_examples(register: Register) -> None:
+    register(
+        "best",
+        best.best,
+        description="the strongest fully-connected recipe within 15 minutes (ZCA, batchnorm, AdamW, 18-view test)",
     )

@@ -3,14 +3,12 @@ the registry / build_net by name, ZCA whitening, the schedule, and `minifc check
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import math
 
 import minifc_recipes
 import pytest
 import torch
 import torch.nn.functional as TF
-from click.testing import CliRunner
 from minifc_recipes import (
     GELU,
     ResidualMLP,
@@ -21,11 +19,10 @@ from minifc_recipes import (
 )
 
 from minifc.builder import build_net
-from minifc.checks import check_components
 from minifc.errors import LabelError, ShapeError
 from minifc.functional import softmax_loss
 from minifc.gradcheck import check_loss, check_module
-from minifc.registry import Registry, reset_default_registry
+from minifc.testing import check_plugin, entry_point_installed, invoke_cli, plugin_registry
 
 F64 = torch.float64
 
@@ -131,9 +128,7 @@ def test_residual_mlp_shapes_init_and_errors():
 
 
 def _registry():
-    reg = Registry(entry_points=False)
-    reg.add_plugin(minifc_recipes, "recipes", "minifc-recipes", "0.1.0")
-    return reg
+    return plugin_registry(minifc_recipes, "recipes", "minifc-recipes", "0.1.0")
 
 
 def test_build_net_by_name_and_registered_loss():
@@ -150,21 +145,14 @@ def test_build_net_by_name_and_registered_loss():
 
 
 def test_check_passes_in_process():
-    rows = check_components(["recipes"], registry=_registry())
-    assert {r.component for r in rows} == {"gelu", "residual_mlp", "softmax_smooth"}
-    assert all(r.passed for r in rows), [r for r in rows if not r.passed]
+    rows = check_plugin(minifc_recipes, "recipes")  # raises, listing the failures, when a check fails
+    assert {r.component for r in rows} == {"gelu", "residual_mlp", "softmax_smooth"}  # examples are not run
 
 
 def test_cli_check_on_installed_entry_point():
-    if "recipes" not in {ep.name for ep in md.entry_points(group="minifc.plugins")}:
+    if not entry_point_installed("minifc-recipes"):
         pytest.skip("minifc-recipes is not installed (pip install ./plugins/minifc-recipes)")
-    from minifc.cli import main
-
-    reset_default_registry()
-    try:
-        result = CliRunner().invoke(main, ["check", "recipes"])
-    finally:
-        reset_default_registry()
+    result = invoke_cli("check", "recipes")
     assert result.exit_code == 0, result.output
     assert "residual_mlp" in result.output and "FAIL" not in result.output
 

@@ -1,4 +1,5 @@
-"""``minifc example best``: the strongest fully-connected CIFAR-10 recipe that fits 15 minutes of a 2-core CPU.
+"""The example ``best`` (``minifc example best``): the strongest fully-connected CIFAR-10 recipe that fits
+15 minutes of a 2-core CPU.
 
 A plain MLP, trained from scratch on the training split only (no convolution, attention or patch mixing):
 
@@ -31,10 +32,15 @@ from typing import Any
 
 import torch
 
-from .augment import _check_int, crop_flip, hflip, shift
-from .errors import MinifcError, UnknownComponentError
-from .models import Classifier
-from .nn import Module
+from minifc.augment import crop_flip, hflip, shift
+from minifc.errors import MinifcError, UnknownComponentError
+from minifc.example_options import ExampleOptions
+from minifc.models import Classifier
+from minifc.nn import Module
+
+from .losses import smoothed_softmax_loss
+from .preprocess import fit_zca
+from .schedules import warmup_cosine_steps
 
 __all__ = ["Recipe", "best", "ViewAveraged", "MissingPluginError"]
 
@@ -98,7 +104,7 @@ class Recipe:
 
 def require_plugins(recipe: Recipe) -> None:
     """Raise :class:`MissingPluginError` naming the ``pip install`` that provides each missing component."""
-    from .registry import default_registry
+    from minifc.registry import default_registry
 
     wanted = [("layer", recipe.norm), ("update_rule", recipe.update_rule)]
     if recipe.smoothing:
@@ -130,7 +136,8 @@ class ViewAveraged(Classifier):
         self, net: Module, loss: Any = "softmax", tta: bool = False, shift: int = 0, flip: bool = True
     ) -> None:
         super().__init__(net, loss)
-        _check_int("ViewAveraged", "shift", shift, minimum=0)
+        if not isinstance(shift, int) or isinstance(shift, bool) or shift < 0:
+            raise ValueError(f"ViewAveraged: shift must be an integer >= 0, got {shift!r}")
         self.tta, self.shift, self.flip = tta, shift, flip
 
     @property
@@ -231,8 +238,6 @@ def _load_average() -> float | None:
 def _whiten(data: dict[str, torch.Tensor], recipe: Recipe, verbose: bool) -> dict[str, torch.Tensor]:
     if not recipe.zca_eps:
         return data
-    from minifc_recipes import fit_zca
-
     t0 = time.time()
     zca = fit_zca(data["X_train"], eps_ratio=recipe.zca_eps, max_samples=recipe.zca_samples)
     out = dict(data)
@@ -247,14 +252,12 @@ def _whiten(data: dict[str, torch.Tensor], recipe: Recipe, verbose: bool) -> dic
 
 
 def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], path: Path, title: str) -> list[str]:
-    from .plots import have_matplotlib
+    from minifc.plots import have_matplotlib, pyplot
 
     if not have_matplotlib():
         print("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
         return []
-    from .plots import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     minutes = [p[0] / 60 for p in points]
     ax.plot(minutes, [p[1] for p in points], "-o", markersize=3, label="train (1,000 samples)")
@@ -274,17 +277,17 @@ def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], p
     return [str(path)]
 
 
-def best(data: dict[str, torch.Tensor], options: Any) -> dict[str, Any]:
+def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """Train the recipe (see the module docstring) on ``data`` (the dict of :func:`minifc.data.load_cifar10`).
 
-    ``options`` is a :class:`minifc.examples.ExampleOptions`: ``epochs`` fixes the number of epochs
+    ``options`` is a :class:`minifc.example_options.ExampleOptions`: ``epochs`` fixes the number of epochs
     (default: as many as fit the budget), ``num_train`` uses the first N training images, ``extra``
     may hold ``recipe`` (a dict of :class:`Recipe` overrides) and ``started_at`` (a ``time.time()``
     the budget counts from; default: the start of this process). Returns the example summary with one
     row (accuracies, ``test_acc``, ``seconds``, ``epochs``, machine load), the plot paths and the target.
     """
-    from .builder import build_net
-    from .trainer import Trainer, resolve_device
+    from minifc.builder import build_net
+    from minifc.trainer import Trainer, resolve_device
 
     recipe = Recipe.from_options(options.extra)
     require_plugins(recipe)
@@ -304,15 +307,11 @@ def best(data: dict[str, torch.Tensor], options: Any) -> dict[str, Any]:
     net = build_net(recipe.layers(), data["X_train"].shape[1], int(data["y_train"].max()) + 1, device=device)
     loss: Callable[..., Any] | str = "softmax"
     if recipe.smoothing:
-        from minifc_recipes import smoothed_softmax_loss
-
         loss = smoothed_softmax_loss(recipe.smoothing)
     model = ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip)
     n_train = data["X_train"].shape[0]
     batch_size = min(recipe.batch_size, n_train)
     steps_per_epoch = max(n_train // batch_size, 1)
-    from minifc_recipes import warmup_cosine_steps
-
     fixed = options.epochs is not None
     epochs = options.epochs if fixed else recipe.max_epochs
     # the final evaluation: validation with 1, 2 (mirror) and the recipe's views, then the test split

@@ -1,20 +1,24 @@
-"""minifc.best (``minifc example best``): the recipe's plumbing on tiny settings, its errors, and (slow)
-the full 15-minute run reaching 65% test accuracy."""
+"""minifc_recipes.best (``minifc example best``): the recipe's plumbing on tiny settings, its errors, its
+registration as an example, and (slow) the full 15-minute run reaching 65% test accuracy."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
+import minifc_recipes
+import minifc_recipes.best as best_module
 import pytest
 import torch
-from cifar import cifar_root
+from minifc_recipes.best import MissingPluginError, Recipe, ViewAveraged, best
 
-from minifc import best as best_module
 from minifc.augment import hflip, shift
-from minifc.best import MissingPluginError, Recipe, ViewAveraged, best
-from minifc.examples import ExampleOptions
+from minifc.example_options import ExampleOptions
+from minifc.examples import run_example
 from minifc.nn import Linear, ReLU, Sequential
-from minifc.registry import Registry, reset_default_registry
+from minifc.registry import Registry
+from minifc.testing import plugin_registry, synthetic_data, use_registry
 
 TINY = {"width": 16, "zca_samples": 300, "batch_size": 64}
 
@@ -28,13 +32,18 @@ def _plugins():
         )
 
 
-def _synthetic(n_train=256, n_eval=64, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    data = {}
-    for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
-        data[f"X_{split}"] = torch.randn(n, 3072, generator=gen)
-        data[f"y_{split}"] = torch.randint(0, 10, (n,), generator=gen)
-    return data
+def _synthetic():
+    return synthetic_data(num_train=256, num_val=64, num_test=64)
+
+
+def cifar_root() -> Path:
+    """$MINIFC_DATA, else the offline copy beside the repository; skip without it or torchvision."""
+    pytest.importorskip("torchvision", reason="loading CIFAR-10 needs torchvision (pip install 'minifc[vision]')")
+    shared = Path(__file__).resolve().parents[4] / "shared" / "data" / "cifar10"
+    root = Path(os.environ["MINIFC_DATA"]) if os.environ.get("MINIFC_DATA") else shared
+    if not root.exists():
+        pytest.skip(f"CIFAR-10 not found at {root} (set MINIFC_DATA)")
+    return root
 
 
 def _options(tmp_path, **kw):
@@ -135,12 +144,10 @@ def test_fixed_epochs_and_no_whitening_or_smoothing(tmp_path):
 
 
 def test_missing_plugin_names_the_pip_install(tmp_path):
-    reset_default_registry(Registry(entry_points=False))
-    try:
-        with pytest.raises(MissingPluginError, match=r"pip install .*minifc-norm") as info:
-            best(_synthetic(), _options(tmp_path, epochs=1))
-    finally:
-        reset_default_registry()
+    with use_registry(Registry(entry_points=False)), pytest.raises(
+        MissingPluginError, match=r"pip install .*minifc-norm"
+    ) as info:
+        best(_synthetic(), _options(tmp_path, epochs=1))
     message = str(info.value)
     assert "batchnorm1d" in message and "adamw" in message and "softmax_smooth" in message
     assert "minifc-optim-extra" in message and "minifc-recipes" in message
@@ -175,6 +182,14 @@ def test_view_averaged_scores_and_unchanged_training():
     torch.testing.assert_close(model.loss(X), sum(net.forward(v) for v in views) / 9)
     with pytest.raises(ValueError, match="shift must be an integer >= 0"):
         ViewAveraged(net, shift=-1)
+
+
+def test_registered_as_the_example_best(tmp_path):
+    reg = plugin_registry(minifc_recipes, "recipes", "minifc-recipes", "0.1.0")
+    c = reg.component("example", "best")
+    assert c.obj is best and c.distribution == "minifc-recipes" and c.description
+    with pytest.raises(ValueError, match="unknown recipe setting"):  # reached the recipe through the registry
+        run_example("best", _synthetic(), _options(tmp_path, recipe={"widht": 3}), registry=reg)
 
 
 @pytest.mark.slow

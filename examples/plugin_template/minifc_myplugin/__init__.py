@@ -1,0 +1,35 @@
+"""minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax`` and the example
+``leaky-relu``, registered through minifc's hooks (see ``minifc/hookspecs.py``).
+
+Installed, minifc finds this module through the ``minifc.plugins`` entry point in ``setup.cfg``;
+``minifc plugins`` lists it, ``minifc check myplugin`` verifies its components numerically, and the
+names work everywhere minifc takes a name: ``build_net(["linear:256", "leaky_relu"], ...)``,
+``Trainer(..., update_rule="adamax")``, ``minifc train --update-rule adamax``,
+``minifc example leaky-relu``.
+"""
+
+from __future__ import annotations
+
+from minifc import hookimpl
+
+from .example import leaky_relu_example
+from .layers import LeakyReLU
+from .rules import adamax
+
+__version__ = "0.1.0"
+__all__ = ["LeakyReLU", "adamax", "leaky_relu_example"]
+
+
+@hookimpl
+def minifc_register_layers(register):
+    register("leaky_relu", LeakyReLU, description="max(x, 0) + negative_slope * min(x, 0)")
+
+
+@hookimpl
+def minifc_register_update_rules(register):
+    register("adamax", adamax, description="Adamax: Adam with the infinity norm")
+
+
+@hookimpl
+def minifc_register_examples(register):
+    register("leaky-relu", leaky_relu_example, description="relu against leaky_relu, adamax (template plugin)")

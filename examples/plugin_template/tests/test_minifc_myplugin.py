@@ -1,0 +1,71 @@
+"""minifc-myplugin: each component against a reference, `minifc check` through minifc.testing, the
+names in a Trainer, and the example on synthetic data. Runs without installing the package."""
+
+from __future__ import annotations
+
+import minifc_myplugin
+import pytest
+import torch
+from minifc_myplugin import LeakyReLU, adamax
+
+from minifc.example_options import ExampleOptions
+from minifc.examples import run_example
+from minifc.gradcheck import check_module
+from minifc.testing import (
+    check_component,
+    check_plugin,
+    entry_point_installed,
+    invoke_cli,
+    plugin_registry,
+    synthetic_data,
+    use_registry,
+)
+
+
+def test_minifc_check_passes():
+    rows = check_plugin(minifc_myplugin, "myplugin")  # raises, listing every failing check
+    assert {r.component for r in rows} == {"leaky_relu", "adamax"}
+
+
+def test_leaky_relu_matches_torch_and_its_numeric_gradient():
+    x = torch.randn(5, 4, dtype=torch.float64)
+    layer = LeakyReLU(0.2)
+    torch.testing.assert_close(layer.forward(x), torch.nn.functional.leaky_relu(x, 0.2))
+    assert check_module(LeakyReLU(0.2), x)["dx"] < 1e-7
+    check_component("layer", LeakyReLU, name="leaky_relu", check_kwargs={"negative_slope": 0.3})
+    with pytest.raises(ValueError, match="negative_slope"):
+        LeakyReLU(-1)
+    with pytest.raises(RuntimeError, match="before forward"):
+        LeakyReLU().backward(x)
+
+
+def test_adamax_matches_torch_optim():
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    ref = w.clone()
+    opt = torch.optim.Adamax([ref], lr=1e-2, betas=(0.8, 0.9), eps=1e-8)
+    config = {"learning_rate": 1e-2, "beta1": 0.8, "beta2": 0.9}
+    for _ in range(5):
+        g = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+        w, config = adamax(w, g.clone(), config)
+        ref.grad = g.clone()
+        opt.step()
+    torch.testing.assert_close(w, ref, rtol=1e-10, atol=1e-12)
+    assert config["m"].dtype == w.dtype and config["t"] == 5
+
+
+def test_names_work_in_a_trainer_and_the_example_runs(tmp_path):
+    data = synthetic_data(num_train=200, num_val=50, num_test=50, dim=30, num_classes=3, separation=2.0)
+    with use_registry(plugin_registry(minifc_myplugin, "myplugin")) as registry:
+        options = ExampleOptions(out=tmp_path, epochs=3, device="cpu", verbose=False)
+        summary = run_example("leaky-relu", data, options, registry=registry)
+    assert [row["name"] for row in summary["rows"]] == ["relu", "leaky_relu"]
+    assert all(row["best_val_acc"] > 0.6 for row in summary["rows"]), summary["rows"]
+
+
+def test_installed_entry_point_passes_minifc_check():
+    if not entry_point_installed("minifc-myplugin"):
+        pytest.skip("minifc-myplugin is not installed (pip install ./examples/plugin_template)")
+    result = invoke_cli("check", "myplugin")
+    assert result.exit_code == 0, result.output
+    assert "leaky_relu" in result.output and "FAIL" not in result.output

@@ -1,0 +1,156 @@
+"""`minifc example`: names resolved through the registry (the minifc_register_examples hook), its help,
+its output-folder rule and its device default. No CIFAR-10 needed: the data loader is replaced."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+import minifc.commands.example as example_command
+from minifc.errors import UnknownComponentError
+from minifc.example_options import ExampleOptions
+from minifc.examples import EXAMPLES, run_example
+from minifc.hookspecs import hookimpl
+from minifc.registry import PluginError, Registry
+from minifc.testing import invoke_cli, plugin_registry, synthetic_data
+from minifc.trainer import resolve_device
+
+PLUGIN_PACKAGES = ("minifc-recipes", "minifc_recipes", "minifc-norm", "minifc-optim-extra", "minifc_norm")
+
+CALLS: list[ExampleOptions] = []
+
+
+def tiny(data, options):
+    """Records its options, writes one 'plot' and returns a summary with one row."""
+    CALLS.append(options)
+    plot = options.out / "tiny.png"
+    plot.write_bytes(b"\x89PNG\r\n\x1a\n")
+    row = {"name": "tiny", "final_train_acc": 1.0, "final_val_acc": 0.5, "best_val_acc": 0.5, "seconds": 0.0}
+    return {"rows": [row], "plots": [str(plot)], "target": ("best_val_acc", 0.4)}
+
+
+@hookimpl
+def minifc_register_examples(register):
+    register("tiny", tiny, description="a stand-in that trains nothing")
+
+
+def with_tiny() -> Registry:
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_examples=minifc_register_examples), "tinyplugin")
+    return reg
+
+
+@pytest.fixture(autouse=True)
+def no_cifar(monkeypatch):
+    """The command's data: a small synthetic set instead of CIFAR-10."""
+    CALLS.clear()
+    monkeypatch.setattr(example_command, "load_data", lambda root, dtype, device: synthetic_data(20, 10, 10))
+
+
+def test_the_classic_examples_are_builtins_registered_through_the_hook():
+    reg = Registry(entry_points=False)
+    assert reg.names("example") == sorted(EXAMPLES)
+    for name, fn in EXAMPLES.items():
+        c = reg.component("example", name)
+        assert c.obj is fn and c.plugin == "builtins" and c.description
+
+
+def test_run_example_resolves_plugin_examples_and_names_the_closest(tmp_path):
+    summary = run_example("tiny", synthetic_data(20, 10, 10), ExampleOptions(out=tmp_path / "o"), registry=with_tiny())
+    assert summary["rows"][0]["name"] == "tiny" and (tmp_path / "o" / "tiny.png").exists()
+    with pytest.raises(UnknownComponentError, match="did you mean 'tiny'.*Known examples: dropout"):
+        run_example("tiyn", {}, ExampleOptions(out=tmp_path), registry=with_tiny())
+
+
+def test_an_example_must_take_data_and_options():
+    @hookimpl
+    def minifc_register_examples(register):
+        register("bad", lambda data: {}, description="one argument only")
+
+    plugin = types.SimpleNamespace(__name__="badplugin", minifc_register_examples=minifc_register_examples)
+    with pytest.raises(PluginError, match=r"example 'bad' must be callable as bad\(data, options\)"):
+        plugin_registry(plugin)
+
+
+def test_help_lists_registered_examples_and_names_no_plugin_package():
+    result = invoke_cli("example", "--help", registry=Registry(entry_points=False))
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Examples (NAME):")[1]
+    for name in EXAMPLES:
+        assert f"\n  {name} " in listed
+    assert "best" not in listed
+    assert not any(p in result.output for p in PLUGIN_PACKAGES)
+    assert "[default: auto]" in result.output and "CPU" in result.output
+    result = invoke_cli("example", "--help", registry=with_tiny())
+    assert "tiny" in result.output and "a stand-in that trains nothing" in result.output
+
+
+def test_unknown_example_is_a_one_line_usage_error(tmp_path):
+    result = invoke_cli("example", "best", "--out", str(tmp_path / "o"), registry=Registry(entry_points=False))
+    assert result.exit_code == 2
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert error == [
+        "Error: unknown example 'best'. Known examples: dropout, overfit, sgd-momentum, two-layer, update-rules"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+def test_runs_a_plugin_example_and_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "o"
+    args = ("example", "tiny", "--out", str(out), "--device", "cpu")
+    first = invoke_cli(*args, registry=with_tiny())
+    assert first.exit_code == 0, first.output
+    assert "tiny: summary" in first.output and "target: best_val_acc >= 0.4: reached" in first.output
+    summary = (out / "summary.json").read_text()
+    assert json.loads(summary)["rows"][0]["name"] == "tiny"
+
+    again = invoke_cli(*args, registry=with_tiny())
+    assert again.exit_code == 2 and len(CALLS) == 1
+    assert "already holds the results of an example (summary.json, tiny.png)" in again.output
+    assert "--force" in again.output
+    assert (out / "summary.json").read_text() == summary
+
+    (out / "summary.json").unlink()  # plots alone are results too
+    assert invoke_cli(*args, registry=with_tiny()).exit_code == 2
+
+    forced = invoke_cli(*args, "--force", registry=with_tiny())
+    assert forced.exit_code == 0, forced.output
+    assert len(CALLS) == 2 and (out / "summary.json").exists()
+
+
+def test_an_empty_or_unrelated_out_folder_is_fine(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path), "--device", "cpu", registry=with_tiny())
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_device_defaults_to_auto_like_train(tmp_path):
+    (param,) = [p for p in example_command.example.params if p.name == "device"]
+    assert param.default == "auto"
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--quiet", registry=with_tiny())
+    assert result.exit_code == 0, result.output
+    assert CALLS[-1].device == str(resolve_device("auto"))
+    assert ExampleOptions(out=tmp_path).device == "auto"
+
+
+def test_an_example_that_returns_no_summary_is_named(tmp_path):
+    @hookimpl
+    def minifc_register_examples(register):
+        register("broken", lambda data, options: None, description="returns nothing")
+
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_examples=minifc_register_examples), "brokenplugin")
+    result = invoke_cli("example", "broken", "--out", str(tmp_path / "o"), "--device", "cpu", registry=reg)
+    assert result.exit_code == 1
+    assert "example broken returned NoneType, not a summary dict" in result.output
+
+
+def test_check_does_not_run_examples_and_says_so():
+    result = invoke_cli("check", "two-layer", registry=Registry(entry_points=False))
+    assert result.exit_code == 2
+    assert "'two-layer' is an example" in result.output and "minifc example two-layer" in result.output
+    result = invoke_cli("check", registry=Registry(entry_points=False))
+    assert result.exit_code == 0 and "(11 components" in result.output
