@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import optim
 from .callbacks import Callback
 from .checkpoint import atomic_save, check_finite, non_finite, safe_load
+from .device import resolve_device  # re-exported: `from minifc.trainer import resolve_device` keeps working
 from .errors import CheckpointError, DivergenceError, LabelError, MinifcError, ShapeError
 from .models import Classifier
 from .nn import Module
@@ -34,24 +35,6 @@ from .registry import default_registry
 __all__ = ["Trainer", "resolve_device"]
 
 CHECKPOINT_FORMAT = "minifc-trainer-1"
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` (or None) picks cuda, then mps, then cpu; anything else is checked to exist."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device: {device!r} is not a torch device (try 'cpu', 'cuda', 'mps' or 'auto')") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} was asked for but CUDA is not available here")
-    return dev
 
 
 @dataclass
