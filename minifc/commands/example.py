@@ -9,7 +9,7 @@ import torch
 
 from ..errors import MinifcError
 from ..examples import EXAMPLES, ExampleOptions, run_example
-from .common import load_data, print_table, write_json
+from .common import load_data, os_error_message, print_table, write_json
 
 
 @click.command()
@@ -43,7 +43,7 @@ def example(
 
     Prints the classic Solver lines, a final summary table, and writes PNG plots to --out.
     """
-    from ..trainer import resolve_device
+    from ..device import resolve_device
 
     try:
         dev = resolve_device(device)
@@ -56,8 +56,10 @@ def example(
     )
     try:
         summary = run_example(name, data, options)
-    except MinifcError as e:  # e.g. a plugin the recipe needs is not installed
-        raise click.ClickException(str(e)) from None
+    except (MinifcError, ValueError, TypeError) as e:  # a plugin the recipe needs is missing, --num-train 5, ...
+        raise click.ClickException(f"example {name}: {e}") from None
+    except OSError as e:
+        raise click.ClickException(os_error_message(e, f"example {name}")) from None
     click.echo(f"\n{name}: summary")
     columns = ["name", "final_train_acc", "final_val_acc", "best_val_acc"]
     columns += [c for c in ("test_acc", "epochs") if c in summary["rows"][0]]
