@@ -8,6 +8,7 @@ once the new run has been built.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -46,6 +47,7 @@ def run(
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
     now on when given. Errors become one-line click errors."""
+    created = not out.exists()
     try:
         lock = claim(out)
     except FolderLocked as e:
@@ -67,8 +69,16 @@ def run(
         except OSError as e:
             raise click.ClickException(_write_error(e, out)) from None
         except KeyboardInterrupt:
-            click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
+            if (out / CHECKPOINT).is_file():
+                click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
+            else:
+                click.echo("\ninterrupted before the first checkpoint: start again with --force", err=True)
             ctx.exit(130)
+        finally:
+            lock.release()
+            if created:  # a run that never started leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # only removes an empty folder
 
 
 def _run_locked(
