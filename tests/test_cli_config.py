@@ -132,6 +132,9 @@ def test_command_line_values_are_checked_like_file_values() -> None:
         (["--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
         (["--hidden", "10,x"], "--hidden must be a list of positive integers"),
         (["--schedule", "cosine"], "--schedule: unknown schedule 'cosine'"),
+        (["--schedule", "warmup_cosine:final_factor=-1"], "final_factor must be a finite number >= 0"),
+        (["--schedule", "warmup_cosine:warmup=0.1"], "did you mean 'warmup_fraction'"),
+        (["--update-rule", "adam:bta1=0.9"], "--update-rule: update rule 'adam' has no option 'bta1'"),
     ]:
         result = invoke(*args, "--print-config")
         assert result.exit_code == 2, (args, result.output)

@@ -16,11 +16,13 @@ class ConfigError(MinifcError, ValueError):
 
 
 def describe(value: Any) -> str:
+    """``'half' (a string)``: a value and its type, for messages."""
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
     return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
 
 
 def bad_value(where: str, expected: str, value: Any) -> ConfigError:
+    """``<where> must be <expected>, got <value> (<type>)``."""
     return ConfigError(f"{where} must be {expected}, got {describe(value)}")
 
 
@@ -31,6 +33,7 @@ def number(
     high_open: bool = False,
     optional: bool = False,
 ) -> Callable[[Any, str], Any]:
+    """A check for a finite number (not a bool) within the bounds (open or closed); ``optional``: None passes."""
     parts = []
     if low is not None:
         parts.append(f"{'>' if low_open else '>='} {low:g}")
@@ -56,6 +59,7 @@ def number(
 
 
 def integer(low: int | None = None, optional: bool = False) -> Callable[[Any, str], Any]:
+    """A check for an integer (not a bool) >= ``low``; ``optional``: None passes."""
     expected = "an integer" + (f" >= {low}" if low is not None else "")
 
     def parse(value: Any, where: str) -> int | None:
@@ -69,6 +73,7 @@ def integer(low: int | None = None, optional: bool = False) -> Callable[[Any, st
 
 
 def text(optional: bool = False, choices: tuple[str, ...] = ()) -> Callable[[Any, str], Any]:
+    """A check for a non-empty string, one of ``choices`` when given; ``optional``: None or "" gives None."""
     expected = f"one of {', '.join(map(repr, choices))}" if choices else "a non-empty string"
 
     def parse(value: Any, where: str) -> str | None:
@@ -82,6 +87,7 @@ def text(optional: bool = False, choices: tuple[str, ...] = ()) -> Callable[[Any
 
 
 def folder_path(value: Any, where: str) -> str | None:
+    """A folder path made absolute (relative to the current folder, ``~`` expanded); None or "" gives None."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -90,6 +96,7 @@ def folder_path(value: Any, where: str) -> str | None:
 
 
 def hidden_widths(value: Any, where: str) -> list[int]:
+    """Hidden widths: ``[512, 512]``, ``"512,512"`` or ``512`` -> ``[512, 512]`` / ``[512]``."""
     expected = 'a list of positive integers such as [512, 512] (or the string "512,512")'
     if isinstance(value, str):
         try:
@@ -112,6 +119,7 @@ def _scalar(v: Any) -> bool:
 
 
 def option_table(value: Any, where: str) -> dict[str, Any]:
+    """A table of option = scalar value (an update rule's options); None gives {}."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) and _scalar(v) for k, v in value.items()):
@@ -136,6 +144,7 @@ def component_spec(value: Any, where: str, what: str) -> dict[str, Any]:
 
 
 def schedule_spec(value: Any, where: str) -> dict[str, Any] | None:
+    """A schedule by name (``"warmup_cosine:warmup_fraction=0.1"`` or a table) -> ``{"name": ..., **options}``."""
     if value is None or value == "":
         return None
     spec = component_spec(value, where, "a schedule")
@@ -148,6 +157,7 @@ def schedule_spec(value: Any, where: str) -> dict[str, Any] | None:
 
 
 def regularizer_list(value: Any, where: str) -> list[dict[str, Any]]:
+    """Regularizers (specs or tables, one or a list) -> ``[{"name": ..., **options}, ...]``."""
     if value is None:
         return []
     if isinstance(value, (str, dict)):
@@ -162,23 +172,29 @@ SCHEDULES = ("constant", "warmup_cosine")
 
 
 def build_schedule(config: Mapping[str, Any]) -> Callable[[int, int], float] | None:
-    """The schedule function a resolved configuration's ``schedule`` names, or None."""
+    """The schedule function a resolved configuration's ``schedule`` names, or None.
+
+    ``constant`` takes no options; ``warmup_cosine`` takes ``warmup_fraction`` in [0, 1) and
+    ``final_factor`` >= 0 (the factor at the last step; a negative one would make the learning rate negative).
+    """
     from .. import schedules
 
     spec = config.get("schedule")
     if spec is None:
         return None
+    name = spec["name"]
     options = {k: v for k, v in spec.items() if k != "name"}
-    if spec["name"] == "constant":
-        if options:
-            raise ConfigError(f"schedule 'constant' takes no options, got {sorted(options)}")
+    known = {"constant": (), "warmup_cosine": ("warmup_fraction", "final_factor")}[name]
+    for key, value in options.items():
+        if key not in known:
+            guess = closest(key, known)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise ConfigError(f"schedule {name!r} has no option {key!r}{hint} It takes {', '.join(known) or 'none'}")
+        high = 1.0 if key == "warmup_fraction" else None
+        number(0.0, high, high_open=True)(value, f"schedule {name!r}: {key}")
+    if name == "constant":
         return schedules.constant
     try:
         return schedules.warmup_cosine(**options)
-    except TypeError:
-        raise ConfigError(
-            f"schedule 'warmup_cosine': unknown option(s) among {sorted(options)}; it takes warmup_fraction, "
-            f"final_factor"
-        ) from None
     except ValueError as e:
         raise ConfigError(f"schedule {e}") from None
