@@ -23,12 +23,12 @@ from ..checkpoint import clean_stale_temps
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from .common import load_data, os_error_message, print_table, write_json, write_text
+from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
 from .train_config import build_schedule
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
-INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 
 
 class _Finished(Exception):
@@ -196,7 +196,7 @@ def _build(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool) -> t
 
 def _build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.device) -> Any:
     hidden = config["hidden"]
-    _check_memory(hidden, dtype, device)
+    check_model_memory(hidden, dtype, device)
     try:
         if config["norm"]:
             from ..builder import build_net, mlp_layers
@@ -221,59 +221,7 @@ def _build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.devic
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and "alloc" not in str(e).lower() and "out of memory" not in str(e):
             raise
-        raise click.ClickException(_allocation_message(hidden, dtype, device, e)) from None
-
-
-def _layers(hidden: list[int]) -> list[tuple[int, int, int]]:
-    """(number, fan_in, fan_out) of each Linear layer, 1-based."""
-    dims = [INPUT_DIM, *hidden, NUM_CLASSES]
-    return [(i + 1, a, b) for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False))]
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-
-
-def _check_memory(hidden: list[int], dtype: torch.dtype, device: torch.device) -> None:
-    """Refuse, before allocating anything, a model whose parameters alone exceed the device's memory."""
-    size = torch.empty((), dtype=dtype).element_size()
-    total = sum((a * b + b) * size for _, a, b in _layers(hidden))
-    limit = _device_memory(device)
-    if limit is None or total <= limit:
-        return
-    number, a, b = max(_layers(hidden), key=lambda layer: layer[1] * layer[2])
-    raise click.ClickException(
-        f"cannot allocate {_gib(total)} for the parameters of --hidden {','.join(map(str, hidden))}: layer {number} "
-        f"(Linear {a} x {b}, {str(dtype).removeprefix('torch.')}) alone needs {_gib(a * b * size)}, and {device} has "
-        f"{_gib(limit)} of memory in all. Use smaller widths."
-    )
-
-
-def _device_memory(device: torch.device) -> int | None:
-    try:
-        if device.type == "cpu":
-            import os
-
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        if device.type == "cuda":
-            return torch.cuda.get_device_properties(device.index or 0).total_memory
-    except (ValueError, OSError, AttributeError, RuntimeError):
-        pass
-    return None
-
-
-def _allocation_message(hidden: list[int], dtype: torch.dtype, device: torch.device, e: BaseException) -> str:
-    size = torch.empty((), dtype=dtype).element_size()
-    layers = _layers(hidden)
-    match = re.search(r"allocate (\d+) bytes", str(e))
-    asked = int(match.group(1)) if match else None
-    failing = [layer for layer in layers if asked in (layer[1] * layer[2] * size, layer[2] * size)]
-    number, a, b = failing[0] if failing else max(layers, key=lambda layer: layer[1] * layer[2])
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return (
-        f"cannot allocate {_gib(a * b * size)} for layer {number} (Linear {a} x {b}, "
-        f"{str(dtype).removeprefix('torch.')}) on {device}: {first}. Use smaller --hidden widths."
-    )
+        raise click.ClickException(allocation_message(hidden, dtype, device, e)) from None
 
 
 def _write_error(e: OSError, out: Path) -> str:
