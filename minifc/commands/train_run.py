@@ -101,8 +101,7 @@ def _run_locked(
             f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
             f"into {out}/replaced-<time>/), or another --out"
         )
-    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet)
-    gate.new_lr = new_lr
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -130,9 +129,8 @@ class _Gate(Callback):
     """Runs once the Trainer has loaded the checkpoint (or started afresh), before the first step: stops a
     resumed run that has nothing left to do, applies a new learning rate, and saves the configuration."""
 
-    def __init__(self, out: Path, config: dict[str, Any], resume: bool) -> None:
-        self.out, self.config, self.resume = out, config, resume
-        self.new_lr: float | None = None
+    def __init__(self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None) -> None:
+        self.out, self.config, self.resume, self.new_lr = out, config, resume, new_lr
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -156,7 +154,9 @@ class _Gate(Callback):
         self.started = True
 
 
-def _build(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool) -> tuple[Any, dict[str, Any], _Gate]:
+def _build(
+    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None
+) -> tuple[Any, dict[str, Any], _Gate]:
     from ..device import resolve_device
     from ..trainer import Trainer
 
@@ -174,7 +174,7 @@ def _build(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool) -> t
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config, resume)
+    gate = _Gate(out, config, resume, new_lr)
     trainer = Trainer(
         model,
         data,
