@@ -186,8 +186,12 @@ def test_two_runs_into_one_folder_at_once_one_is_refused(tiny_cifar, tmp_path) -
         assert second.returncode == 1, second.stdout + second.stderr
         assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
     finally:
-        first.kill()
+        first.kill()  # SIGKILL: no cleanup, the lock stays behind
         first.wait()
+    assert (out / LOCK).exists()
+    third = invoke(train_args(tiny_cifar, out, "--epochs", "1", "--force"))
+    assert third.exit_code == 0, third.output
+    assert "stale lock" in third.output and f"pid {first.pid}" in third.output
 
 
 # -- item 16: clean one-line errors ---------------------------------------------------------------------------
