@@ -13,13 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
 from .errors import CheckpointError
 
-__all__ = ["atomic_save", "safe_load", "check_finite", "non_finite"]
+__all__ = ["atomic_save", "safe_load", "check_finite", "non_finite", "clean_stale_temps", "pid_alive"]
 
 
 def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathLike | None = None) -> Path:
@@ -28,10 +28,16 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
 
     ``keep_previous``: a path where the file being replaced is kept (itself replaced atomically),
     so that ``path`` exists at every moment and the older checkpoint survives a bad new one.
+    Temporary files are named ``.<name>.<pid>.<random>.tmp``; one that a killed process left behind
+    is removed by :func:`clean_stale_temps`. An OSError (a full disk, a read-only folder) leaves
+    ``path`` as it was and names ``path`` in its ``filename``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        _reraise_naming(e, path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -41,6 +47,9 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
         if keep_previous is not None and path.is_file():
             _keep_copy(path, Path(keep_previous))
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        _reraise_naming(e, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -48,9 +57,22 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
     return path
 
 
+def _reraise_naming(e: OSError, path: Path) -> NoReturn:
+    """Raise ``e`` itself when it names a file, else the same error (same errno and subclass) naming ``path``."""
+    if e.filename is not None or e.errno is None:
+        raise e
+    raise OSError(e.errno, e.strerror, str(path)) from e
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
 def _keep_copy(path: Path, prev: Path) -> None:
     """Make ``prev`` a copy of ``path`` (a hard link when the file system allows), atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{prev.name}.", suffix=".tmp", dir=prev.parent)
+    if prev.is_file() and os.path.samefile(path, prev):
+        return  # a kill between the link and the rename of a previous save: prev already is path's file
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(prev), suffix=".tmp", dir=prev.parent)
     os.close(fd)
     try:
         try:
@@ -59,9 +81,59 @@ def _keep_copy(path: Path, prev: Path) -> None:
         except OSError:
             shutil.copy2(path, tmp)
         os.replace(tmp, prev)
-    except BaseException:
+    finally:
+        # gone after a normal rename; still there when the rename had nothing to do (both names already one
+        # file) or failed
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def clean_stale_temps(*paths: str | os.PathLike, untagged: bool = False) -> list[Path]:
+    """Remove the temporary files that :func:`atomic_save` left beside each of ``paths`` when its process
+    was killed during a save: those whose writer (its pid is in the name) no longer runs on this machine.
+
+    ``untagged``: also remove temporary files without a pid in their name (an older naming); only safe
+    when nothing else can be writing these files, for example under a lock on the folder. Temporary files
+    of running processes are always left alone. Returns the files removed.
+    """
+    removed = []
+    for target in map(Path, paths):
+        prefix = f".{target.name}."
+        try:
+            entries = list(os.scandir(target.parent))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(".tmp")) or not entry.is_file(follow_symlinks=False):
+                continue
+            middle = name[len(prefix) : -len(".tmp")]  # "<pid>.<random>", or "<random>" in the older naming
+            pid_text, dot, _ = middle.partition(".")
+            stale = (not pid_alive(int(pid_text))) if dot and pid_text.isdigit() else untagged
+            if not stale:
+                continue
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id runs on this machine (a process of another user counts)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill there would end the process; without a safe probe, assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _chmod_like_new_file(path: str) -> None:

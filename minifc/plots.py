@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["have_matplotlib", "pyplot", "plot_histories", "plot_bars"]
+__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars"]
 
 
 def have_matplotlib() -> bool:
@@ -35,9 +35,26 @@ def plot_histories(
     path: str | os.PathLike,
     panels: Sequence[str] = ("loss_history", "train_acc_history", "val_acc_history"),
     title: str = "",
+    first_epoch: int = 0,
 ) -> Path:
     """One panel per history key, one line per run; ``runs`` maps a label to a dict of histories
-    (``loss_history`` per iteration, accuracies per epoch). Writes a PNG and returns its path."""
+    (``loss_history`` per iteration, accuracies per epoch). Writes a PNG and returns its path.
+
+    ``first_epoch``: the epoch of each accuracy history's first value: 0 for the classic Solver (it
+    measures after the first iteration, then after each epoch), 1 for the Trainer (after each epoch)."""
+    plt = pyplot()
+    return _save(plt, history_figure(runs, panels, title, first_epoch), path)
+
+
+def history_figure(
+    runs: Mapping[str, Mapping[str, Sequence[float]]],
+    panels: Sequence[str] = ("loss_history", "train_acc_history", "val_acc_history"),
+    title: str = "",
+    first_epoch: int = 0,
+) -> Any:
+    """The matplotlib figure :func:`plot_histories` writes: accuracies are drawn at epochs
+    ``first_epoch``, ``first_epoch + 1``, ..., losses at iterations 1, 2, ...; a legend names the runs
+    when there are several (give one run's name in the title)."""
     plt = pyplot()
     names = {
         "loss_history": "training loss",
@@ -49,17 +66,20 @@ def plot_histories(
         for label, hist in runs.items():
             values = list(hist.get(key, []))
             if key == "loss_history":
-                ax.plot(values, "-", label=label, linewidth=0.8, alpha=0.8)
+                ax.plot(range(1, len(values) + 1), values, "-", label=label, linewidth=0.8, alpha=0.8)
                 ax.set_xlabel("iteration")
             else:
-                ax.plot(range(len(values)), values, "-o", label=label, markersize=3)
+                epochs = range(first_epoch, first_epoch + len(values))
+                ax.plot(epochs, values, "-o", label=label, markersize=3)
                 ax.set_xlabel("epoch")
+                ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(names.get(key, key))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if len(runs) > 1:
+            ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(plt, fig, path)
+    return fig
 
 
 def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:

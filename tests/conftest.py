@@ -1,5 +1,6 @@
 import pytest
 import torch
+from fake_cifar import tiny_cifar  # noqa: F401 - a tiny CIFAR-10 folder, the fixture command-line tests use
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -31,10 +32,38 @@ def _table(rows: list[CheckResult]) -> list[str]:
     return lines
 
 
+def _positive_tolerance(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"{value} is not a tolerance: give a finite number > 0 (e.g. {TOLERANCE:g})")
+    return value
+
+
+def _available_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from ..device import resolve_device
+
+    try:
+        return str(resolve_device(value))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--tol", type=float, default=TOLERANCE, show_default=True, help="Largest relative error that passes.")
-@click.option("--device", default="cpu", show_default=True, help="Device to run the checks on.")
+@click.option(
+    "--tol",
+    type=float,
+    default=TOLERANCE,
+    show_default=True,
+    callback=_positive_tolerance,
+    help="Largest relative error that passes (a number > 0).",
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    callback=_available_device,
+    help="Device to run the checks on (cpu, cuda, cuda:N, mps or auto).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--failed-only", is_flag=True, help="Only print the checks that fail.")
 def check(names: tuple[str, ...], tol: float, device: str, as_json: bool, failed_only: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,30 +28,10 @@ def load_data(root: str | None, dtype: torch.dtype, device: torch.device) -> dic
         raise click.ClickException(str(e)) from None
 
 
-def parse_dtype(name: str) -> torch.dtype:
-    dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise click.BadParameter(
-            f"{name!r} is not a floating-point torch dtype (try float32 or float64)", param_hint="--dtype"
-        )
-    return dtype
-
-
-def parse_hidden(text: str) -> list[int]:
-    try:
-        dims = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: expected comma-separated widths like 512,512", param_hint="--hidden"
-        ) from None
-    if not dims or any(d <= 0 for d in dims):
-        raise click.BadParameter(f"{text!r}: every width must be a positive integer", param_hint="--hidden")
-    return dims
-
-
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """A plain aligned table on stdout."""
-    cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]
+    """A plain aligned table on stdout: accuracies with 4 decimals, times (columns named like
+    ``seconds``) in seconds with 1 decimal (2 below one second)."""
+    cells = [[_fmt(row.get(c, ""), c) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     click.echo("  ".join("-" * w for w in widths))
@@ -58,13 +39,50 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
-def _fmt(value: Any) -> str:
+def is_time_column(name: str) -> bool:
+    """``seconds``, ``time``, ``elapsed``, ``train_seconds``, ``time_s``: columns that hold seconds."""
+    return name in ("seconds", "time", "elapsed") or name.endswith(("_seconds", "_time", "_s"))
+
+
+def _fmt(value: Any, column: str = "") -> str:
+    if isinstance(value, float) and is_time_column(column):
+        return f"{value:.2f}" if abs(value) < 1 else f"{value:.1f}"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) <= 1 else f"{value:.1f}"
     return str(value)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never half a file).
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp``, the naming
+    :func:`minifc.checkpoint.clean_stale_temps` recognizes.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    """``obj`` as indented JSON, written atomically (see :func:`write_text`)."""
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def os_error_message(e: OSError, doing: str = "") -> str:
+    """One line for an OSError: ``<doing>: <file>: <reason> (errno N)``."""
+    reason = e.strerror or str(e) or type(e).__name__
+    where = f"{e.filename}: " if e.filename else ""
+    code = f" (errno {e.errno})" if e.errno else ""
+    return f"{doing}: {where}{reason}{code}" if doing else f"{where}{reason}{code}"

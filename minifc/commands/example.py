@@ -12,7 +12,7 @@ import torch
 from ..errors import MinifcError, UnknownComponentError
 from ..example_options import ExampleOptions
 from ..registry import default_registry
-from .common import load_data, print_table, write_json
+from .common import load_data, os_error_message, print_table, write_json
 
 SUMMARY = "summary.json"
 
@@ -84,7 +84,7 @@ def example(
     Prints the training lines, a final summary table, and writes PNG plots and summary.json to --out;
     it refuses to overwrite the results of an earlier example there without --force.
     """
-    from ..trainer import resolve_device
+    from ..device import resolve_device
 
     try:
         fn = default_registry().get("example", name)
@@ -103,8 +103,10 @@ def example(
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         summary = fn(data, options)
-    except MinifcError as e:  # e.g. a component the example needs is not registered
+    except (MinifcError, ValueError, TypeError) as e:  # a component it needs is not registered, --num-train 5, ...
         raise click.ClickException(f"example {name}: {e}") from None
+    except OSError as e:
+        raise click.ClickException(os_error_message(e, f"example {name}")) from None
     _report(name, summary, tuned=epochs is not None or num_train is not None)
     write_json(out_dir / SUMMARY, summary)
     click.echo(f"summary: {out_dir / SUMMARY}")

@@ -1,0 +1,302 @@
+"""The options of ``minifc train`` as one configuration: read from a TOML or JSON file, checked, merged
+with the command line, written beside the run (``config.json``) and compared on ``--resume``.
+
+A configuration is flat: one key per ``train`` option (``--batch-size`` is ``batch_size``). Every key
+is checked with a message naming the file (or the option), the key and the expected type; unknown
+keys are refused with the closest known key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import MinifcError, closest
+from . import toml_writer
+from .config_checks import (
+    SCHEDULES,
+    ConfigError,
+    bad_value,
+    build_schedule,
+    component_spec,
+    describe,
+    folder_path,
+    hidden_widths,
+    integer,
+    number,
+    option_table,
+    regularizer_list,
+    schedule_spec,
+    text,
+)
+
+__all__ = [
+    "ConfigError",
+    "KEYS",
+    "RUNTIME_KEYS",
+    "SCHEDULES",
+    "Key",
+    "build_schedule",
+    "check_values",
+    "load_config_file",
+    "read_saved_config",
+    "resolve",
+    "resume_changes",
+    "to_json",
+    "to_toml",
+    "where_option",
+]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its default, its check, what ``--resume`` does when it differs."""
+
+    default: Any
+    parse: Callable[[Any, str], Any]  # (value, where) -> normalized value; raises ConfigError
+    section: str
+    on_resume: str = "refuse"  # or "apply": the resumed run uses the new value (with a notice)
+    unset: str = ""  # what None means, for the TOML output
+
+
+KEYS: dict[str, Key] = {
+    # model
+    "hidden": Key([100], hidden_widths, "model"),
+    "dropout": Key(0.0, number(0.0, 1.0, high_open=True), "model"),
+    "norm": Key(None, text(optional=True), "model", unset="no normalization layer"),
+    "weight_scale": Key(1e-2, number(0.0, low_open=True), "model"),
+    "reg": Key(0.0, number(0.0), "model"),
+    # update rule
+    "update_rule": Key("sgd", text(), "update rule"),
+    "update_rule_options": Key({}, option_table, "update rule"),
+    "lr": Key(None, number(0.0, optional=True), "update rule", "apply", "the update rule's default"),
+    "lr_decay": Key(1.0, number(0.0), "update rule"),
+    "schedule": Key(None, schedule_spec, "update rule", unset="none: lr_decay per epoch only"),
+    "regularizers": Key([], regularizer_list, "update rule"),
+    # data
+    "data": Key(None, folder_path, "data", unset="$MINIFC_DATA, then the cache"),
+    "num_train": Key(None, integer(1, optional=True), "data", unset="all training images"),
+    "dtype": Key("float32", text(choices=("float32", "float64")), "data"),
+    # run
+    "epochs": Key(10, integer(1), "run", "apply"),
+    "batch_size": Key(100, integer(1), "run"),
+    "device": Key("auto", text(), "run", "apply"),
+    "seed": Key(0, integer(), "run"),
+}
+#: keys a configuration file may hold that are not part of the run (never saved in config.json)
+RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
+#: names older config.json files used
+_ALIASES = {"data_root": "data"}
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad_value(where, "true or false", value)
+    return value
+
+
+def where_option(key: str) -> str:
+    """How the command line spells ``key``: ``--batch-size``."""
+    spelled = {"regularizers": "regularizer", "update_rule_options": "update-rule"}  # adam:beta1=0.9
+    return "--" + spelled.get(key, key.replace("_", "-"))
+
+
+def check_values(raw: Mapping[str, Any], source: str, *, file: bool) -> dict[str, Any]:
+    """Check and normalize ``raw`` (a file's table, or the options given on the command line).
+
+    ``source``: the file's path (messages say ``<file>: key 'x'``) or, with ``file=False``, ignored
+    (messages name the option, ``--x``). Returns normalized values; runtime keys (out, quiet) included.
+    """
+    out: dict[str, Any] = {}
+    rule_options = None
+    for key, value in raw.items():
+        key = _ALIASES.get(key, key)
+        where = f"{source}: key {key!r}" if file else where_option(key)
+        if key in RUNTIME_KEYS:
+            out[key] = RUNTIME_KEYS[key](value, where)
+            continue
+        if key not in KEYS:
+            known = [*KEYS, *RUNTIME_KEYS]
+            guess = closest(str(key), known)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            if isinstance(value, dict):
+                hint += " (keys are not grouped in sections: write them at the top level)"
+            raise ConfigError(f"{source}: unknown key {key!r}{hint} Known keys: {', '.join(known)}")
+        if key == "update_rule" and isinstance(value, str) and ":" in value:  # "adam:beta1=0.95"
+            rule_options = component_spec(value, where, "an update rule")
+            value = rule_options.pop("name")
+        out[key] = KEYS[key].parse(value, where)
+    if rule_options is not None:
+        if out.get("update_rule_options"):
+            where = f"{source}: key 'update_rule'" if file else "--update-rule"
+            raise ConfigError(
+                f"{where}: give the update rule's options after its name or in update_rule_options, not both"
+            )
+        out["update_rule_options"] = rule_options
+    return out
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a TOML (``.toml``) or JSON (``.json``) configuration file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{path}: a configuration file must end in .toml or .json (its suffix picks the format)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
+    return check_values(raw, str(path), file=True)
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package (or use JSON)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+
+
+def _parse_json(text: str, path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "is empty" if not text.strip() else f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        raise ConfigError(f"{path} {what}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a JSON object of key: value, got {describe(raw)}")
+    return raw
+
+
+def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
+    the file and the key (keys newer than the file's format default)."""
+    values = load_config_file(path)
+    optional = {"update_rule_options", "schedule"}  # added after the first config.json format
+    missing = [k for k in KEYS if k not in values and k not in optional]
+    if missing:
+        raise ConfigError(
+            f"{path} lacks the key(s) {', '.join(map(repr, missing))}: it does not describe the whole run "
+            f"(restore it, or start a new run)"
+        )
+    return {k: v for k, v in values.items() if k in KEYS}
+
+
+def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A complete run configuration: defaults for the keys not in ``values``, the update rule's default
+    learning rate for ``lr``, the update rule's options and the component names checked.
+
+    ``sources``: key -> where its value came from (``"run.toml: key 'norm'"``, ``"--norm"``), for the
+    messages; a key not in it is named as such.
+    """
+    config = {key: KEYS[key].default for key in KEYS}
+    config.update({k: v for k, v in values.items() if k in KEYS})
+    config = json.loads(json.dumps(config))  # a deep copy in plain types
+    for key, check in _CROSS_CHECKS:
+        try:
+            check(config)
+        except (MinifcError, ValueError, KeyError) as e:
+            where = (sources or {}).get(key, key)
+            text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+            raise ConfigError(text if text.startswith(where) else f"{where}: {text}") from None
+    if config["data"] is None and os.environ.get("MINIFC_DATA"):
+        config["data"] = folder_path(os.environ["MINIFC_DATA"], "the environment variable MINIFC_DATA")
+    return config
+
+
+def _check_update_rule(config: dict[str, Any]) -> None:
+    from ..registry import default_registry
+
+    default_registry().component("update_rule", config["update_rule"])
+
+
+def _check_rule_options(config: dict[str, Any]) -> None:
+    """The options must be the rule's (when it declares them); sets lr to the rule's default when unset."""
+    from .. import optim
+    from ..registry import default_registry
+
+    name, options = config["update_rule"], config["update_rule_options"]
+    rule = default_registry().component("update_rule", name).obj
+    declared = getattr(rule, "defaults", None)
+    if config["lr"] is None:
+        default = (declared or {}).get("learning_rate")
+        config["lr"] = float(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
+    if "learning_rate" in options:
+        raise ConfigError("give the learning rate as lr (--lr), not as an option of the update rule")
+    if declared is not None:  # rules without declared defaults take any option (and check it themselves)
+        known = sorted(set(declared) - {"learning_rate"})
+        for key in options:
+            if key not in known:
+                guess = closest(key, known)
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                raise ConfigError(
+                    f"update rule {name!r} has no option {key!r}{hint} It takes {', '.join(known) or 'none'} (and lr)"
+                )
+    optim.check_config(rule, dict(options), f"update rule {name!r}")
+
+
+def _check_regularizers(config: dict[str, Any]) -> None:
+    from ..registry import default_registry
+
+    for spec in config["regularizers"]:
+        default_registry().component("regularizer", spec["name"])
+
+
+def _check_norm(config: dict[str, Any]) -> None:
+    from ..registry import default_registry
+
+    if config["norm"] is not None:
+        default_registry().component("layer", config["norm"])
+
+
+#: checks that need the plugin registry or several keys, each with the key its messages name
+_CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
+    ("update_rule", _check_update_rule),
+    ("update_rule_options", _check_rule_options),
+    ("regularizers", _check_regularizers),
+    ("norm", _check_norm),
+    ("schedule", build_schedule),
+)
+
+
+def resume_changes(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Compare the options given for a resumed run with the saved ones.
+
+    Returns ``(refused, applied)``: lines ``"key: old -> new"`` for keys that cannot change in a run
+    that continues, and ``{key: new}`` for those that can (epochs, lr, device).
+    """
+    refused, applied = [], {}
+    for key, new in requested.items():
+        if key not in KEYS or saved.get(key) == new:
+            continue
+        if KEYS[key].on_resume == "apply":
+            applied[key] = new
+        else:
+            refused.append(f"{where_option(key)}: {_show(saved.get(key))} -> {_show(new)}")
+    return refused, applied
+
+
+def _show(value: Any) -> str:
+    return "(not set)" if value is None else json.dumps(value)
+
+
+def to_json(config: Mapping[str, Any]) -> str:
+    return json.dumps({k: config[k] for k in KEYS if k in config}, indent=2) + "\n"
+
+
+def to_toml(config: Mapping[str, Any]) -> str:
+    """The configuration as TOML that :func:`load_config_file` reads back to the same values."""
+    return toml_writer.to_toml(config, KEYS)

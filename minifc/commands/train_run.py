@@ -1,0 +1,285 @@
+"""One ``minifc train`` run in its folder: claim the folder, build the model, data and Trainer from a
+resolved configuration, train, and write the history, result and plot.
+
+Nothing in the folder changes before the run can start: a refused ``--resume`` (a rejected checkpoint,
+a finished run) leaves every file as it was, and ``--force`` moves the earlier run's files aside only
+once the new run has been built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from ..callbacks import Callback
+from ..checkpoint import clean_stale_temps
+from ..errors import CheckpointError, MinifcError
+from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from .common import load_data, os_error_message, print_table, write_json, write_text
+from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
+from .train_config import build_schedule
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+
+
+class _Finished(Exception):
+    """The resumed run has done all its epochs and has its result already."""
+
+
+def run(
+    ctx: click.Context,
+    config: dict[str, Any],
+    out: Path,
+    *,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    new_lr: float | None = None,
+) -> None:
+    """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
+    now on when given. Errors become one-line click errors."""
+    created = not out.exists()
+    try:
+        lock = claim(out)
+    except FolderLocked as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
+    with lock:
+        try:
+            _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet, new_lr=new_lr)
+        except _Finished as e:
+            click.echo(str(e), err=True)
+        except click.ClickException:
+            raise
+        except CheckpointError as e:
+            raise click.ClickException(_checkpoint_message(str(e), out)) from None
+        except (MinifcError, ValueError, TypeError, KeyError) as e:
+            message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+            raise click.ClickException(message) from None
+        except OSError as e:
+            raise click.ClickException(_write_error(e, out)) from None
+        except KeyboardInterrupt:
+            if (out / CHECKPOINT).is_file():
+                click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
+            else:
+                click.echo("\ninterrupted before the first checkpoint: start again with --force", err=True)
+            ctx.exit(130)
+        finally:
+            lock.release()
+            if created:  # a run that never started leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # only removes an empty folder
+
+
+def _run_locked(
+    config: dict[str, Any], out: Path, lock: Any, *, resume: bool, force: bool, quiet: bool, new_lr: float | None
+) -> None:
+    note = stale_lock_message(lock)
+    if note:
+        click.echo(note, err=True)
+    removed = clean_stale_temps(*(out / name for name in RUN_FILES), untagged=True)
+    if removed:
+        names = ", ".join(p.name for p in removed)
+        click.echo(f"removed {len(removed)} temporary file(s) a killed run left in {out}: {names}", err=True)
+    if resume and not (out / CHECKPOINT).is_file():
+        raise click.UsageError(
+            f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
+            f"Start it again with --force (or use another --out)."
+        )
+    if not resume and holds_run(out) and not force:
+        raise click.UsageError(
+            f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
+            f"into {out}/replaced-<time>/), or another --out"
+        )
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr)
+    if not resume:
+        moved = move_aside(out) if force else None
+        if moved is not None:
+            click.echo(f"--force: the previous run's files were moved to {moved}", err=True)
+        write_json(out / CONFIG, config)
+    try:
+        trainer.train(resume=resume)
+    finally:
+        if gate.started:
+            _write_history(trainer, out)
+    test_acc = trainer.check_accuracy(data["X_test"], data["y_test"]) if "X_test" in data else float("nan")
+    row = {
+        "epochs": trainer.epoch,
+        "best_val_acc": trainer.best_val_acc,
+        "test_acc": test_acc,
+        "seconds": round(trainer.elapsed, 2),
+    }
+    print_table([row], list(row))
+    write_json(out / RESULT, row)
+    _plot(trainer, out, config)
+    click.echo(f"run saved in {out}")
+
+
+class _Gate(Callback):
+    """Runs once the Trainer has loaded the checkpoint (or started afresh), before the first step: stops a
+    resumed run that has nothing left to do, applies a new learning rate, and saves the configuration."""
+
+    def __init__(self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None) -> None:
+        self.out, self.config, self.resume, self.new_lr = out, config, resume, new_lr
+        self.started = False
+
+    def on_train_begin(self, trainer: Any) -> None:
+        if self.resume:
+            done, wanted = trainer.epoch, trainer.num_epochs
+            if done > wanted:
+                raise click.UsageError(
+                    f"--resume: --epochs {wanted} is fewer than the {done} epochs the run in {self.out} has done"
+                )
+            if done == wanted and (self.out / RESULT).is_file():
+                raise _Finished(
+                    f"nothing to do: the run in {self.out} has finished its {done} epochs ({RESULT} holds its "
+                    f"result); pass --epochs N with N > {done} to train it further"
+                )
+            lr = self.new_lr
+            if lr is not None:  # as if the run had used it from the start: lr * lr_decay**epochs_done
+                for name, opt in trainer.optim_configs.items():
+                    trainer.base_lr[name] = lr
+                    opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
+            write_json(self.out / CONFIG, self.config)
+        self.started = True
+
+
+def _build(
+    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None
+) -> tuple[Any, dict[str, Any], _Gate]:
+    from ..device import resolve_device
+    from ..trainer import Trainer
+
+    dtype = getattr(torch, config["dtype"])
+    try:
+        device = resolve_device(config["device"])
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--device") from None
+    torch.manual_seed(config["seed"])
+    model = _build_model(config, dtype, device)
+    data = load_data(config["data"], dtype, device)
+    if config["num_train"]:
+        n = config["num_train"]
+        data["X_train"], data["y_train"] = data["X_train"][:n], data["y_train"][:n]
+    optim_config = dict(config["update_rule_options"])
+    if config["lr"] is not None:
+        optim_config["learning_rate"] = config["lr"]
+    gate = _Gate(out, config, resume, new_lr)
+    trainer = Trainer(
+        model,
+        data,
+        update_rule=config["update_rule"],
+        optim_config=optim_config,
+        regularizers=[dict(spec) for spec in config["regularizers"]],
+        lr_decay=config["lr_decay"],
+        schedule=build_schedule(config),
+        batch_size=config["batch_size"],
+        num_epochs=config["epochs"],
+        device=device,
+        seed=config["seed"],
+        checkpoint_path=out / CHECKPOINT,
+        callbacks=[gate],
+        verbose=not quiet,
+    )
+    return trainer, data, gate
+
+
+def _build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.device) -> Any:
+    hidden = config["hidden"]
+    check_model_memory(hidden, dtype, device)
+    try:
+        if config["norm"]:
+            from ..builder import build_net, mlp_layers
+            from ..models import Classifier
+
+            specs = mlp_layers(hidden, norm=config["norm"], dropout=config["dropout"])
+            for spec in specs:
+                if isinstance(spec, dict) and spec.get("name") == "linear":
+                    spec["weight_scale"] = config["weight_scale"]
+            net = build_net(specs, INPUT_DIM, NUM_CLASSES, dtype=dtype, device=device)
+            return Classifier(net, "softmax", reg=config["reg"])
+        from ..models import FullyConnectedNet
+
+        return FullyConnectedNet(
+            hidden,
+            dropout=config["dropout"],
+            reg=config["reg"],
+            weight_scale=config["weight_scale"],
+            dtype=dtype,
+            device=device,
+        )
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "alloc" not in str(e).lower() and "out of memory" not in str(e):
+            raise
+        raise click.ClickException(allocation_message(hidden, dtype, device, e)) from None
+
+
+def _write_error(e: OSError, out: Path) -> str:
+    name = Path(e.filename).name if e.filename else ""
+    if name == CHECKPOINT:
+        return os_error_message(e, "could not save the checkpoint") + "; the previous checkpoint is unchanged"
+    return os_error_message(e, f"could not write into {out}" if e.filename and str(out) in str(e.filename) else "")
+
+
+def _checkpoint_message(message: str, out: Path) -> str:
+    """A rejected checkpoint's message with the Trainer's API advice (``resume='...'``) replaced by what
+    to do on the command line."""
+    text = re.sub(r";?\s*the older checkpoint .*$", "", message, flags=re.S)
+    text = re.sub(r"\s*\(resume='[^']*'[^)]*\)", "", text).rstrip(" .;")
+    prev, path = out / "checkpoint.prev.pt", out / CHECKPOINT
+    if prev.is_file():
+        text += (
+            f". The checkpoint of the epoch before is kept as {prev}: to continue from it, keep the rejected file "
+            f"aside and copy it in (mv {path} {path}.rejected && cp {prev} {path}), then run "
+            f"`minifc train --out {out} --resume` again"
+        )
+    return text
+
+
+def _write_history(trainer: Any, out: Path) -> None:
+    history = {
+        "loss_history": trainer.loss_history,
+        "train_acc_history": trainer.train_acc_history,
+        "val_acc_history": trainer.val_acc_history,
+        "lr_history": trainer.lr_history,
+    }
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", "train_acc", "val_acc", "learning_rate"])
+    for i, (tr, va) in enumerate(zip(trainer.train_acc_history, trainer.val_acc_history, strict=True)):
+        lr = trainer.lr_history[i] if i < len(trainer.lr_history) else ""
+        writer.writerow([i + 1, tr, va, lr])
+    try:
+        write_json(out / "history.json", history)
+        write_text(out / "history.csv", buf.getvalue())
+    except OSError as e:  # the checkpoint holds the histories too; do not hide the error that ended training
+        click.echo(f"warning: {os_error_message(e, 'could not write the history')}", err=True)
+
+
+def _plot(trainer: Any, out: Path, config: dict[str, Any]) -> None:
+    from ..plots import have_matplotlib, plot_histories
+
+    if not have_matplotlib():
+        click.echo("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
+        return
+    hist = {
+        "loss_history": trainer.loss_history,
+        "train_acc_history": trainer.train_acc_history,
+        "val_acc_history": trainer.val_acc_history,
+    }
+    lr = "" if config["lr"] is None else f" lr {config['lr']:g}"
+    title = (
+        f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
+        f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
+    )
+    click.echo(f"plot: {plot_histories({out.name: hist}, out / 'history.png', title=title, first_epoch=1)}")

@@ -1,0 +1,242 @@
+"""The folder of one ``minifc train`` run: the files it holds, a lock that gives the folder to one
+process at a time, and moving an earlier run's files aside before a new run replaces them.
+
+The lock is the file ``.minifc-lock``, created with ``O_EXCL`` and holding JSON
+``{"pid", "host", "started", "command"}``; the process keeps it open with an exclusive ``flock`` for
+the whole run and removes it at the end. A lock left by a process that no longer runs (a kill, a
+crash) is stale: the next run on the same machine reports it and takes the folder over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import pid_alive
+from .errors import MinifcError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the pid in the file decides alone
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["LOCK", "RUN_FILES", "FolderLocked", "RunLock", "claim", "holds_run", "move_aside"]
+
+LOCK = ".minifc-lock"
+#: the files a run writes into its folder (the checkpoint first); --force moves these aside
+RUN_FILES = (
+    "checkpoint.pt",
+    "checkpoint.prev.pt",
+    "config.json",
+    "history.json",
+    "history.csv",
+    "result.json",
+    "history.png",
+)
+
+
+class FolderLocked(MinifcError):
+    """Another process holds the folder's lock (its pid, host and start time are in the message)."""
+
+
+class RunLock:
+    """The claim on a run folder; ``release()`` (or leaving the ``with`` block) removes the lock file.
+
+    ``replaced``: what the stale lock this claim took over said (pid, host, started), else None.
+    """
+
+    def __init__(self, fd: int, path: Path, info: dict[str, Any], replaced: dict[str, Any] | None) -> None:
+        self.fd: int | None = fd
+        self.path = path
+        self.info = info
+        self.replaced = replaced
+
+    def release(self) -> None:
+        """Remove the lock file (when it is still this lock's) and close it; idempotent."""
+        if self.fd is None:
+            return
+        try:
+            if _same_file(self.fd, self.path):
+                self.path.unlink()
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
+    """Create ``folder`` if needed and take its lock, or raise :class:`FolderLocked` naming the holder.
+
+    Raises OSError (naming the path) when the folder cannot be created or written (read-only, full).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "command": command}
+    for _ in range(10):  # another process may remove or replace the file between our calls: look again
+        created = True
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            created = False
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+        try:
+            if not _try_flock(fd):
+                raise FolderLocked(_held_message(path, _read(fd)))
+            if not _same_file(fd, path):  # its holder removed it just before we locked it
+                os.close(fd)
+                continue
+            previous = None if created else _read(fd)
+            if previous is not None and not _stale(previous):
+                raise FolderLocked(_held_message(path, previous))
+            data = json.dumps(info).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return RunLock(fd, path, info, previous)
+    raise FolderLocked(f"{folder} is being claimed by other processes at this moment ({path} keeps changing)")
+
+
+def stale_lock_message(lock: RunLock) -> str | None:
+    """A line saying which stale lock ``lock`` replaced, or None when there was none."""
+    old = lock.replaced
+    if old is None:
+        return None
+    if not old:
+        return f"replaced an unreadable lock file {lock.path} (its writer stopped before writing it)"
+    return (
+        f"replaced a stale lock {lock.path}: {_who(old)} is no longer running "
+        f"(it was killed or crashed; its files are checked below)"
+    )
+
+
+def holds_run(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds any of a run's files (:data:`RUN_FILES`)."""
+    folder = Path(folder)
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def move_aside(folder: str | os.PathLike) -> Path | None:
+    """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/``; returns that
+    folder, or None when there was nothing to move. Nothing is deleted."""
+    folder = Path(folder)
+    present = [name for name in RUN_FILES if (folder / name).exists()]
+    if not present:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = folder / f"replaced-{stamp}"
+    n = 1
+    while True:
+        try:
+            target.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+            target = folder / f"replaced-{stamp}-{n}"
+    for name in present:
+        os.replace(folder / name, target / name)
+    return target
+
+
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+
+def _now() -> str:
+    return datetime.now().astimezone().strftime(_TIME_FORMAT)
+
+
+def _try_flock(fd: int) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without flock: the pid in the file decides alone
+        return True
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _read(fd: int) -> dict[str, Any]:
+    """The lock file's JSON; {} when it is empty or unreadable (a writer killed before writing it)."""
+    try:
+        data = os.pread(fd, 4096, 0)
+        info = json.loads(data.decode())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _stale(info: dict[str, Any]) -> bool:
+    """A lock file whose flock nobody holds: stale unless its pid may still be its owner (another host,
+    where the pid cannot be checked, or a running process that started before the lock was written)."""
+    pid = info.get("pid")
+    if not info or not isinstance(pid, int):
+        return True
+    if info.get("host") != socket.gethostname():
+        return False
+    if pid == os.getpid() or not pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    lock_time = _parse_time(info.get("started"))
+    return started is not None and lock_time is not None and started > lock_time + 2  # the pid was reused
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc tells (Linux); else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        lines = Path("/proc/stat").read_text().splitlines()
+        boot = next(int(line.split()[1]) for line in lines if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _parse_time(text: Any) -> float | None:
+    try:
+        return datetime.strptime(str(text), _TIME_FORMAT).timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _who(info: dict[str, Any]) -> str:
+    pid, host, started = info.get("pid", "?"), info.get("host", "?"), info.get("started", "?")
+    return f"{info.get('command', 'a run')} (pid {pid} on host {host}, started {started})"
+
+
+def _held_message(path: Path, info: dict[str, Any]) -> str:
+    folder = path.parent
+    if not info:
+        return f"{folder} is in use by another run, which is starting at this moment (lock file {path})"
+    here = info.get("host") == socket.gethostname()
+    hint = "wait for it to finish or stop it" if here else f"if that run is no longer running, delete {path}"
+    return f"{folder} is in use by {_who(info)}: {hint}, or use another --out"

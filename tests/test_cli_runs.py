@@ -1,0 +1,278 @@
+"""`minifc train` and its run folder: resume rules, the folder lock, --force, refused resumes that change
+nothing, and clean one-line errors where a traceback used to be (on a tiny fake CIFAR-10)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from minifc.cli import main
+from minifc.run_folder import LOCK, claim
+
+
+def train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--data", str(data), "--out", str(out), "--batch-size", "40", "--device", "cpu", "--quiet",
+        *extra,
+    ]  # fmt: skip
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(main, args)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (what 'nothing changed' compares)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.exit_code not in (0, None), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+@pytest.fixture
+def finished_run(tiny_cifar, tmp_path) -> Path:
+    out = tmp_path / "run"
+    result = invoke(train_args(tiny_cifar, out, "--epochs", "2"))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# -- item 4: --resume with options that differ ---------------------------------------------------------------
+
+
+def test_resume_refuses_changed_architecture_and_names_every_difference(finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3", "--hidden", "50", "--lr", "0.5"])
+    assert result.exit_code == 2, result.output
+    assert "--hidden: [100] -> [50]" in result.output
+    assert "--lr: " not in result.output  # the learning rate may change: it is not among the refused
+    assert snapshot(finished_run) == before
+
+
+def test_resume_applies_a_new_learning_rate_and_epochs_with_a_note(finished_run) -> None:
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3", "--lr", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "--lr changes from 0.01 to 0.5" in result.output
+    assert "--epochs changes from 2 to 3" in result.output
+    config = json.loads((finished_run / "config.json").read_text())
+    assert config["lr"] == 0.5 and config["epochs"] == 3
+    history = json.loads((finished_run / "history.json").read_text())
+    assert history["lr_history"] == [0.01, 0.01, 0.5]
+
+
+def test_resuming_a_finished_run_changes_nothing_and_says_so(finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(["train", "--out", str(finished_run), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output and "--epochs" in result.output
+    assert snapshot(finished_run) == before
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "1"])
+    assert_one_line_error(result, "fewer than the 2 epochs")
+    assert snapshot(finished_run) == before
+
+
+# -- item 11: a refused resume changes nothing ----------------------------------------------------------------
+
+
+def test_refused_resume_keeps_history_and_config_and_gives_cli_advice(finished_run) -> None:
+    ckpt = finished_run / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
+    before = snapshot(finished_run)
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "4"])
+    assert_one_line_error(result, str(ckpt), "checkpoint.prev.pt", "--resume")
+    assert "resume='" not in result.output  # the API's syntax is not the command line's (item 18)
+    assert snapshot(finished_run) == before
+    assert len(json.loads((finished_run / "history.json").read_text())["val_acc_history"]) == 2
+
+
+def test_resume_with_a_truncated_or_incomplete_config_names_the_file(finished_run) -> None:
+    config = finished_run / "config.json"
+    text = config.read_text()
+    config.write_text(text[:40])
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
+    assert_one_line_error(result, str(config), "not valid JSON")
+    values = json.loads(text)
+    del values["dtype"]
+    config.write_text(json.dumps(values))
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
+    assert_one_line_error(result, str(config), "'dtype'")
+
+
+# -- item 10: --force moves the old run aside before the new one starts -----------------------------------------
+
+
+def test_force_moves_the_old_run_aside_so_resume_never_continues_it(tiny_cifar, finished_run, monkeypatch) -> None:
+    old = snapshot(finished_run)
+    from minifc.trainer import Trainer
+
+    def killed(self, *args, **kwargs):  # the new run dies during its first epoch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "train", killed)
+    result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "2", "--force", "--lr", "0.2"))
+    assert result.exit_code == 130, result.output
+    monkeypatch.undo()
+    assert not (finished_run / "checkpoint.pt").exists()
+    assert json.loads((finished_run / "config.json").read_text())["lr"] == 0.2
+    moved = [p for p in finished_run.iterdir() if p.name.startswith("replaced-")]
+    assert len(moved) == 1 and snapshot(moved[0]) == old  # nothing lost
+    result = invoke(["train", "--out", str(finished_run), "--resume"])
+    assert_one_line_error(result, "holds no checkpoint.pt", "--force")
+
+
+def test_force_with_bad_options_leaves_the_old_run_in_place(tiny_cifar, finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(train_args(tiny_cifar, finished_run, "--force", "--batch-size", "100000"))
+    assert_one_line_error(result, "batch_size")
+    assert snapshot(finished_run) == before
+
+
+# -- item 9: one run per folder at a time ---------------------------------------------------------------------
+
+
+def test_a_folder_in_use_is_refused_naming_the_pid(tiny_cifar, tmp_path) -> None:
+    out = tmp_path / "run"
+    with claim(out):
+        result = invoke(train_args(tiny_cifar, out, "--epochs", "1"))
+    assert_one_line_error(result, f"pid {os.getpid()}", "in use")
+    assert sorted(p.name for p in out.iterdir()) == []  # and the lock is gone with its holder
+
+
+def test_a_stale_lock_of_a_dead_process_is_reported_and_replaced(tiny_cifar, tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = {"pid": dead.pid, "host": os.uname().nodename, "started": "2020-01-01 00:00:00 +0000"}
+    (out / LOCK).write_text(json.dumps(lock))
+    result = invoke(train_args(tiny_cifar, out, "--epochs", "1"))
+    assert result.exit_code == 0, result.output
+    assert "stale lock" in result.output and f"pid {dead.pid}" in result.output
+    assert not (out / LOCK).exists()
+
+
+@pytest.mark.subprocess
+def test_two_runs_into_one_folder_at_once_one_is_refused(tiny_cifar, tmp_path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-c", "from minifc.cli import main; main()"]
+    first = subprocess.Popen([*cmd, *train_args(tiny_cifar, out, "--epochs", "200")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while not (out / LOCK).exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()[0]
+        second = subprocess.run([*cmd, *train_args(tiny_cifar, out, "--epochs", "1")], env=env,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.kill()  # SIGKILL: no cleanup, the lock stays behind
+        first.wait()
+    assert (out / LOCK).exists()
+    third = invoke(train_args(tiny_cifar, out, "--epochs", "1", "--force"))
+    assert third.exit_code == 0, third.output
+    assert "stale lock" in third.output and f"pid {first.pid}" in third.output
+
+
+# -- item 16: clean one-line errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "cuda:99", "nonsense"])
+def test_unavailable_devices_are_refused(tiny_cifar, tmp_path, device) -> None:
+    if device == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        pytest.skip("mps is available here")
+    if device == "cuda:99" and torch.cuda.device_count() > 99:
+        pytest.skip("this machine has 100 GPUs")
+    result = invoke(train_args(tiny_cifar, tmp_path / "r", "--device", device))
+    assert_one_line_error(result, "--device", repr(device))
+
+
+def test_a_model_too_big_for_memory_names_the_layer(tiny_cifar, tmp_path) -> None:
+    result = invoke(train_args(tiny_cifar, tmp_path / "r", "--hidden", "100000000"))
+    assert_one_line_error(result, "cannot allocate", "layer 1 (Linear 3072 x 100000000, float32)")
+
+
+def test_an_allocator_error_names_the_layer(tiny_cifar, tmp_path, monkeypatch) -> None:
+    import minifc.models
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1600 bytes.")
+
+    monkeypatch.setattr(minifc.models, "FullyConnectedNet", no_memory)
+    result = invoke(train_args(tiny_cifar, tmp_path / "r", "--hidden", "40,10"))  # 40 x 10 float32 = 1600 bytes
+    assert_one_line_error(result, "cannot allocate", "layer 2 (Linear 40 x 10, float32)")
+
+
+def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_last_one(tiny_cifar, tmp_path, monkeypatch):
+    import minifc.checkpoint
+
+    out = tmp_path / "r"
+    saves = []
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 2:
+            f.write(b"x" * 1000)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(minifc.checkpoint.torch, "save", save)
+    result = invoke(train_args(tiny_cifar, out, "--epochs", "3"))
+    assert_one_line_error(result, f"{out / 'checkpoint.pt'}", "No space left on device", "unchanged")
+    monkeypatch.undo()
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_folder_is_one_line(tiny_cifar, tmp_path) -> None:
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        result = invoke(train_args(tiny_cifar, parent / "run", "--epochs", "1"))
+    finally:
+        parent.chmod(0o755)
+    assert_one_line_error(result, str(parent / "run"), "Permission denied")
+
+
+def test_an_unwritable_run_folder_is_one_line(tiny_cifar, tmp_path, monkeypatch) -> None:
+    import minifc.commands.train_run as train_run
+
+    def refuse(folder, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(folder) / LOCK))
+
+    monkeypatch.setattr(train_run, "claim", refuse)
+    result = invoke(train_args(tiny_cifar, tmp_path / "run", "--epochs", "1"))
+    assert_one_line_error(result, "cannot use", str(tmp_path / "run" / LOCK), "Permission denied")
+
+
+def test_a_stale_checkpoint_temp_file_is_removed_at_start(finished_run) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = finished_run / f".checkpoint.pt.{dead.pid}.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and stale.name in result.output

@@ -1,0 +1,110 @@
+"""minifc.run_folder: one process per run folder (an O_EXCL lock file held with flock), stale locks of
+dead processes taken over with a message, and --force's moving aside of an earlier run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from minifc.run_folder import LOCK, RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_claim_writes_pid_host_and_time_and_release_removes_it(tmp_path) -> None:
+    folder = tmp_path / "a" / "b"
+    with claim(folder) as lock:
+        info = json.loads((folder / LOCK).read_text())
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname() and info["started"]
+        assert stale_lock_message(lock) is None
+    assert not (folder / LOCK).exists()
+
+
+def test_a_held_lock_refuses_a_second_claim_naming_the_holder(tmp_path) -> None:
+    with claim(tmp_path):
+        with pytest.raises(FolderLocked, match=f"pid {os.getpid()} on host"):
+            claim(tmp_path)
+    claim(tmp_path).release()  # free again
+
+
+@pytest.mark.subprocess
+def test_a_lock_held_by_another_process_is_refused(tmp_path) -> None:
+    code = f"from minifc.run_folder import claim; claim({str(tmp_path)!r}); print('held', flush=True); input()"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderLocked, match=f"pid {holder.pid}"):
+            claim(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    with claim(tmp_path) as lock:  # killed: its lock is stale now
+        assert f"pid {holder.pid}" in stale_lock_message(lock)
+
+
+@pytest.mark.parametrize("content", ["dead", "empty", "garbage"])
+def test_stale_or_unreadable_locks_are_replaced_with_a_message(tmp_path, content) -> None:
+    text = {
+        "dead": json.dumps({"pid": dead_pid(), "host": socket.gethostname(), "started": "2020-01-01 00:00:00 +0000"}),
+        "empty": "",
+        "garbage": "\x00\x01{",
+    }[content]
+    (tmp_path / LOCK).write_text(text)
+    with claim(tmp_path) as lock:
+        message = stale_lock_message(lock)
+        assert message and ("no longer running" in message or "unreadable" in message)
+        assert json.loads((tmp_path / LOCK).read_text())["pid"] == os.getpid()
+
+
+def test_a_lock_naming_a_running_process_without_flock_is_respected(tmp_path) -> None:
+    """A lock file of a process that is alive and started before it (another tool's, or one from a file
+    system without flock) is not taken over; a pid reused by a later process is."""
+    parent = os.getppid()
+    now = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    (tmp_path / LOCK).write_text(json.dumps({"pid": parent, "host": socket.gethostname(), "started": now}))
+    with pytest.raises(FolderLocked, match=f"pid {parent}"):
+        claim(tmp_path)
+    if not os.path.exists(f"/proc/{os.getpid()}/stat"):
+        pytest.skip("process start times come from /proc")
+    old = {"pid": os.getpid() + 0, "host": socket.gethostname(), "started": "2000-01-01 00:00:00 +0000"}
+    child = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE)
+    try:
+        (tmp_path / LOCK).write_text(json.dumps({**old, "pid": child.pid}))
+        with claim(tmp_path) as lock:  # child started long after 2000: the pid was reused
+            assert stale_lock_message(lock)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_lock_from_another_host_is_respected(tmp_path) -> None:
+    (tmp_path / LOCK).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "2020-01-01 00:00:00 +0000"}))
+    with pytest.raises(FolderLocked, match="host elsewhere.*delete"):
+        claim(tmp_path)
+
+
+def test_move_aside_moves_only_run_files_and_loses_nothing(tmp_path) -> None:
+    assert move_aside(tmp_path) is None and not holds_run(tmp_path)
+    for name in RUN_FILES:
+        (tmp_path / name).write_text(name)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert holds_run(tmp_path)
+    target = move_aside(tmp_path)
+    assert target.parent == tmp_path and target.name.startswith("replaced-")
+    assert sorted(p.name for p in target.iterdir()) == sorted(RUN_FILES)
+    assert all((target / name).read_text() == name for name in RUN_FILES)
+    assert not holds_run(tmp_path) and (tmp_path / "notes.txt").exists()
+    (tmp_path / "config.json").write_text("{}")
+    assert move_aside(tmp_path) != target  # a second one in the same second gets its own folder
