@@ -209,3 +209,12 @@ def test_sampler_errors():
         ShardedSampler(10, 2, rank=2, world_size=2)
     with pytest.raises(ValueError, match="num_samples must be an integer >= 1"):
         ShardedSampler(0, 2, rank=0, world_size=1)
+
+
+def test_run_local_arguments():
+    from minifc.distributed import run_local
+
+    with pytest.raises(ValueError, match="world_size must be a positive integer"):
+        run_local(print, 0)
+    with pytest.raises(ValueError, match="start_method must be 'forkserver' or 'spawn'"):
+        run_local(print, 1, start_method="fork")

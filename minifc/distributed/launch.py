@@ -1,8 +1,8 @@
 """Running a function on N local ranks (one process each, gloo over loopback): for tests, benchmarks
 and notebooks. Training jobs use ``torchrun`` instead.
 
-Each rank runs ``fn(ctx, *args)`` in a fresh process (the "spawn" start method: ``fn`` must be a
-module-level function) with torchrun's environment variables set (``MASTER_ADDR=127.0.0.1``, a free
+Each rank runs ``fn(ctx, *args)`` in a fresh process (``fn`` must be a module-level function: it is
+pickled) with torchrun's environment variables set (``MASTER_ADDR=127.0.0.1``, a free
 port) and a process group joined through :func:`~minifc.distributed.init_process_group`. The parent
 waits at most ``timeout`` seconds in all, kills what is left, and reports each rank's outcome.
 """
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import traceback
@@ -55,8 +57,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _rank_main(
-    fn: Callable[..., Any],
-    args: tuple,
+    payload: bytes,
+    sys_path: list[str],
     rank: int,
     world_size: int,
     port: int,
@@ -76,6 +78,9 @@ def _rank_main(
     torch.set_num_threads(threads)
     out = Path(out_dir)
     try:
+        # a forkserver started before the caller's module became importable does not know its path yet
+        sys.path[:0] = [p for p in sys_path if p not in sys.path]
+        fn, args = pickle.loads(payload)
         ctx = init_process_group(device, timeout=pg_timeout)
         value = fn(ctx, *args)
         torch.save(value, out / f"rank{rank}.tmp")
@@ -84,6 +89,18 @@ def _rank_main(
         (out / f"rank{rank}.err").write_text(traceback.format_exc())
         os._exit(1)  # skip tearing down a broken process group, which can abort or hang
     ctx.destroy()
+
+
+def _context(start_method: str | None) -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    if start_method is None:
+        start_method = "forkserver" if "forkserver" in methods else "spawn"
+    if start_method not in ("forkserver", "spawn") or start_method not in methods:
+        raise ValueError(f"run_local: start_method must be 'forkserver' or 'spawn' here, got {start_method!r}")
+    ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        ctx.set_forkserver_preload(["torch", "torch.distributed", "minifc.distributed"])
+    return ctx
 
 
 def run_local(
@@ -96,6 +113,7 @@ def run_local(
     timeout: float = 120.0,
     pg_timeout: float = 60.0,
     check: bool = True,
+    start_method: str | None = None,
 ) -> list[RankOutcome]:
     """Run ``fn(ctx, *args)`` on ``world_size`` local ranks; return their outcomes, by rank.
 
@@ -103,17 +121,20 @@ def run_local(
     which the remaining ranks are killed. ``pg_timeout``: the process group's timeout (how long a
     collective waits for a rank that stopped). ``fn``'s return value travels back through
     ``torch.save``. ``check``: raise :class:`DistributedError` (with the first failing rank's
-    traceback) unless every rank succeeded.
+    traceback) unless every rank succeeded. ``start_method``: "forkserver" (the default where
+    available: the server imports torch once, later runs start in a fraction of a second) or "spawn".
+    Never "fork": the parent's OpenMP and CUDA state does not survive a fork.
     """
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"run_local: world_size must be a positive integer, got {world_size!r}")
-    mp = multiprocessing.get_context("spawn")
+    mp = _context(start_method)
     out_dir = tempfile.mkdtemp(prefix="minifc-ranks-")
     port = free_port()
+    payload = pickle.dumps((fn, tuple(args)))
     procs = [
         mp.Process(
             target=_rank_main,
-            args=(fn, args, rank, world_size, port, device, threads, pg_timeout, out_dir),
+            args=(payload, list(sys.path), rank, world_size, port, device, threads, pg_timeout, out_dir),
             name=f"minifc-rank{rank}",
             daemon=True,
         )

@@ -141,7 +141,7 @@ def test_build_net_by_name():
 
 def test_check_passes_in_process():
     rows = check_components(["norm"], registry=_registry())
-    assert {r.component for r in rows} == {"batchnorm1d", "layernorm"}
+    assert {r.component for r in rows} == {"batchnorm1d", "layernorm", "syncbatchnorm"}
     assert all(r.passed for r in rows), [r for r in rows if not r.passed]
 
 
@@ -152,8 +152,8 @@ def test_cli_check_on_installed_entry_point():
 
     reset_default_registry()
     try:
-        result = CliRunner().invoke(main, ["check", "batchnorm1d", "layernorm"])
+        result = CliRunner().invoke(main, ["check", "batchnorm1d", "layernorm", "syncbatchnorm"])
     finally:
         reset_default_registry()
     assert result.exit_code == 0, result.output
-    assert "batchnorm1d" in result.output and "FAIL" not in result.output
+    assert "batchnorm1d" in result.output and "syncbatchnorm" in result.output and "FAIL" not in result.output
