@@ -56,15 +56,19 @@ def _net(seed: int) -> nn.Sequential:
     )
 
 
-def _backward(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, reducer: GradReducer | None = None) -> None:
+def _backward(net: nn.Sequential, X: torch.Tensor, y: torch.Tensor, reducer: GradReducer | None = None) -> list[int]:
+    """Loss and gradients; returns how many buckets the reducer had launched after each layer."""
     net.zero_grad()
     _, dout = F.softmax_loss(net.forward(X), y)
+    launched = []
     for layer in reversed(list(net)):
         dout = layer.backward(dout)
         if reducer is not None:
             reducer.ready(layer.parameters())  # the seam: this layer's gradients are final
+            launched.append(reducer.launched_buckets)
     if reducer is not None:
         reducer.finish()
+    return launched
 
 
 def _train(net, sampler, X, y, reducer=None, sync_every=None) -> list[torch.Tensor]:
@@ -102,8 +106,8 @@ def _worker(ctx, out_dir: str) -> dict:
     for overlap in (True, False):
         for cap in CAPS_MB:
             reducer = GradReducer(net.parameters(), bucket_cap_mb=cap, overlap=overlap)
-            _backward(net, X[idx], y[idx], reducer)
             key = (overlap, cap)
+            r[("launched", key)] = _backward(net, X[idx], y[idx], reducer)
             r[("grads", key)] = [p.grad.clone() for p in net.parameters()]
             r[("layout", key)] = [p.grad.stride() == p.data.stride() for p in net.parameters()]
             r[("buckets", key)] = [b.names() for b in reducer.buckets]
@@ -186,6 +190,9 @@ def test_reducer_gives_the_one_process_mean_gradient(ranks, reference, overlap, 
         assert buckets == [["bias[5]", "weight[4]"], ["bias[3]"], ["weight[2]"], ["bias[1]"], ["weight[0]"]]
     else:
         assert len(buckets) == 1
+    # launched during the backward pass, as soon as complete: after Linear 3 (b3, W3), ReLU, Linear 2, ...
+    expected = ([1, 1, 3, 3, 5] if cap == CAPS_MB[0] else [0, 0, 0, 0, 1]) if overlap else [0] * 5
+    assert r0[("launched", key)] == r1[("launched", key)] == expected
     steps, wait, finish = r0[("stats", key)]
     assert steps == 1 and 0 <= wait <= finish
 

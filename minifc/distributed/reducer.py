@@ -44,7 +44,8 @@ class ReducerStats:
 
     ``wait_s``: blocked waiting for all-reduces to complete (communication not hidden behind the
     backward pass); ``finish_s``: the whole of finish (waiting, launching what was left, dividing).
-    ``last_*``: the most recent step.
+    ``last_*``: the most recent step. On CUDA (nccl) waiting only orders the GPU streams, so
+    ``wait_s`` is the CPU's blocked time, near 0; the step's throughput tells the real cost there.
     """
 
     steps: int = 0
@@ -146,6 +147,11 @@ class GradReducer:
             if p.grad is not None:
                 bucket.fill(i, p.grad)
         self._launch_complete()
+
+    @property
+    def launched_buckets(self) -> int:
+        """How many buckets' all-reduces this step has started so far (they start in bucket order)."""
+        return len(self._handles)
 
     def _launched(self, bucket: Bucket) -> bool:
         return bucket.index < len(self._handles)
