@@ -309,3 +309,20 @@ def test_nccl_on_one_gpu():
     for a, b in zip(r["reduced"], r["plain"], strict=True):
         _close(a, b)
     assert r["in_sync"] is False and r["accuracy"] == 0.25 and r["on_main"] == "main"  # one rank: nothing to check
+
+
+# -- run_local itself ------------------------------------------------------------------------------------
+def _sleeps_or_fails(ctx, seconds: float) -> None:
+    if ctx.rank == 1:
+        raise ValueError("rank 1 gives up")
+    time.sleep(seconds)
+
+
+def test_run_local_kills_what_outlives_its_timeout_and_reports_failures():
+    with pytest.raises(DistributedError, match="(?s)rank 1 of 2 exited with code 1:\n.*ValueError: rank 1 gives up"):
+        run_local(_sleeps_or_fails, 2, (0.0,), timeout=60)
+    start = time.monotonic()  # the forkserver is warm now: the ranks start within a fraction of the timeout
+    r0, r1 = run_local(_sleeps_or_fails, 2, (60.0,), timeout=6, check=False)
+    assert time.monotonic() - start < 20
+    assert r0.timed_out and r0.exitcode == -signal.SIGKILL and not r0.ok
+    assert not r1.timed_out and r1.exitcode == 1 and "ValueError: rank 1 gives up" in r1.error
