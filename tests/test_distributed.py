@@ -15,6 +15,7 @@ from minifc.distributed import (
     average_buffers,
     barrier,
     check_in_sync,
+    eval_shard,
     get_rank,
     get_world_size,
     init_process_group,
@@ -198,6 +199,15 @@ def test_sampler_epochs_differ_and_repeat():
     assert len(s) == s.steps_per_epoch == 10 and all(len(b) == 5 for b in s)
     unshuffled = ShardedSampler(6, 2, rank=1, world_size=2, shuffle=False)
     assert unshuffled.indices().tolist() == [1, 3, 5]
+
+
+def test_eval_shards_cover_every_sample_once():
+    shards = [eval_shard(10, rank=r, world_size=3) for r in range(3)]
+    assert [s.tolist() for s in shards] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert eval_shard(5).tolist() == [0, 1, 2, 3, 4]  # a lone process: everything
+    assert eval_shard(0, rank=1, world_size=2).numel() == 0
+    with pytest.raises(ValueError, match="rank 2 is not below world_size 2"):
+        eval_shard(10, rank=2, world_size=2)
 
 
 def test_sampler_errors():

@@ -6,7 +6,8 @@ Building blocks (each works in a lone process too, as rank 0 of 1, unless it say
   (gloo for CPU, nccl for CUDA on ``cuda:LOCAL_RANK``, finite timeout);
 - :func:`broadcast_parameters`: rank 0's parameters and buffers to every rank, at the start;
 - :class:`ShardedSampler`: the same seeded permutation per epoch on every rank, a disjoint share each,
-  per-rank batch = global batch / world size; :func:`rank_seed` for per-rank random streams;
+  per-rank batch = global batch / world size; :func:`eval_shard` for evaluation sets;
+  :func:`rank_seed` for per-rank random streams;
 - :class:`GradReducer`: bucketed all-reduce of the gradients, launched layer by layer during the
   backward pass (``ready``) and completed before the update (``finish``);
 - :func:`check_in_sync`: periodic checksum, :class:`ParameterDriftError` naming the drifted ranks;
@@ -34,7 +35,7 @@ from .rank import (
     run_on_main,
 )
 from .reducer import DEFAULT_BUCKET_CAP_MB, GradReducer, ReducerStats
-from .sampler import ShardedSampler, rank_seed
+from .sampler import ShardedSampler, eval_shard, rank_seed
 from .state import average_buffers, broadcast_parameters
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "broadcast_parameters",
     "check_in_sync",
     "collective_device",
+    "eval_shard",
     "free_port",
     "get_rank",
     "get_world_size",

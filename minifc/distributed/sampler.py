@@ -28,7 +28,7 @@ import torch
 
 from .rank import get_rank, get_world_size
 
-__all__ = ["ShardedSampler", "rank_seed"]
+__all__ = ["ShardedSampler", "eval_shard", "rank_seed"]
 
 
 def _int(value: object, what: str, low: int) -> int:
@@ -132,6 +132,18 @@ class ShardedSampler:
             f"ShardedSampler(num_samples={self.num_samples}, global_batch_size={self.global_batch_size}, "
             f"rank={self.rank}, world_size={self.world_size}, seed={self.seed}, drop_last={self.drop_last})"
         )
+
+
+def eval_shard(num_samples: int, rank: int | None = None, world_size: int | None = None) -> torch.Tensor:
+    """This rank's share of an evaluation set, ``arange(num_samples)[rank::world_size]``, (ceil or floor
+    of N / W,) int64: disjoint, together every sample exactly once (no padding, so that accuracy summed
+    over the ranks with :func:`~minifc.distributed.all_reduce_accuracy` counts each sample once)."""
+    n = _int(num_samples, "num_samples", 0)
+    world = _int(get_world_size() if world_size is None else world_size, "world_size", 1)
+    r = _int(get_rank() if rank is None else rank, "rank", 0)
+    if r >= world:
+        raise ValueError(f"eval_shard: rank {r} is not below world_size {world}")
+    return torch.arange(n)[r::world]
 
 
 def rank_seed(seed: int, rank: int) -> int:
