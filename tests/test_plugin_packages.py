@@ -66,7 +66,7 @@ def test_minifc_plugins_json_shows_them_loaded():
         "max_norm",
         "weight_decay",
     ]
-    assert sorted(plugins["norm"]["components"]["layer"]) == ["batchnorm1d", "layernorm"]
+    assert sorted(plugins["norm"]["components"]["layer"]) == ["batchnorm1d", "layernorm", "syncbatchnorm"]
 
 
 def _statuses(proc: subprocess.CompletedProcess) -> dict[str, str]:

@@ -135,12 +135,12 @@ def test_build_net_by_name():
 
 def test_check_passes_in_process():
     rows = check_plugin(minifc_norm, "norm")  # raises, listing the failures, when a check fails
-    assert {r.component for r in rows} == {"batchnorm1d", "layernorm"}
+    assert {r.component for r in rows} == {"batchnorm1d", "layernorm", "syncbatchnorm"}
 
 
 def test_cli_check_on_installed_entry_point():
     if not entry_point_installed("minifc-norm"):
         pytest.skip("minifc-norm is not installed (pip install ./plugins/minifc-norm)")
-    result = invoke_cli("check", "batchnorm1d", "layernorm")
+    result = invoke_cli("check", "batchnorm1d", "layernorm", "syncbatchnorm")
     assert result.exit_code == 0, result.output
-    assert "batchnorm1d" in result.output and "FAIL" not in result.output
+    assert "batchnorm1d" in result.output and "syncbatchnorm" in result.output and "FAIL" not in result.output
