@@ -1,9 +1,10 @@
 """Training callbacks: plain objects whose ``on_*`` methods the Trainer calls, in list order.
 
 A callback implements any of ``on_train_begin(trainer)``, ``on_epoch_begin(trainer)``,
-``on_step_end(trainer)``, ``on_epoch_end(trainer)`` and ``on_train_end(trainer)``. The Trainer's own
-progress bar (:class:`ProgressBar`) and epoch lines (:class:`EpochLog`) are callbacks too. Setting ``trainer.stop_training = True``
-ends training after the current step or epoch. The Trainer looks up ``on_step_end`` once, when
+``on_step_end(trainer)``, ``on_epoch_end(trainer)`` and ``on_train_end(trainer)``. The Trainer's
+own progress bar (:class:`ProgressBar`) and epoch lines (:class:`EpochLog`) are callbacks too.
+Setting ``trainer.stop_training = True`` ends training after the current step or epoch. The Trainer
+looks up ``on_step_end`` once, when
 ``train()`` starts: a callback added to ``trainer.callbacks`` during training takes part in the next
 ``train()`` call.
 """

@@ -13,7 +13,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,21 +21,23 @@ from typing import Any
 import torch
 
 from .callbacks import Callback, EpochLog, ProgressBar
-from .checkpoint import atomic_save, check_finite, non_finite, safe_load
+from .checkpoint import non_finite
 from .device import resolve_device
-from .errors import CheckpointError, DivergenceError
+from .errors import CheckpointError
 from .models import Classifier
 from .nn import Module
 from .optim import check_config
-from .registry import default_registry
+from .training.data_parallel import DataParallel, wants_data_parallel
+from .training.divergence import raise_divergence
 from .training.first_step import check_grads, watch_layers
 from .training.gradients import LocalGradients
-from .training.inputs import check_against_model, check_optim_config, prepare_data
+from .training.inputs import check_against_model, check_optim_config, move_model, prepare_data, resolve_update_rule
 from .training.metrics import accuracy
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
-from .training.state import SCALAR_STATE, TENSOR_STATE, collect_state, parse_state
-from .training.update import Foreach, Fused, PerParameter
+from .training.schedule import check_schedule, schedule_factor
+from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
+from .training.update import Fused, choose_updater
 from .validate import check_int, check_number
 
 __all__ = ["Trainer", "resolve_device"]
@@ -72,8 +73,12 @@ class Trainer:
         verbose: print a line per epoch (False: nothing at all).
         fuse_updates: let Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
             product (:class:`minifc.training.update.Fused`); the same math, rounded differently.
-        gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`); data-parallel
-            training passes its reducer here.
+        gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
+        distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
+            True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
+            torchrun's environment (WORLD_SIZE > 1). ``batch_size`` is then the global batch.
+        bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
+            all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
     """
 
     def __init__(
@@ -100,6 +105,10 @@ class Trainer:
         verbose: bool = True,
         fuse_updates: bool = True,
         gradient_hooks: Any = None,
+        distributed: Any = None,
+        bucket_cap_mb: float = 25.0,
+        overlap: bool = True,
+        timeout: float = 300.0,
     ) -> None:
         self.model = Classifier(model, loss) if isinstance(model, Module) else model
         for attr in ("params", "loss"):
@@ -108,7 +117,11 @@ class Trainer:
                     f"Trainer: model must have `params` and `loss(X, y=None)`; {type(model).__name__} has no {attr}"
                 )
         self.device = resolve_device(device)
-        self.update_rule, self.update_rule_name, self.rule_provider = _resolve_rule(update_rule)
+        self.parallel = DataParallel(distributed, self.device, timeout) if wants_data_parallel(distributed) else None
+        if self.parallel is not None:
+            self.parallel.check_model(self.model)
+            self.device = self.parallel.device
+        self.update_rule, self.update_rule_name, self.rule_provider = resolve_update_rule(update_rule)
         self.optim_config = check_optim_config(optim_config)
         check_config(self.update_rule, dict(self.optim_config), f"update rule {self.update_rule_name!r}")
         self.regularizers = resolve_regularizers(regularizers)
@@ -116,7 +129,9 @@ class Trainer:
         self.num_epochs = check_int(num_epochs, "num_epochs", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
-        self.schedule = _check_schedule(schedule)
+        if self.parallel is not None:
+            self.seed = self.parallel.common_seed(self.seed)
+        self.schedule = check_schedule(schedule)
         self.num_train_samples = None if num_train_samples is None else check_int(num_train_samples,
                                                                                    "num_train_samples", 1)
         self.num_val_samples = None if num_val_samples is None else check_int(num_val_samples, "num_val_samples", 1)
@@ -124,35 +139,31 @@ class Trainer:
         self.augment = augment
         self.verbose = verbose
         self.fuse_updates = bool(fuse_updates)
-        self.gradient_hooks = gradient_hooks if gradient_hooks is not None else LocalGradients()
-        show_bar = progress if progress is not None else sys.stderr.isatty()
+        main = self.parallel is None or self.parallel.is_main
+        show_bar = main and (progress if progress is not None else sys.stderr.isatty())
         self.callbacks: list[Any] = [
             *([ProgressBar()] if show_bar and verbose else []),
-            *([EpochLog()] if verbose else []),
+            *([EpochLog()] if verbose and main else []),
             *(callbacks or []),
         ]
 
-        self._move_model()
+        move_model(self.model, self.device)
         self.data = prepare_data(data, self._model_dtype(), self.device)
         check_against_model(self.model, self.data)
         self.generator = torch.Generator()
-        self.sampler = make_sampler(sampling, self.data["X_train"], self.data["y_train"], self.batch_size,
-                                    self.generator)
+        X, y = self.data["X_train"], self.data["y_train"]
+        if self.parallel is None:
+            self.sampler = make_sampler(sampling, X, y, self.batch_size, self.generator)
+            self.gradient_hooks = gradient_hooks if gradient_hooks is not None else LocalGradients()
+        else:
+            self.parallel.start(self.model)
+            self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
+            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap)
         self.sampling = sampling
         self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
         self._reset()
 
     # -- setup ---------------------------------------------------------------------------------
-    def _move_model(self) -> None:
-        net = getattr(self.model, "net", None)
-        if isinstance(net, Module):
-            net.to(device=self.device)
-            return
-        params = self.model.params
-        for name in list(params):
-            if params[name].device != self.device:
-                params[name] = params[name].to(self.device)
-
     def _model_dtype(self) -> torch.dtype:
         return next(iter(self.model.params.values())).dtype
 
@@ -179,27 +190,13 @@ class Trainer:
             self.generator.seed()
         self.sampler.reset()
         self._owns_checkpoint = False  # checkpoint_path holds this run's state (else another run's, or nothing)
-        self.updater = self._choose_updater()
-
-    def _choose_updater(self) -> PerParameter:
-        """The update seam's strategy: fused into the weight-gradient product where that is the same
-        update (a rule with a sink form, one process, no regularizers, reg 0, unshared parameters),
-        else the rule's foreach form, else the rule per parameter."""
-        rule, who = self.update_rule, f"update rule {self.update_rule_name!r} ({self.rule_provider})"
-        objects = getattr(self.model, "param_objects", {})
-        if (
-            self.fuse_updates
-            and getattr(rule, "sink", None) is not None
-            and self._explicit
-            and not self.regularizers
-            and not self.model.reg
-            and isinstance(self.gradient_hooks, LocalGradients)
-            and len({id(p) for p in objects.values()}) == len(objects)
-        ):
-            return Fused(rule, who, objects)
-        if getattr(rule, "foreach", None) is not None and not any(r.stage == "update" for r in self.regularizers):
-            return Foreach(rule, who, self.regularizers)
-        return PerParameter(rule, who, self.regularizers)
+        self.updater = choose_updater(
+            self.update_rule,
+            f"update rule {self.update_rule_name!r} ({self.rule_provider})",
+            self.regularizers,
+            self.model if self._explicit else None,
+            self.fuse_updates and isinstance(self.gradient_hooks, LocalGradients),
+        )
 
     @property
     def iterations_per_epoch(self) -> int:
@@ -217,7 +214,10 @@ class Trainer:
         X, y = self.sampler.next_batch(self.step_count)
         if self.augment is not None:
             X = self.augment(X)
-        self._apply_schedule()
+        if self.schedule is not None:
+            factor = schedule_factor(self.schedule, self.step_count, self.num_epochs * self.iterations_per_epoch)
+            for name, config in self.optim_configs.items():
+                config["learning_rate"] = self.base_lr[name] * factor * self.lr_decay**self.epoch
         params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
         fused = isinstance(updater, Fused)
         net = getattr(self.model, "net", None)
@@ -247,40 +247,8 @@ class Trainer:
     def _finite(self, loss: Any) -> float:
         value = float(loss)
         if not math.isfinite(value):
-            self._diverged(value)
+            raise_divergence(self, loss_value=value)
         return value
-
-    def _apply_schedule(self) -> None:
-        if self.schedule is None:
-            return
-        total = self.num_epochs * self.iterations_per_epoch
-        factor = self.schedule(self.step_count, total)
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
-            raise ValueError(
-                f"schedule {getattr(self.schedule, '__name__', self.schedule)!r} returned {factor!r} at step "
-                f"{self.step_count}: a learning-rate factor must be a finite number >= 0"
-            )
-        factor *= self.lr_decay**self.epoch
-        for name, config in self.optim_configs.items():
-            config["learning_rate"] = self.base_lr[name] * factor
-
-    def _diverged(self, loss_value: float | None = None, bad_params: list[str] | None = None) -> None:
-        """Restore the best parameters so far (when an epoch has finished) and raise DivergenceError."""
-        lr = next(iter(self.optim_configs.values())).get("learning_rate")
-        if bad_params:
-            what = f"parameter(s) {', '.join(bad_params)} became NaN/Inf by iteration {self.step_count}"
-        else:
-            what = f"the loss became {loss_value} at iteration {self.step_count + 1}"
-        if self.best_params:
-            self.restore_best()
-        kept = "the best parameters so far were restored in the model" if self.best_params else "no epoch had finished"
-        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
-            kept += f"; the last checkpoint {self.checkpoint_path} was not touched"
-        if self.step_count == 0 and not bad_params:
-            hint = "No update had happened yet: check the data, the weight scale and the loss."
-        else:
-            hint = f"Try a smaller learning rate (it was {lr})."
-        raise DivergenceError(f"training diverged: {what} (epoch {self.epoch + 1}); {kept}. {hint}")
 
     def restore_best(self) -> None:
         """Put the best parameters (and buffers) measured so far back into the model."""
@@ -295,12 +263,19 @@ class Trainer:
     ) -> float:
         """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
         ``num_samples`` when given, computed in batches."""
-        return accuracy(self.model, X, y, num_samples, batch_size, self.generator)
+        if self.parallel is None:
+            return accuracy(self.model, X, y, num_samples, batch_size, self.generator)
+        if num_samples is not None and X.shape[0] > num_samples:  # the same subsample on every rank
+            idx = torch.randperm(X.shape[0], generator=self.generator)[:num_samples].to(X.device)
+            X, y = X[idx], y[idx]
+        return self.parallel.accuracy(self.model, X, y, batch_size)
 
     def evaluate(self) -> tuple[float, float]:
         """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
         histories and keep the parameters when validation accuracy is the best so far."""
         d = self.data
+        if self.parallel is not None:
+            self.parallel.sync_buffers(self.model)
         train_acc = self.check_accuracy(d["X_train"], d["y_train"], self.num_train_samples)
         val_acc = self.check_accuracy(d["X_val"], d["y_val"], self.num_val_samples)
         self.train_acc_history.append(train_acc)
@@ -328,7 +303,7 @@ class Trainer:
         """
         if resume:
             self.load_checkpoint(self.checkpoint_path if resume is True else resume)
-        if self.seed is not None and not resume:
+        if self.seed is not None and not resume and self.parallel is None:
             torch.manual_seed(self.seed)
         self.stopped_by_time_limit = False
         self._call("on_train_begin")
@@ -338,8 +313,10 @@ class Trainer:
         step_hooks = _step_hooks(self.callbacks)
         try:
             while self.epoch < self.num_epochs and not self.stop_training:
+                if self.parallel is not None:  # each rank's own stream, reproducible from any epoch
+                    self.parallel.seed_rank(self.seed + self.epoch)
                 self._call("on_epoch_begin")
-                for it in range(ipe):
+                for _ in range(ipe):
                     if time_limit is not None:
                         now = time.time()
                         if self.step_count > 0 and now - start + (now - prev) > time_limit:
@@ -351,7 +328,7 @@ class Trainer:
                         hook(self)
                     if self.stop_training:
                         break
-                if self.stop_training and it < ipe - 1:
+                if self.step_count < (self.epoch + 1) * ipe:  # stopped within the epoch
                     break
                 self.elapsed = time.time() - start
                 self._end_epoch()
@@ -371,15 +348,21 @@ class Trainer:
     def _end_epoch(self) -> None:
         bad = non_finite(dict(self.model.params))
         if bad:  # the loss was still finite, but the last updates overflowed
-            self._diverged(bad_params=bad)
+            raise_divergence(self, bad_params=bad)
         self.epoch += 1
         self.lr_history.append(float(next(iter(self.optim_configs.values())).get("learning_rate", float("nan"))))
         for config in self.optim_configs.values():
             if "learning_rate" in config:
                 config["learning_rate"] *= self.lr_decay
+        if self.parallel is not None:
+            self.parallel.check_in_sync(self.model, self.step_count)
         self.evaluate()
         if self.checkpoint_path is not None:
-            self.save_checkpoint(self.checkpoint_path)
+            if self.parallel is None:
+                self.save_checkpoint(self.checkpoint_path)
+            else:  # rank 0 writes, the others wait
+                self.parallel.on_main(self.save_checkpoint, self.checkpoint_path)
+                self._owns_checkpoint = True
         self._call("on_epoch_end")
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -388,114 +371,16 @@ class Trainer:
         return collect_state(self)
 
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``.
-
-        ``path`` exists at every moment (old or new, never half-written). Refuses (CheckpointError)
-        to write a state holding NaN or Inf, so a diverged run never overwrites a good checkpoint.
-        The first save of a run that did not resume replaces ``checkpoint_path`` without keeping it
-        (and removes a stale ``.prev``): files of an earlier run are never this run's older checkpoint.
-        """
-        path = Path(path)
-        state = self.state()
-        check_finite({k: state[k] for k in TENSOR_STATE}, f"checkpoint {path}")
-        prev = _prev_path(path)
-        fresh = self.checkpoint_path is not None and path == self.checkpoint_path and not self._owns_checkpoint
-        if fresh:  # the files there belong to an earlier run: never offer them as this run's older checkpoint
-            prev.unlink(missing_ok=True)
-        saved = atomic_save(state, path, keep_previous=None if fresh else prev)
-        if self.checkpoint_path is not None and path == self.checkpoint_path:
-            self._owns_checkpoint = True
-        return saved
+        """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``
+        (see :func:`minifc.training.state.save_trainer_checkpoint`)."""
+        return save_trainer_checkpoint(self, Path(path))
 
     def load_checkpoint(self, path: str | os.PathLike | None) -> None:
-        """Restore everything :meth:`state` saved; training continues where it stopped.
-
-        The whole file is checked before anything changes: a missing, corrupt, unsafe or mismatched
-        checkpoint raises :class:`CheckpointError` (naming the file) and leaves the Trainer as it was.
-        """
+        """Restore everything :meth:`state` saved; training continues where it stopped. The whole file is
+        checked before anything changes (see :func:`minifc.training.state.load_trainer_checkpoint`)."""
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
-        path = Path(path)
-        prev = _prev_path(path)
-        hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
-        hint = hint if prev.is_file() else ""
-        try:
-            restored = parse_state(self, safe_load(path))
-        except CheckpointError as e:
-            where = "" if str(path) in str(e) else f"{path}: "
-            raise CheckpointError(f"{where}{e}{hint}") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
-            why = f"{type(e).__name__}: {e}"
-            raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why}){hint}") from None
-        self._warn_on_differences(path, restored)
-        self.model.params = restored["params"]
-        net = getattr(self.model, "net", None)
-        if restored["buffers"] and isinstance(net, Module):
-            net.load_state_dict(restored["buffers"], strict=False)
-        self.optim_configs = restored["optim_configs"]
-        self.best_params = restored["best_params"]
-        self.best_buffers = restored["best_buffers"]
-        for key in SCALAR_STATE:
-            setattr(self, key, restored[key])
-        rng = restored["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.generator.set_state(rng["generator"])
-        self.sampler.reset()
-        self._validated = False
-        self._owns_checkpoint = True
-
-    def _warn_on_differences(self, path: Path, restored: dict[str, Any]) -> None:
-        """Resuming continues the saved run; say so where this Trainer was configured differently."""
-        notes = []
-        if restored["batch_size"] not in (None, self.batch_size):
-            notes.append(f"batch_size {self.batch_size} (the run used {restored['batch_size']})")
-        saved = next(iter(restored["optim_configs"].values()), {})
-        changed = sorted(k for k, v in self.optim_config.items() if k != "learning_rate" and saved.get(k, v) != v)
-        if changed:
-            notes.append(f"optim_config {changed} replaced by the checkpoint's values")
-        if restored["num_threads"] not in (None, torch.get_num_threads()):
-            notes.append(
-                f"{torch.get_num_threads()} torch threads (the run used {restored['num_threads']}: results are "
-                "not bit-identical)"
-            )
-        if notes:
-            warnings.warn(f"resuming {path} with " + "; ".join(notes), stacklevel=3)
-
-
-def _resolve_rule(rule: str | Callable[..., Any]) -> tuple[Callable[..., Any], str, str]:
-    if isinstance(rule, str):
-        component = default_registry().component("update_rule", rule)
-        return component.obj, rule, component.provider
-    if not callable(rule):
-        raise TypeError(f"update_rule must be a name or a function, got {type(rule).__name__}")
-    return rule, getattr(rule, "__name__", repr(rule)), "user function"
-
-
-def _check_schedule(schedule: Any) -> Any:
-    """A schedule is called as ``schedule(step, total_steps)`` and must return a number."""
-    if schedule is None:
-        return None
-    if not callable(schedule):
-        raise TypeError(f"schedule must be a function schedule(step, total_steps) -> factor, got {schedule!r}")
-    try:
-        factor = schedule(0, 100)
-    except TypeError as e:
-        raise TypeError(
-            f"schedule {getattr(schedule, '__name__', schedule)!r} cannot be called as schedule(step, total_steps) "
-            f"({e}); a schedule factory such as warmup_cosine must be called first: warmup_cosine(0.05)"
-        ) from None
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-        raise TypeError(
-            f"schedule {getattr(schedule, '__name__', schedule)!r} returned {type(factor).__name__} for step 0; "
-            "it must return a number (did you pass a schedule factory without calling it?)"
-        )
-    return schedule
-
-
-def _prev_path(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
+        load_trainer_checkpoint(self, Path(path))
 
 
 def _step_hooks(callbacks: list[Any]) -> list[Callable[[Trainer], Any]]:

@@ -100,7 +100,8 @@ def check_like(who: str, what: str, name: str, got: Any, like: torch.Tensor) -> 
     if not isinstance(got, torch.Tensor):
         raise MinifcError(f"{who} returned a {type(got).__name__} as {what} for {name!r}, not a tensor")
     if got.shape != like.shape:
-        raise ShapeError(f"{who} returned {what} of shape {tuple(got.shape)} for {name!r}; expected {tuple(like.shape)}")
+        shapes = f"{tuple(got.shape)} for {name!r}; expected {tuple(like.shape)}"
+        raise ShapeError(f"{who} returned {what} of shape {shapes}")
     for prop in ("dtype", "device"):
         if getattr(got, prop) != getattr(like, prop):
             raise MinifcError(

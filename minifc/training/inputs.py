@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from ..errors import LabelError, MinifcError, ShapeError
+from ..nn import Module
+from ..registry import default_registry
 from ..validate import check_number
 
-__all__ = ["prepare_data", "check_against_model", "check_optim_config"]
+__all__ = [
+    "prepare_data",
+    "check_against_model",
+    "check_optim_config",
+    "resolve_update_rule",
+    "move_model",
+]
 
 SPLITS = ("train", "val")
 
@@ -92,3 +100,25 @@ def check_optim_config(optim_config: Any) -> dict[str, Any]:
     if "learning_rate" in config:
         check_number(config["learning_rate"], "optim_config['learning_rate']", minimum=0.0)
     return config
+
+
+def resolve_update_rule(rule: str | Callable[..., Any]) -> tuple[Callable[..., Any], str, str]:
+    """``(rule, name, provider)`` for a registered name or a function."""
+    if isinstance(rule, str):
+        component = default_registry().component("update_rule", rule)
+        return component.obj, rule, component.provider
+    if not callable(rule):
+        raise TypeError(f"update_rule must be a name or a function, got {type(rule).__name__}")
+    return rule, getattr(rule, "__name__", repr(rule)), "user function"
+
+
+def move_model(model: Any, device: torch.device) -> None:
+    """Move a model's parameters (and a Module net's buffers) to ``device``, in place."""
+    net = getattr(model, "net", None)
+    if isinstance(net, Module):
+        net.to(device=device)
+        return
+    params = model.params
+    for name in list(params):
+        if params[name].device != device:
+            params[name] = params[name].to(device)

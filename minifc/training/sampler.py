@@ -56,7 +56,8 @@ class ShuffleSampler(Sampler):
             count = self.iterations_per_epoch * self.batch_size
             order = torch.randperm(self.X.shape[0], generator=self.generator)[:count].to(self.X.device)
             labels = self.y.index_select(0, order)
-            batches = self._batches = list(zip(order.split(self.batch_size), labels.split(self.batch_size), strict=True))
+            pairs = zip(order.split(self.batch_size), labels.split(self.batch_size), strict=True)
+            batches = self._batches = list(pairs)
         return batches[pos]
 
     def reset(self) -> None:

@@ -7,16 +7,26 @@ applied, so a bad file changes nothing.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import non_finite
+from ..checkpoint import atomic_save, check_finite, non_finite, safe_load
 from ..errors import CheckpointError
 from ..nn import Module
 
-__all__ = ["CHECKPOINT_FORMAT", "TENSOR_STATE", "SCALAR_STATE", "collect_state", "parse_state"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "TENSOR_STATE",
+    "SCALAR_STATE",
+    "collect_state",
+    "parse_state",
+    "save_trainer_checkpoint",
+    "load_trainer_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "minifc-trainer-1"
 TENSOR_STATE = ("params", "buffers", "optim_configs", "best_params", "best_buffers")
@@ -57,6 +67,7 @@ def collect_state(trainer: Any) -> dict[str, Any]:
         "update_rule": trainer.update_rule_name,
         "batch_size": trainer.batch_size,
         "num_threads": torch.get_num_threads(),
+        "world_size": 1 if trainer.parallel is None else trainer.parallel.world_size,
     }
 
 
@@ -117,6 +128,7 @@ def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
     out["rng"] = _check_rng(state["rng"], trainer.generator)
     out["batch_size"] = state.get("batch_size")
     out["num_threads"] = state.get("num_threads")
+    out["world_size"] = state.get("world_size", 1)
     return out
 
 
@@ -139,7 +151,8 @@ def _check_tensors(found: Any, own: Mapping[str, torch.Tensor], what: str, allow
 
 def _check_configs(configs: Any, own: Mapping[str, torch.Tensor], state_keys: tuple[str, ...]) -> dict:
     """One dict per parameter; each state tensor shaped like its parameter (or a scalar)."""
-    if not isinstance(configs, dict) or set(configs) != set(own) or not all(isinstance(c, dict) for c in configs.values()):
+    dicts = isinstance(configs, dict) and all(isinstance(c, dict) for c in configs.values())
+    if not dicts or set(configs) != set(own):
         raise CheckpointError(f"optim_configs must hold one dict per parameter ({sorted(own)})")
     for name, config in configs.items():
         for key, value in config.items():
@@ -165,3 +178,87 @@ def _check_rng(rng: Any, generator: torch.Generator) -> dict[str, Any]:
         if rng[key].shape != like.shape:
             raise CheckpointError(f"rng[{key!r}] has {rng[key].numel()} bytes; a torch RNG state has {like.numel()}")
     return rng
+
+
+def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
+    """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``.
+
+    ``path`` exists at every moment (old or new, never half-written). Refuses (CheckpointError)
+    to write a state holding NaN or Inf, so a diverged run never overwrites a good checkpoint.
+    The first save of a run that did not resume replaces ``checkpoint_path`` without keeping it
+    (and removes a stale ``.prev``): files of an earlier run are never this run's older checkpoint.
+    """
+    state = trainer.state()
+    check_finite({k: state[k] for k in TENSOR_STATE}, f"checkpoint {path}")
+    prev = _prev_path(path)
+    fresh = trainer.checkpoint_path is not None and path == trainer.checkpoint_path and not trainer._owns_checkpoint
+    if fresh:  # the files there belong to an earlier run: never offer them as this run's older checkpoint
+        prev.unlink(missing_ok=True)
+    saved = atomic_save(state, path, keep_previous=None if fresh else prev)
+    if trainer.checkpoint_path is not None and path == trainer.checkpoint_path:
+        trainer._owns_checkpoint = True
+    return saved
+
+
+def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
+    """Restore everything :meth:`state` saved; training continues where it stopped.
+
+    The whole file is checked before anything changes: a missing, corrupt, unsafe or mismatched
+    checkpoint raises :class:`CheckpointError` (naming the file) and leaves the Trainer as it was.
+    """
+    prev = _prev_path(path)
+    hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
+    hint = hint if prev.is_file() else ""
+    try:
+        restored = parse_state(trainer, safe_load(path))
+    except CheckpointError as e:
+        where = "" if str(path) in str(e) else f"{path}: "
+        raise CheckpointError(f"{where}{e}{hint}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        why = f"{type(e).__name__}: {e}"
+        raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why}){hint}") from None
+    _warn_on_differences(trainer, path, restored)
+    trainer.model.params = restored["params"]
+    net = getattr(trainer.model, "net", None)
+    if restored["buffers"] and isinstance(net, Module):
+        net.load_state_dict(restored["buffers"], strict=False)
+    trainer.optim_configs = restored["optim_configs"]
+    trainer.best_params = restored["best_params"]
+    trainer.best_buffers = restored["best_buffers"]
+    for key in SCALAR_STATE:
+        setattr(trainer, key, restored[key])
+    rng = restored["rng"]
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    trainer.generator.set_state(rng["generator"])
+    trainer.sampler.reset()
+    trainer._validated = False
+    trainer._owns_checkpoint = True
+
+
+def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> None:
+    """Resuming continues the saved run; say so where this Trainer was configured differently."""
+    notes = []
+    if restored["batch_size"] not in (None, trainer.batch_size):
+        notes.append(f"batch_size {trainer.batch_size} (the run used {restored['batch_size']})")
+    saved = next(iter(restored["optim_configs"].values()), {})
+    changed = sorted(k for k, v in trainer.optim_config.items() if k != "learning_rate" and saved.get(k, v) != v)
+    if changed:
+        notes.append(f"optim_config {changed} replaced by the checkpoint's values")
+    if restored["num_threads"] not in (None, torch.get_num_threads()):
+        notes.append(
+            f"{torch.get_num_threads()} torch threads (the run used {restored['num_threads']}: results are "
+            "not bit-identical)"
+        )
+    if restored["world_size"] != (1 if trainer.parallel is None else trainer.parallel.world_size):
+        notes.append(
+            f"another number of processes (the run used {restored['world_size']}): it continues from the last "
+            "epoch with a different data order and random streams"
+        )
+    if notes:
+        warnings.warn(f"resuming {path} with " + "; ".join(notes), stacklevel=3)
+
+
+def _prev_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.prev{path.suffix}")

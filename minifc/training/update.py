@@ -22,7 +22,7 @@ from ..nn import Parameter
 from .first_step import check_update
 from .regularize import Regularizer
 
-__all__ = ["PerParameter", "Foreach", "Fused"]
+__all__ = ["PerParameter", "Foreach", "Fused", "choose_updater"]
 
 Params = dict[str, torch.Tensor]
 
@@ -86,3 +86,25 @@ class Fused(Foreach):
                     finish()
             p.sink = None
         self._finishers = {}
+
+
+def choose_updater(
+    rule: Callable[..., Any], who: str, regularizers: list[Regularizer], explicit_model: Any, may_fuse: bool
+) -> PerParameter:
+    """The update seam's strategy: fused into the weight-gradient product where that is the same
+    update (``may_fuse``: asked for, one process; a rule with a sink form, an explicit model with
+    ``reg == 0`` and unshared parameters, no regularizers), else the rule's foreach form, else the rule
+    per parameter."""
+    objects = getattr(explicit_model, "param_objects", {})
+    if (
+        may_fuse
+        and getattr(rule, "sink", None) is not None
+        and explicit_model is not None
+        and not regularizers
+        and not explicit_model.reg
+        and len({id(p) for p in objects.values()}) == len(objects)
+    ):
+        return Fused(rule, who, objects)
+    if getattr(rule, "foreach", None) is not None and not any(r.stage == "update" for r in regularizers):
+        return Foreach(rule, who, regularizers)
+    return PerParameter(rule, who, regularizers)

@@ -1,0 +1,184 @@
+"""What the Trainer does differently when it runs as one rank of a data-parallel job.
+
+Built from :mod:`minifc.distributed` (torch.distributed: gloo on CPU, nccl on CUDA):
+
+- at the start, rank 0's parameters and buffers are broadcast, so every rank starts equal;
+- every rank draws the same seeded permutation per epoch and takes its own share of it
+  (:class:`ShardSampler`, per-rank batch = global batch / world size); dropout and augmentation draw
+  from per-rank streams (:func:`~minifc.distributed.rank_seed`);
+- the step's gradient-hook seam all-reduces gradients in buckets, started layer by layer during the
+  backward pass and finished before the regularizers and the update (:class:`AveragedGradients`), so
+  every rank applies the same update; a checksum at every epoch's end names a rank that drifted;
+- BatchNorm running statistics are averaged before evaluation and saving; accuracy is counted over
+  each rank's shard and summed; only rank 0 writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..distributed import (
+    DistributedContext,
+    GradReducer,
+    ShardedSampler,
+    all_reduce_counts,
+    average_buffers,
+    broadcast_parameters,
+    check_in_sync,
+    eval_shard,
+    init_process_group,
+    rank_seed,
+    read_launch_env,
+    run_on_main,
+)
+from ..nn import Module, Parameter
+from .sampler import Sampler
+
+__all__ = ["DataParallel", "ShardSampler", "AveragedGradients", "wants_data_parallel"]
+
+
+def wants_data_parallel(distributed: Any) -> bool:
+    """``distributed=None`` means: when torchrun's environment says there are several processes."""
+    if distributed is None:
+        launch = read_launch_env()
+        return launch is not None and launch.world_size > 1
+    return bool(distributed)
+
+
+class ShardSampler(Sampler):
+    """This rank's minibatches: :class:`~minifc.distributed.ShardedSampler`'s per epoch."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, global_batch: int, rank: int, world: int, seed: int) -> None:
+        self.sharded = ShardedSampler(X.shape[0], global_batch, rank=rank, world_size=world, seed=seed)
+        super().__init__(X, y, self.sharded.batch_size, torch.Generator().manual_seed(seed))
+        self._epoch: int | None = None
+        self._batches: list[torch.Tensor] = []
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return self.sharded.steps_per_epoch
+
+    def indices(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, pos = divmod(step, self.iterations_per_epoch)
+        if epoch != self._epoch:
+            self.sharded.set_epoch(epoch)
+            self._batches = [b.to(self.X.device) for b in self.sharded.batches()]
+            self._epoch = epoch
+        idx = self._batches[pos]
+        return idx, self.y.index_select(0, idx)
+
+    def reset(self) -> None:
+        self._epoch = None
+
+
+class AveragedGradients:
+    """The gradient-hook seam of a data-parallel run: bucketed all-reduce (SUM, then / world size)."""
+
+    def __init__(self, objects: Mapping[str, Parameter], bucket_cap_mb: float, overlap: bool) -> None:
+        self.objects = dict(objects)
+        self.reducer = GradReducer(self.objects, bucket_cap_mb=bucket_cap_mb, overlap=overlap)
+
+    def ready(self, parameters: list[Parameter]) -> None:
+        self.reducer.ready(parameters)
+
+    def finish(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The averaged gradients. A term the model added to a layer's gradient (the classic L2
+        ``2 reg W``) is the same on every rank, so it is added back to the average unchanged."""
+        local = {name: self.objects[name].grad for name in grads}
+        self.reducer.finish()
+        out = {}
+        for name, g in grads.items():
+            mean = self.objects[name].grad
+            out[name] = mean if g is local[name] else mean + (g - local[name])
+        return out
+
+
+class DataParallel:
+    """A Trainer's rank in a data-parallel job (see the module docstring)."""
+
+    def __init__(self, distributed: Any, device: torch.device, timeout: float) -> None:
+        if isinstance(distributed, DistributedContext):
+            self.ctx = distributed
+        else:
+            self.ctx = init_process_group(device, timeout=timeout)
+
+    @property
+    def rank(self) -> int:
+        return self.ctx.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.ctx.world_size
+
+    @property
+    def is_main(self) -> bool:
+        return self.ctx.is_main
+
+    @property
+    def device(self) -> torch.device:
+        return self.ctx.device
+
+    def check_model(self, model: Any) -> None:
+        if not isinstance(getattr(model, "net", None), Module) or not hasattr(model, "param_objects"):
+            raise TypeError(
+                "data-parallel training needs a model built from minifc.nn modules (a Classifier, TwoLayerNet, "
+                f"FullyConnectedNet or bare Module), got {type(model).__name__}"
+            )
+
+    def common_seed(self, seed: int | None) -> int:
+        """The run's seed, the same on every rank (rank 0's random one when None)."""
+        value = torch.tensor([-1 if seed is None else seed], dtype=torch.int64)
+        if seed is None and self.is_main:
+            value[0] = int(torch.randint(2**31 - 1, ()))
+        if self.ctx.initialized:
+            dist.broadcast(value, src=0)
+        return int(value[0])
+
+    def start(self, model: Any) -> None:
+        """Every rank takes rank 0's parameters and buffers."""
+        if self.ctx.initialized:
+            broadcast_parameters(model.params, dict(model.net.named_buffers()))
+
+    def sampler(self, X: torch.Tensor, y: torch.Tensor, global_batch: int, seed: int) -> ShardSampler:
+        return ShardSampler(X, y, global_batch, self.rank, self.world_size, seed)
+
+    def gradients(self, model: Any, bucket_cap_mb: float, overlap: bool) -> AveragedGradients:
+        return AveragedGradients(model.param_objects, bucket_cap_mb, overlap)
+
+    def seed_rank(self, seed: int) -> None:
+        """Dropout and augmentation draw from this rank's own stream."""
+        torch.manual_seed(rank_seed(seed, self.rank))
+
+    def sync_buffers(self, model: Any) -> None:
+        """Make running statistics (BatchNorm) the same on every rank: their mean."""
+        buffers = dict(model.net.named_buffers())
+        if buffers and self.ctx.initialized:
+            average_buffers(buffers)
+
+    def check_in_sync(self, model: Any, step: int) -> None:
+        if self.ctx.initialized:
+            check_in_sync(model.params, step)
+
+    def accuracy(self, model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> float:
+        """Accuracy over every rank's disjoint share of X (N, ...), y (N,), summed over the ranks."""
+        idx = eval_shard(X.shape[0], self.rank, self.world_size).to(X.device)
+        Xs, ys = X.index_select(0, idx), y.index_select(0, idx)
+        correct = 0
+        with torch.no_grad():
+            for start in range(0, Xs.shape[0], batch_size):
+                scores = model.loss(Xs[start : start + batch_size])
+                correct += int((scores.argmax(dim=1) == ys[start : start + batch_size]).sum())
+        if not self.ctx.initialized:
+            return correct / max(X.shape[0], 1)
+        total_correct, total = all_reduce_counts(correct, Xs.shape[0])
+        return total_correct / max(total, 1)
+
+    def on_main(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn`` on rank 0 while the others wait (they raise if it fails there)."""
+        if not self.ctx.initialized:
+            return fn(*args)
+        return run_on_main(fn, *args)

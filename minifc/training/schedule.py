@@ -1,0 +1,46 @@
+"""Learning-rate schedules as the Trainer uses them: checked when given, checked at every step."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["check_schedule", "schedule_factor"]
+
+
+def _name(schedule: Any) -> str:
+    return getattr(schedule, "__name__", repr(schedule))
+
+
+def check_schedule(schedule: Any) -> Any:
+    """A schedule is called as ``schedule(step, total_steps)`` and returns a factor; refused (with the
+    hint to call a factory such as ``warmup_cosine(0.05)``) when it cannot be called that way."""
+    if schedule is None:
+        return None
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a function schedule(step, total_steps) -> factor, got {schedule!r}")
+    try:
+        factor = schedule(0, 100)
+    except TypeError as e:
+        raise TypeError(
+            f"schedule {_name(schedule)!r} cannot be called as schedule(step, total_steps) ({e}); a schedule "
+            "factory such as warmup_cosine must be called first: warmup_cosine(0.05)"
+        ) from None
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        raise TypeError(
+            f"schedule {_name(schedule)!r} returned {type(factor).__name__} for step 0; it must return a number "
+            "(was a schedule factory passed without calling it?)"
+        )
+    return schedule
+
+
+def schedule_factor(schedule: Any, step: int, total: int) -> float:
+    """``schedule(step, total)``, which must be a finite number >= 0 (a negative factor would turn the
+    update into gradient ascent)."""
+    factor = schedule(step, total)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 0:
+        raise ValueError(
+            f"schedule {_name(schedule)!r} returned {factor!r} at step {step}: a learning-rate factor must be "
+            "a finite number >= 0"
+        )
+    return float(factor)
