@@ -1,49 +1,169 @@
-"""Smoke tests of benchmarks/throughput.py on tiny settings (its figures are measured elsewhere, never asserted)."""
+"""Smoke tests of the scripts in benchmarks/ on tiny settings (their figures are measured elsewhere, never asserted)."""
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
+import ast
+import importlib
+import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput")
+TINY = ["--configs", "tiny", "--repeats", "1", "--steps", "2", "--warmup", "1", "--no-memory", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
-def throughput():
-    spec = importlib.util.spec_from_file_location("throughput", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["throughput"] = module  # its dataclasses look their module up there
+def bench():
+    """The benchmark modules, imported as the scripts import each other (their folder first on sys.path)."""
+    saved = {name: sys.modules.pop(name) for name in MODULES if name in sys.modules}
+    sys.path.insert(0, str(BENCH))
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield {name: importlib.import_module(name) for name in MODULES}
     finally:
-        sys.modules.pop("throughput", None)
+        sys.path.remove(str(BENCH))
+        for name in MODULES:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
 
 
-def test_throughput_table_runs_and_checks_equivalence(throughput, capsys) -> None:
-    threads = torch.get_num_threads()
-    argv = ["--configs", "tiny", "--repeats", "1", "--steps", "2", "--warmup", "1", "--no-memory", "--threads", "1"]
-    try:
-        assert throughput.main(argv) == 0
-    finally:
-        torch.set_num_threads(threads)  # main() sets it for the whole process
-    row = capsys.readouterr().out.strip().splitlines()[-1]
-    assert row.startswith("| tiny |") and "ok (max |dw|" in row
+@pytest.fixture
+def threads():
+    """main() sets torch's thread count for the whole process: put it back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def rows(out: str, config: str = "tiny") -> dict[str, list[str]]:
+    """The table rows of ``config``, keyed by the side column."""
+    found = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) > 2 and cells[0] == config:
+            found[cells[1]] = cells
+    return found
+
+
+def test_benchmarks_use_no_private_minifc_name() -> None:
+    for path in sorted(BENCH.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Attribute):  # stricter than needed: no private attribute of anything
+                names = [node.attr]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names = [part for m in [*modules, *(a.name for a in node.names)] for part in m.split(".")]
+            for name in names:
+                if name.startswith("_") and not (name.startswith("__") and name.endswith("__")):
+                    pytest.fail(f"{path.name}:{node.lineno} uses the private name {name!r}")
+
+
+def test_throughput_table_has_every_side_and_checks_equivalence(bench, threads, capsys, tmp_path) -> None:
+    out_json = tmp_path / "out.json"
+    argv = [*TINY, "--references", "torch", "torch-fused", "--json", str(out_json)]
+    assert bench["throughput"].main(argv) == 0
+    table = rows(capsys.readouterr().out)
+    for side in ("minifc Trainer", "minifc classic loop"):
+        assert table[side][-1].startswith("ok (max |dw|"), table[side]
+    assert table["torch"][-1] == "reference"
+    fused = table["torch fused=True"]
+    assert fused[-1].startswith("ok (max |dw|") or fused[2] == "skipped"
+    assert "matmul only" in table
+    # speed-ups of both minifc sides against the references and the fastest of them (median (min-max))
+    for side in ("torch", "fastest reference (per turn)"):
+        assert all("(" in cell and "-" in cell for cell in table[side][5:7]), table[side]
+    result = json.loads(out_json.read_text())["results"][0]
+    assert set(result["speedups"]) == {"trainer", "classic"}
+    assert {"torch", "fastest"} <= set(result["speedups"]["classic"])
+
+
+def test_a_reference_that_cannot_run_is_skipped_with_its_reason(bench, threads, capsys, monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no C compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", lambda fn: refuse)  # fails at the first call, as inductor does
+    assert bench["throughput"].main([*TINY, "--no-check", "--references", "torch", "torch-compile"]) == 0
+    table = rows(capsys.readouterr().out)
+    skipped = table["torch.compile"]
+    assert skipped[2] == "skipped" and skipped[-1] == "RuntimeError: no C compiler found"
+    assert "torch" in table and "fastest reference (per turn)" in table
+
+
+def test_equivalence_check_can_fail(bench, monkeypatch) -> None:
+    sides, common = bench["sides"], bench["common"]
+    real = sides.torch_optimizer
+
+    def wrong_lr(cfg, params, fused=None):
+        return real(common.Config(cfg.dims, cfg.batch_size, cfg.update_rule, {"learning_rate": 2e-2}), params, fused)
+
+    cfg = common.Config([20, 7, 3], 8, "sgd", {"learning_rate": 1e-2})
+    verdicts = bench["equivalence"].check_equivalence(cfg, torch.device("cpu"), ("trainer", "classic"))
+    assert all(v.startswith("ok") for v in verdicts.values()), verdicts
+    monkeypatch.setattr(sides, "torch_optimizer", wrong_lr)
+    verdicts = bench["equivalence"].check_equivalence(cfg, torch.device("cpu"), ("trainer", "classic"))
+    assert all(v.startswith("MISMATCH") for v in verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize("rule", ["sgd_momentum", "adam"])
+def test_classic_side_is_the_classic_solver_loop(bench, rule) -> None:
+    """The classic side trains exactly like the torch reference (and so like the Trainer) with a stateful rule."""
+    common = bench["common"]
+    options = {"learning_rate": 1e-2, **({"momentum": 0.9} if rule == "sgd_momentum" else {})}
+    cfg = common.Config([20, 7, 7, 3], 8, rule, options)
+    verdicts = bench["equivalence"].check_equivalence(cfg, torch.device("cpu"), ("classic", "torch-fused"), steps=4)
+    assert verdicts["classic"].startswith("ok"), verdicts
+    assert verdicts["torch-fused"].startswith(("ok", "not checked")), verdicts
+
+
+def test_bare_step_is_the_trainer_step_without_the_loop(bench) -> None:
+    """The overhead benchmark's bare work trains the model as ``Trainer.step`` does."""
+    common, sides, overhead = bench["common"], bench["sides"], bench["overhead"]
+    cfg = common.Config([20, 7, 3], 8, "sgd_momentum", {"learning_rate": 1e-2, "momentum": 0.9})
+    data = common.make_data(torch.device("cpu"), torch.float64, num_samples=32, cfg=cfg)
+    batches = [(data["X_train"][i : i + 8].clone(), data["y_train"][i : i + 8].clone()) for i in range(0, 32, 8)]
+    a, b = (sides.make_trainer(cfg, data, torch.device("cpu"), torch.float64) for _ in range(2))
+    a.sampler = overhead.PreslicedSampler(batches)
+    for _ in batches:  # the first step is checked and then the same update as the others
+        a.step()
+    losses = [overhead.bare_step(b.model, b.updater, b.optim_configs, *batch) for batch in batches]
+    assert losses[-1] == pytest.approx(a.loss_history[-1], rel=1e-12)
+    for name, w in a.model.params.items():
+        torch.testing.assert_close(b.model.params[name], w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("variant", ["full", "presliced", "quiet"])
-def test_overhead_variants_run_and_interleave_the_bare_steps(throughput, variant, monkeypatch) -> None:
+def test_overhead_variants_run_and_interleave_the_bare_steps(bench, variant, monkeypatch) -> None:
     copies = []
     real = torch.index_select
     monkeypatch.setattr(torch, "index_select", lambda *a, **k: copies.append(1) or real(*a, **k))
-    args = argparse.Namespace(overhead_samples=2000, repeats=2, overhead_variant=variant)
-    r = throughput.run_overhead("twolayer", args, torch.device("cpu"), torch.float32)
-    assert r["steps_per_epoch"] == 20
-    assert 0 < r["bare_s"] < r["epoch_s"]  # the bare steps ran, and were taken out of the epoch
+    r = bench["overhead"].run_overhead("tiny", 1000, 1, variant, torch.device("cpu"), torch.float32)
+    assert r["steps_per_epoch"] == 10
+    assert r["bare_s"] > 0 and r["epoch_s"] > 0  # the bare steps ran (timed apart from the epoch)
     assert r["loop_overhead_pct_min"] <= r["loop_overhead_pct"] <= r["loop_overhead_pct_max"]
     assert (len(copies) > 0) == (variant != "presliced")  # the Trainer's row copies, and only those
+
+
+def test_throughput_overhead_option_still_works(bench, threads, capsys) -> None:
+    argv = ["--overhead", "--overhead-samples", "1000", "--repeats", "1", "--overhead-variant", "quiet",
+            "--threads", "1"]
+    assert bench["throughput"].main(argv) == 0
+    assert "twolayer (quiet): batch 100, 10 steps/epoch" in capsys.readouterr().out
+
+
+@pytest.mark.subprocess
+def test_memory_is_measured_in_a_fresh_process(bench) -> None:
+    assert bench["memory"].measure("tiny", "classic", steps=1) > 0
+
+
+@pytest.mark.slow
+def test_compiled_reference_runs_and_matches_torch(bench, threads, capsys) -> None:
+    """Compiles a training step (about 30 s on a 2-core CPU with a cold inductor cache)."""
+    assert bench["throughput"].main([*TINY, "--minifc", "trainer", "--references", "torch", "torch-compile"]) == 0
+    table = rows(capsys.readouterr().out)
+    compiled = next(v for k, v in table.items() if k.startswith("torch.compile"))
+    assert compiled[2] == "skipped" or compiled[-1].startswith("ok (max |dloss|"), compiled
