@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import MinifcError
+from .launch import launch_local, under_launcher
 from .train_config import (
     KEYS,
     ConfigError,
@@ -97,6 +99,13 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     help="Start a new run in an --out folder that holds one (its files are moved into --out/replaced-<time>/).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar, no per-epoch lines.")
+@click.option(
+    "--nproc-per-node",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train data-parallel on N local processes (torchrun; gloo on CPU, nccl with one GPU per process). "
+    "--batch-size is the global batch, split evenly over the processes.",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -106,6 +115,7 @@ def train(
     resume: bool,
     force: bool,
     quiet: bool,
+    nproc_per_node: int | None,
     **options: Any,
 ) -> None:
     """Train a fully-connected net: Linear-[norm]-ReLU-[dropout] blocks, then Linear, softmax loss.
@@ -113,6 +123,8 @@ def train(
     The options come from the command line, over --config FILE, over the defaults; the resolved
     configuration is saved in --out/config.json (a file --config reads too).
     """
+    if nproc_per_node is not None and not under_launcher():
+        ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
     try:
         given = check_values(explicit, "command line", file=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,11 @@ def run(
     new_lr: float | None = None,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given. Errors become one-line click errors."""
+    now on when given. Errors become one-line click errors. In a data-parallel job (torchrun) only
+    rank 0 claims the folder and writes files; the other ranks train beside it."""
+    if not _is_main_rank():
+        _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
+        return
     created = not out.exists()
     try:
         lock = claim(out)
@@ -56,29 +61,48 @@ def run(
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
     with lock:
         try:
-            _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet, new_lr=new_lr)
-        except _Finished as e:
-            click.echo(str(e), err=True)
-        except click.ClickException:
-            raise
-        except CheckpointError as e:
-            raise click.ClickException(_checkpoint_message(str(e), out)) from None
-        except (MinifcError, ValueError, TypeError, KeyError) as e:
-            message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-            raise click.ClickException(message) from None
-        except OSError as e:
-            raise click.ClickException(_write_error(e, out)) from None
-        except KeyboardInterrupt:
-            if (out / CHECKPOINT).is_file():
-                click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
-            else:
-                click.echo("\ninterrupted before the first checkpoint: start again with --force", err=True)
-            ctx.exit(130)
+            _guarded(ctx, out, lambda: _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet,
+                                                   new_lr=new_lr))
         finally:
             lock.release()
             if created:  # a run that never started leaves no empty folder behind
                 with contextlib.suppress(OSError):
                     out.rmdir()  # only removes an empty folder
+
+
+def _is_main_rank() -> bool:
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def _guarded(ctx: click.Context, out: Path, body: Any) -> None:
+    """Run ``body()``, turning its errors into one-line click errors."""
+    try:
+        body()
+    except _Finished as e:
+        click.echo(str(e), err=True)
+    except click.ClickException:
+        raise
+    except CheckpointError as e:
+        raise click.ClickException(_checkpoint_message(str(e), out)) from None
+    except (MinifcError, ValueError, TypeError, KeyError) as e:
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise click.ClickException(message) from None
+    except OSError as e:
+        raise click.ClickException(_write_error(e, out)) from None
+    except KeyboardInterrupt:
+        if (out / CHECKPOINT).is_file():
+            click.echo(f"\ninterrupted: continue with `minifc train --out {out} --resume`", err=True)
+        else:
+            click.echo("\ninterrupted before the first checkpoint: start again with --force", err=True)
+        ctx.exit(130)
+
+
+def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None) -> None:
+    """A rank other than 0: the same Trainer (it joins the process group), no files, no output."""
+    trainer, data, _ = _build(config, out, resume=resume, quiet=True, new_lr=new_lr, main=False)
+    trainer.train(resume=resume)
+    if "X_test" in data:
+        trainer.check_accuracy(data["X_test"], data["y_test"])  # a collective: every rank takes part
 
 
 def _run_locked(
@@ -101,7 +125,7 @@ def _run_locked(
             f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
             f"into {out}/replaced-<time>/), or another --out"
         )
-    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr)
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -129,8 +153,10 @@ class _Gate(Callback):
     """Runs once the Trainer has loaded the checkpoint (or started afresh), before the first step: stops a
     resumed run that has nothing left to do, applies a new learning rate, and saves the configuration."""
 
-    def __init__(self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None) -> None:
-        self.out, self.config, self.resume, self.new_lr = out, config, resume, new_lr
+    def __init__(
+        self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None, write: bool = True
+    ) -> None:
+        self.out, self.config, self.resume, self.new_lr, self.write = out, config, resume, new_lr, write
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -150,12 +176,13 @@ class _Gate(Callback):
                 for name, opt in trainer.optim_configs.items():
                     trainer.base_lr[name] = lr
                     opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
-            write_json(self.out / CONFIG, self.config)
+            if self.write:
+                write_json(self.out / CONFIG, self.config)
         self.started = True
 
 
 def _build(
-    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None
+    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None, main: bool
 ) -> tuple[Any, dict[str, Any], _Gate]:
     from ..device import resolve_device
     from ..trainer import Trainer
@@ -174,7 +201,7 @@ def _build(
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config, resume, new_lr)
+    gate = _Gate(out, config, resume, new_lr, write=main)
     trainer = Trainer(
         model,
         data,

@@ -1,0 +1,119 @@
+"""The Trainer as ranks of a data-parallel job (gloo over loopback, 2 processes): the same result as one
+process with the global batch, identical parameters on every rank, rank-0-only checkpoints with exact
+resume, a lost rank, and ``minifc train --nproc-per-node 2`` end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import minifc
+from minifc.distributed import DistributedError, run_local
+
+pytestmark = pytest.mark.subprocess
+
+F64 = torch.float64
+N, D, C, BATCH = 48, 12, 4, 8
+
+
+def _data() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    return {
+        "X_train": torch.randn(N, D, dtype=F64, generator=g),
+        "y_train": torch.randint(C, (N,), generator=g),
+        "X_val": torch.randn(16, D, dtype=F64, generator=g),
+        "y_val": torch.randint(C, (16,), generator=g),
+    }
+
+
+def _trainer(distributed, rule: str, epochs: int = 2, **kwargs) -> minifc.Trainer:
+    torch.manual_seed(0)
+    model = minifc.FullyConnectedNet([16, 16], input_dim=D, num_classes=C, weight_scale=0.3, reg=0.01, dtype=F64)
+    config = {"learning_rate": 0.05} if rule != "adam" else {"learning_rate": 1e-2}
+    return minifc.Trainer(model, _data(), update_rule=rule, optim_config=config, batch_size=BATCH,
+                          num_epochs=epochs, device="cpu", seed=7, verbose=False, distributed=distributed,
+                          bucket_cap_mb=1e-3, **kwargs)
+
+
+def _train_rank(ctx, rule: str) -> dict[str, torch.Tensor]:
+    trainer = _trainer(ctx, rule)
+    trainer.train(return_best_params=False)
+    return {k: v.clone() for k, v in trainer.model.params.items()} | {"val_acc": torch.tensor(trainer.val_acc_history)}
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "adam"])
+def test_two_ranks_with_half_batches_match_one_process_with_the_whole_batch(rule):
+    one = _trainer(True, rule)  # no launcher environment: one process, rank 0 of 1
+    one.train(return_best_params=False)
+    ranks = [o.value for o in run_local(_train_rank, 2, (rule,), timeout=120, pg_timeout=30)]
+    for name, w in one.model.params.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name  # every rank applied the same update
+        torch.testing.assert_close(ranks[0][name], w, rtol=1e-10, atol=1e-12)
+    assert torch.equal(ranks[0]["val_acc"], torch.tensor(one.val_acc_history))  # accuracy over both shards
+
+
+def _resume_rank(ctx, folder: str) -> dict[str, torch.Tensor]:
+    path = Path(folder) / "checkpoint.pt"
+    full = _trainer(ctx, "sgd_momentum", epochs=3)
+    full.train(return_best_params=False)
+    first = _trainer(ctx, "sgd_momentum", epochs=2, checkpoint_path=path)
+    first.train(return_best_params=False)
+    written = sorted(p.name for p in Path(folder).iterdir())
+    rest = _trainer(ctx, "sgd_momentum", epochs=3, checkpoint_path=path)
+    rest.train(resume=True, return_best_params=False)
+    same = all(torch.equal(full.model.params[k], rest.model.params[k]) for k in full.model.params)
+    return {"same": torch.tensor(same), "files": torch.tensor(len(written))}
+
+
+def test_rank_0_writes_the_checkpoint_and_resume_is_exact(tmp_path):
+    outcomes = run_local(_resume_rank, 2, (str(tmp_path),), timeout=120, pg_timeout=30)
+    for o in outcomes:
+        assert bool(o.value["same"]), f"rank {o.rank}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "checkpoint.prev.pt"]
+
+
+class _DieAt:
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.parallel.rank == self.rank and trainer.step_count == self.step:
+            os._exit(3)
+
+
+def _dying_rank(ctx) -> None:
+    trainer = _trainer(ctx, "sgd", epochs=50, callbacks=[_DieAt(1, 3)], timeout=5.0)
+    trainer.train()
+
+
+def test_a_lost_rank_stops_the_others_with_an_error():
+    outcomes = run_local(_dying_rank, 2, timeout=60, pg_timeout=5, check=False)
+    assert outcomes[1].exitcode == 3
+    assert outcomes[0].error is not None and not outcomes[0].timed_out  # an error, not a hang
+
+
+def test_global_batch_must_divide_by_the_world_size():
+    with pytest.raises(DistributedError, match="global batch size 7 is not divisible by the world size 2"):
+        run_local(_odd_batch_rank, 2, timeout=60, pg_timeout=10)
+
+
+def _odd_batch_rank(ctx) -> None:
+    torch.manual_seed(0)
+    model = minifc.FullyConnectedNet([8], input_dim=D, num_classes=C, dtype=F64)
+    minifc.Trainer(model, _data(), batch_size=7, device="cpu", seed=1, verbose=False, distributed=ctx)
+
+
+def test_cli_nproc_per_node_trains_end_to_end(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "minifc", "train", "--nproc-per-node", "2", "--data", str(tiny_cifar),
+           "--hidden", "16", "--epochs", "2", "--batch-size", "20", "--device", "cpu", "--out", str(out), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "checkpoint.pt").is_file() and (out / "result.json").is_file()
+    assert "run saved in" in result.stdout
