@@ -46,7 +46,8 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     known = sorted(known)
     guess = closest(name, known)
     hint = f"; did you mean {guess!r}?" if guess else "."
-    return f"unknown {kind} {name!r}{hint} Known {kind}s: {', '.join(known) or '(none)'}"
+    plural = f"{kind}es" if kind.endswith("s") else f"{kind}s"
+    return f"unknown {kind} {name!r}{hint} Known {plural}: {', '.join(known) or '(none)'}"
 
 
 def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> torch.Tensor:

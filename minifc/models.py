@@ -147,23 +147,27 @@ class Classifier:
                 dout = dscores
                 for module in reversed(list(net)):
                     dout = module.backward(dout)
-                    if on_ready is not None:
-                        on_ready(module.parameters())
+                    self._layer_done(module.parameters(), on_ready)
             else:
                 net.backward(dscores)
-                if on_ready is not None:
-                    on_ready(net.parameters())
+                self._layer_done(net.parameters(), on_ready)
             grads = {}
             for name, p in objects.items():
-                g = p.grad
-                if g is None:
+                if p.grad is None:
                     if p.sink is not None:  # updated inside its layer's backward
                         continue
                     raise RuntimeError(f"backward left no gradient for parameter {name}")
-                if self.reg and p.data.dim() >= 2:
-                    g = g.add(p.data, alpha=2 * self.reg)
-                grads[name] = g
+                grads[name] = p.grad
         return grads
+
+    def _layer_done(self, parameters: list[Parameter], on_ready: Callable[[list[Parameter]], object] | None) -> None:
+        """A layer's gradients are final: add the L2 term ``2 reg W`` to its weights', then announce them."""
+        if self.reg:
+            for p in parameters:
+                if p.grad is not None and p.data.dim() >= 2:
+                    p.grad = p.grad.add(p.data, alpha=2 * self.reg)
+        if on_ready is not None:
+            on_ready(parameters)
 
     @property
     def param_objects(self) -> dict[str, Parameter]:

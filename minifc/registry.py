@@ -18,6 +18,7 @@ import importlib.metadata as md
 import inspect
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import MinifcError, UnknownComponentError, unknown_name_message
+from .plugin_hints import provider_hint
 
 __all__ = [
     "KINDS",
@@ -135,6 +137,7 @@ def _strict() -> bool:
 
 #: failure messages already printed in this process ("reported once", even across registries)
 _REPORTED: set[str] = set()
+SLOW_IMPORT_S = 2.0  # a plugin slower than this to import is named on stderr
 
 
 class Registry:
@@ -198,11 +201,18 @@ class Registry:
                 info = PluginInfo(ep.name, "blocked", dist, version, ep.value, f"blocked by {why}")
                 self.plugins[self._slot(ep.name, dist, ep.value)] = info
                 continue
+            started = time.perf_counter()
             try:
                 plugin = ep.load()
             except (Exception, SystemExit) as e:  # noqa: BLE001 - any import failure must not break minifc
                 self._fail(ep.name, dist, version, ep.value, f"import failed: {type(e).__name__}: {e}", e)
                 continue
+            seconds = time.perf_counter() - started
+            if seconds > SLOW_IMPORT_S and ep.name not in _REPORTED:
+                _REPORTED.add(ep.name)
+                print(f"minifc: plugin {ep.name!r} ({dist or ep.value}) took {seconds:.1f} s to import; every minifc "
+                      f"command that looks up components waits for it (MINIFC_DISABLE_PLUGINS={ep.name} skips it)",
+                      file=sys.stderr)
             self._activate(plugin, ep.name, dist, version, module=ep.value)
 
     def _slot(self, name: str, dist: str | None, module: str | None) -> str:
@@ -317,9 +327,10 @@ class Registry:
     ) -> None:
         self.plugins[self._slot(name, dist, module)] = PluginInfo(name, "failed", dist, version, module, reason)
         where = f"distribution {dist} {version or ''}".strip() if dist else "in-process"
-        message = f"minifc: plugin {name!r} ({where}, entry point {name} = {module}) failed and is skipped: {reason}"
+        message = f"minifc: plugin {name!r} ({where}, entry point {name} = {module}) failed: {reason}"
         if _strict():
-            raise PluginError(message) from exc
+            raise PluginError(f"{message} (MINIFC_STRICT_PLUGINS is set)") from exc
+        message = message.replace(" failed: ", " failed and is skipped: ", 1)
         if message in _REPORTED:
             return
         _REPORTED.add(message)
@@ -334,7 +345,8 @@ class Registry:
         self.load()
         table = self.components[kind]
         if name not in table:
-            raise UnknownComponentError(unknown_name_message(kind.replace("_", " "), str(name), table))
+            hint = provider_hint(kind, str(name), self.plugins)
+            raise UnknownComponentError(unknown_name_message(kind.replace("_", " "), str(name), table) + hint)
         return table[name]
 
     def get(self, kind: str, name: str) -> Any:

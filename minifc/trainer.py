@@ -195,7 +195,7 @@ class Trainer:
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
             self.regularizers,
             self.model if self._explicit else None,
-            self.fuse_updates and isinstance(self.gradient_hooks, LocalGradients),
+            self.fuse_updates and self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
         )
 
     @property

@@ -74,7 +74,7 @@ def test_rank_0_writes_the_checkpoint_and_resume_is_exact(tmp_path):
     outcomes = run_local(_resume_rank, 2, (str(tmp_path),), timeout=120, pg_timeout=30)
     for o in outcomes:
         assert bool(o.value["same"]), f"rank {o.rank}"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "checkpoint.prev.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt"]
 
 
 class _DieAt:

@@ -36,6 +36,7 @@ from ..distributed import (
     run_on_main,
 )
 from ..nn import Module, Parameter
+from .gradients import LocalGradients
 from .sampler import Sampler
 
 __all__ = ["DataParallel", "ShardSampler", "AveragedGradients", "wants_data_parallel"]
@@ -86,15 +87,9 @@ class AveragedGradients:
         self.reducer.ready(parameters)
 
     def finish(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The averaged gradients. A term the model added to a layer's gradient (the classic L2
-        ``2 reg W``) is the same on every rank, so it is added back to the average unchanged."""
-        local = {name: self.objects[name].grad for name in grads}
+        """The averaged gradients (each layer's, announced complete, classic L2 term included)."""
         self.reducer.finish()
-        out = {}
-        for name, g in grads.items():
-            mean = self.objects[name].grad
-            out[name] = mean if g is local[name] else mean + (g - local[name])
-        return out
+        return {name: self.objects[name].grad for name in grads}
 
 
 class DataParallel:
@@ -146,7 +141,10 @@ class DataParallel:
     def sampler(self, X: torch.Tensor, y: torch.Tensor, global_batch: int, seed: int) -> ShardSampler:
         return ShardSampler(X, y, global_batch, self.rank, self.world_size, seed)
 
-    def gradients(self, model: Any, bucket_cap_mb: float, overlap: bool) -> AveragedGradients:
+    def gradients(self, model: Any, bucket_cap_mb: float, overlap: bool) -> AveragedGradients | LocalGradients:
+        """The gradient-hook seam: bucketed averaging over the ranks (nothing to do for a lone rank)."""
+        if not self.ctx.initialized:
+            return LocalGradients()
         return AveragedGradients(model.param_objects, bucket_cap_mb, overlap)
 
     def seed_rank(self, seed: int) -> None:
