@@ -235,6 +235,27 @@ def _check_layer(out: _Rows, device: torch.device) -> None:
         for name, err in errors.items():
             label = "dx" if name == "dx" else "grad " + name.removeprefix("inner.")
             out.add(f"{mode}: {label}", err)
+    _check_layer_float32(out, device)
+
+
+def _check_layer_float32(out: _Rows, device: torch.device) -> None:
+    """Trained in float32 (the Trainer's default), a layer must keep float32: output, dx and grads."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        layer, width = _build_small_layer(out.c, device)
+        layer.to(dtype=torch.float32).train()
+        gen = torch.Generator(device=device).manual_seed(SEED + 2)
+        x = _randn(4, width, device=device, gen=gen, dtype=torch.float32)
+        with torch.random.fork_rng(devices=devices):
+            y = layer.forward(x)
+            dx = layer.backward(torch.ones_like(y))
+        found = [("output", y), ("dx", dx)] + [(f"grad {n}", p.grad) for n, p in layer.named_parameters()]
+        bad = [f"{what} is {t.dtype}" for what, t in found if isinstance(t, torch.Tensor) and t.dtype != torch.float32]
+        problem = "; ".join(bad)
+    except Exception as e:  # noqa: BLE001
+        out.fail("float32: forward/backward", e)
+        return
+    out.add("float32: output, dx and grads stay float32", None, not problem, problem)
 
 
 # -- losses ------------------------------------------------------------------------------------
@@ -250,6 +271,10 @@ def _check_loss(out: _Rows, device: torch.device) -> None:
         problem = f"loss must be a 0-dim tensor, got {loss!r}"
     out.add("outputs", None, not problem, problem)
     out.add("dscores", check_loss(out.c.obj, scores, y))
+    scores32 = scores.float()
+    loss32, dscores32 = out.c.obj(scores32, y)
+    problem = "" if dscores32.dtype == torch.float32 else f"dscores is {dscores32.dtype} for float32 scores"
+    out.add("float32: dscores stays float32", None, not problem, problem)
 
 
 # -- regularizers --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import read_classic_checkpoint
 from .errors import ShapeError
 from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
+from .validate import check_number
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
@@ -55,6 +56,15 @@ class Classifier:
         first = next(m for m in net.modules() if not m._modules)
         if isinstance(first, Linear):
             first.input_grad = False  # the input layer's dx is never needed for training
+
+    @property
+    def reg(self) -> float:
+        """Strength of the classic L2 penalty ``reg * sum(W**2)`` (a finite number >= 0)."""
+        return self._reg
+
+    @reg.setter
+    def reg(self, value: float) -> None:
+        self._reg = check_number(value, f"{type(self).__name__} reg", minimum=0.0)
 
     @property
     def params(self) -> dict[str, torch.Tensor]:

@@ -38,5 +38,5 @@ def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
             md.distribution(dist)
         except md.PackageNotFoundError:
             return f" It is provided by the plugin package {dist}, which is not installed (pip install {dist})."
-        return f" It is provided by the plugin package {dist}, which is installed but did not register it."
+        return f" It is provided by the plugin package {dist}, which is installed but not loaded here."
     return ""

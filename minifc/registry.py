@@ -346,7 +346,8 @@ class Registry:
         table = self.components[kind]
         if name not in table:
             hint = provider_hint(kind, str(name), self.plugins)
-            raise UnknownComponentError(unknown_name_message(kind.replace("_", " "), str(name), table) + hint)
+            message = unknown_name_message(kind.replace("_", " "), str(name), table)
+            raise UnknownComponentError(f"{message}.{hint}" if hint else message)
         return table[name]
 
     def get(self, kind: str, name: str) -> Any:
@@ -436,9 +437,11 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         target = metadata.setdefault("applies_to", REGULARIZER_TARGETS[0])
         if target not in REGULARIZER_TARGETS:
             raise PluginError(f"{what}: applies_to must be one of {REGULARIZER_TARGETS}, got {target!r}")
-        defaults = metadata.setdefault("defaults", dict(getattr(obj, "defaults", None) or {}))
-        if not isinstance(defaults, Mapping):
-            raise PluginError(f"{what}: defaults must be a dict, got {type(defaults).__name__}")
+        declared = metadata.get("defaults", getattr(obj, "defaults", None))
+        if declared is not None:  # undeclared options are not checked, as for update rules
+            if not isinstance(declared, Mapping):
+                raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
+            metadata["defaults"] = dict(declared)
 
 
 def _accepts_positional(obj: Any, n: int) -> bool:

@@ -26,11 +26,13 @@ def check_schedule(schedule: Any) -> Any:
             f"schedule {_name(schedule)!r} cannot be called as schedule(step, total_steps) ({e}); a schedule "
             "factory such as warmup_cosine must be called first: warmup_cosine(0.05)"
         ) from None
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+    if callable(factor):
         raise TypeError(
-            f"schedule {_name(schedule)!r} returned {type(factor).__name__} for step 0; it must return a number "
-            "(was a schedule factory passed without calling it?)"
+            f"schedule {_name(schedule)!r} returned a function for step 0: it is a schedule factory, which must "
+            f"be called first: {_name(schedule)}(0.05)"
         )
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        raise TypeError(f"schedule {_name(schedule)!r} returned {type(factor).__name__} for step 0, not a number")
     return schedule
 
 
