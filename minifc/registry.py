@@ -15,19 +15,29 @@ The two lists apply to installed plugins (entry points); in-process plugins adde
 from __future__ import annotations
 
 import importlib.metadata as md
-import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .errors import MinifcError, UnknownComponentError, unknown_name_message
+from .components import (
+    BUILTIN,
+    KINDS,
+    REGULARIZER_STAGES,
+    REGULARIZER_TARGETS,
+    Component,
+    PluginError,
+    PluginInfo,
+    signature_accepts,
+    validate_component,
+)
+from .errors import UnknownComponentError, unknown_name_message
 from .plugin_hints import provider_hint
+from .specs import parse_spec, parse_value, split_spec
 
 __all__ = [
     "KINDS",
@@ -46,83 +56,12 @@ __all__ = [
     "get_update_rule",
     "get_regularizer",
     "get_example",
+    "signature_accepts",
+    "validate_component",
+    "BUILTIN",
+    "REGULARIZER_STAGES",
+    "REGULARIZER_TARGETS",
 ]
-
-#: kind -> hook that fills it
-KINDS = {
-    "layer": "minifc_register_layers",
-    "loss": "minifc_register_losses",
-    "update_rule": "minifc_register_update_rules",
-    "regularizer": "minifc_register_regularizers",
-    "example": "minifc_register_examples",
-}
-BUILTIN = "builtins"
-
-#: regularizer metadata: allowed values, the first one being the default
-REGULARIZER_STAGES = ("loss", "update")
-REGULARIZER_TARGETS = ("weights", "all")
-
-
-class PluginError(MinifcError, RuntimeError):
-    """A plugin failed to load or registered something invalid (raised in strict mode)."""
-
-
-@dataclass
-class Component:
-    """One registered component and where it came from.
-
-    ``metadata`` holds what the plugin passed to ``register`` (minus ``override``); for regularizers
-    ``stage``, ``applies_to`` and ``defaults`` are always present (filled with their defaults).
-    """
-
-    kind: str
-    name: str
-    obj: Any
-    plugin: str
-    distribution: str | None
-    version: str | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    override: bool = False
-
-    @property
-    def provider(self) -> str:
-        """'plugin (distribution version)' as shown in errors and listings."""
-        if self.distribution:
-            return f"{self.plugin} ({self.distribution} {self.version or ''})".replace(" )", ")")
-        return self.plugin
-
-    @property
-    def description(self) -> str:
-        return str(self.metadata.get("description", ""))
-
-
-@dataclass
-class PluginInfo:
-    """A plugin as ``minifc plugins`` lists it."""
-
-    name: str
-    status: str  # "loaded", "blocked" or "failed"
-    distribution: str | None = None
-    version: str | None = None
-    module: str | None = None
-    error: str | None = None
-    components: dict[str, list[str]] = field(default_factory=dict)
-    path: str | None = None
-    commands: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "distribution": self.distribution,
-            "version": self.version,
-            "module": self.module,
-            "path": self.path,
-            "error": self.error,
-            "components": self.components,
-            "commands": self.commands,
-        }
-
 
 def _env_list(var: str) -> set[str] | None:
     raw = os.environ.get(var)
@@ -397,72 +336,6 @@ class Registry:
                 info.commands = sorted(set(getattr(cli, "commands", {})) - before)
 
 
-def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any]) -> None:
-    """Raise :class:`PluginError` when ``obj`` cannot be a ``kind`` component; normalise ``metadata``.
-
-    Checks that the object can be called the way minifc calls it (when its signature is readable)
-    and, for regularizers, fills ``stage``, ``applies_to`` and ``defaults``.
-    """
-    what = f"{kind.replace('_', ' ')} {name!r}"
-    if not callable(obj):
-        raise PluginError(f"{what} must be callable, got {type(obj).__name__}")
-    if "description" in metadata and not isinstance(metadata["description"], str):
-        raise PluginError(f"{what}: description must be a string")
-    if kind == "layer":
-        from .nn import Module
-
-        if inspect.isclass(obj) and not issubclass(obj, Module):
-            raise PluginError(f"{what}: a layer class must subclass minifc.nn.Module, and {obj.__name__} does not")
-        return
-    calls = {
-        "loss": ("(scores, y)", 2),
-        "update_rule": ("(w, dw, config)", 3),
-        "regularizer": ("(w, config)", 2),
-        "example": ("(data, options)", 2),
-    }
-    form, n = calls[kind]
-    if not _accepts_positional(obj, n):
-        raise PluginError(f"{what} must be callable as {name}{form}; its signature is {_signature(obj)}")
-    if kind == "update_rule":
-        defaults = getattr(obj, "defaults", None)
-        if defaults is not None and not isinstance(defaults, Mapping):
-            raise PluginError(f"{what}: .defaults must be a dict of hyper-parameters, got {type(defaults).__name__}")
-        state_keys = getattr(obj, "state_keys", ())
-        if isinstance(state_keys, str) or not all(isinstance(k, str) for k in state_keys):
-            raise PluginError(f"{what}: .state_keys must be a tuple of strings, got {state_keys!r}")
-    if kind == "regularizer":
-        stage = metadata.setdefault("stage", REGULARIZER_STAGES[0])
-        if stage not in REGULARIZER_STAGES:
-            raise PluginError(f"{what}: stage must be one of {REGULARIZER_STAGES}, got {stage!r}")
-        target = metadata.setdefault("applies_to", REGULARIZER_TARGETS[0])
-        if target not in REGULARIZER_TARGETS:
-            raise PluginError(f"{what}: applies_to must be one of {REGULARIZER_TARGETS}, got {target!r}")
-        declared = metadata.get("defaults", getattr(obj, "defaults", None))
-        if declared is not None:  # undeclared options are not checked, as for update rules
-            if not isinstance(declared, Mapping):
-                raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
-            metadata["defaults"] = dict(declared)
-
-
-def _accepts_positional(obj: Any, n: int) -> bool:
-    try:
-        sig = inspect.signature(obj)
-    except (TypeError, ValueError):
-        return True  # unreadable (C functions): trust it
-    try:
-        sig.bind(*([None] * n))
-    except TypeError:
-        return False
-    return True
-
-
-def _signature(obj: Any) -> str:
-    try:
-        return str(inspect.signature(obj))
-    except (TypeError, ValueError):
-        return "(?)"
-
-
 def _args_for(impl: Any, **available: Any) -> dict[str, Any]:
     """The subset of ``available`` that the hook implementation asks for."""
     return {name: available[name] for name in impl.argnames if name in available}
@@ -475,80 +348,6 @@ def _version_of(dist: str) -> str | None:
         from . import __version__
 
         return __version__
-
-
-# -- specs: "name", "name:k=v,k2=v2", {"name": ..., **config} -----------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '0.5' / '1e-3' -> float, 'true' / 'false' -> bool, anything else -> the string."""
-    text = text.strip()
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def split_spec(spec: Any) -> tuple[str, list[Any], dict[str, Any]]:
-    """``"linear:512,weight_scale=0.01"`` -> ``("linear", [512], {"weight_scale": 0.01})``.
-
-    Accepts a string ``name[:item,item...]`` where an item is ``key=value`` or a bare value
-    (positional), a dict ``{"name": ..., **config}`` or a pair ``(name, config)``. Values in strings
-    are parsed by :func:`parse_value`.
-    """
-    if isinstance(spec, str):
-        name, sep, rest = spec.partition(":")
-        name = name.strip()
-        args: list[Any] = []
-        config: dict[str, Any] = {}
-        if sep and not rest.strip():
-            raise ValueError(f"spec {spec!r}: nothing after ':' (expected name:key=value,...)")
-        for item in (part.strip() for part in rest.split(",")) if sep else ():
-            key, eq, value = item.partition("=")
-            if not item:
-                raise ValueError(f"spec {spec!r}: empty item (stray ',')")
-            if not eq:
-                if config:
-                    raise ValueError(f"spec {spec!r}: positional value {item!r} after key=value items")
-                args.append(parse_value(item))
-            elif not key.strip().isidentifier():
-                raise ValueError(f"spec {spec!r}: {key.strip()!r} is not a valid key (expected key=value)")
-            else:
-                config[key.strip()] = parse_value(value)
-    elif isinstance(spec, Mapping):
-        if "name" not in spec:
-            raise ValueError(f"spec {dict(spec)!r} has no 'name' key")
-        name, args, config = spec["name"], [], {k: v for k, v in spec.items() if k != "name"}
-    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping):
-        name, args, config = spec[0], [], dict(spec[1])
-    else:
-        raise TypeError(f"a component spec is a str, a dict with 'name' or (name, config), got {spec!r}")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"spec {spec!r}: the name must be a non-empty string")
-    return name, args, config
-
-
-def parse_spec(spec: Any, positional: Iterable[str] = ()) -> tuple[str, dict[str, Any]]:
-    """``"l1:reg=1e-4"`` -> ``("l1", {"reg": 0.0001})``; ``{"name": "max_norm", "max_norm": 3.0}`` ->
-    ``("max_norm", {"max_norm": 3.0})``; ``"adam"`` -> ``("adam", {})``.
-
-    Bare values (``"dropout:0.5"``) are given the keys in ``positional``, in order; without enough
-    keys they are an error. The config is a new dict.
-    """
-    name, args, config = split_spec(spec)
-    keys = list(positional)
-    if len(args) > len(keys):
-        raise ValueError(f"spec {spec!r}: expected key=value items, got the bare value(s) {args[len(keys) :]}")
-    for key, value in zip(keys, args, strict=False):
-        if key in config:
-            raise ValueError(f"spec {spec!r}: {key} is given twice")
-        config[key] = value
-    return name, config
 
 
 # -- the process-wide registry -------------------------------------------------------------------
@@ -590,15 +389,6 @@ def get_update_rule(name: str) -> Any:
 
 def get_regularizer(name: str) -> Any:
     return get("regularizer", name)
-
-
-def signature_accepts(obj: Any, param: str) -> bool:
-    """Whether calling ``obj`` accepts the keyword ``param``."""
-    try:
-        sig = inspect.signature(obj)
-    except (TypeError, ValueError):
-        return False
-    return param in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 def get_example(name: str) -> Any:

@@ -4,6 +4,7 @@ resume, a lost rank, and ``minifc train --nproc-per-node 2`` end to end."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -117,3 +118,18 @@ def test_cli_nproc_per_node_trains_end_to_end(tiny_cifar, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert (out / "checkpoint.pt").is_file() and (out / "result.json").is_file()
     assert "run saved in" in result.stdout
+
+
+def test_a_job_restarted_by_torchrun_continues_its_run(tiny_cifar, tmp_path, monkeypatch):
+    from minifc.testing import invoke_cli
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_cifar), "--hidden", "8", "--batch-size", "20", "--device", "cpu",
+            "--out", str(out), "--quiet"]
+    first = invoke_cli(*args, "--epochs", "1")
+    assert first.exit_code == 0, first.output
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # what torchrun sets after --max-restarts kicked in
+    again = invoke_cli(*args, "--epochs", "2")
+    assert again.exit_code == 0, again.output
+    assert "continues from its last checkpoint" in again.output
+    assert json.loads((out / "result.json").read_text())["epochs"] == 2

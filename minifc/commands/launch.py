@@ -14,12 +14,17 @@ import sys
 
 import click
 
-__all__ = ["under_launcher", "launch_local", "strip_option"]
+__all__ = ["under_launcher", "restarted_by_launcher", "launch_local", "strip_option"]
 
 
 def under_launcher() -> bool:
     """Whether this process is a rank that torchrun started (WORLD_SIZE in the environment)."""
     return "WORLD_SIZE" in os.environ
+
+
+def restarted_by_launcher() -> bool:
+    """Whether torchrun restarted the job after a failure (``--max-restarts``): then the run continues."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
 
 
 def strip_option(argv: list[str], option: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import MinifcError
-from .launch import launch_local, under_launcher
+from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
     ConfigError,
@@ -140,6 +140,10 @@ def train(
     run_dir = Path(out if ctx.get_parameter_source("out") in _EXPLICIT else requested.get("out", DEFAULT_OUT))
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
     requested = {k: v for k, v in requested.items() if k in KEYS}
+    if not resume and restarted_by_launcher() and (run_dir / "checkpoint.pt").is_file():
+        note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
+        click.echo(note, err=True)
+        resume, force = True, False
     applied: dict[str, Any] = {}
     try:
         config, applied = _resumed_config(run_dir, requested) if resume else (resolve(requested, sources), {})
