@@ -5,12 +5,10 @@
     python benchmarks/distributed.py --device cuda --nproc 1          # one GPU: the reducer's own cost
     python benchmarks/distributed.py --json dist.json
 
-One training step, on every rank: take this rank's minibatch (``ShardedSampler``: global batch / N rows
-of a fixed random data set of CIFAR shape), forward, softmax loss, backward layer by layer with
-``GradReducer.ready`` after each layer and ``GradReducer.finish`` at the end, update every parameter
-(the rule's ``foreach`` form), read the loss as a float. The reference is the same loop in one
-process at the full global batch, without a reducer. The loop is built from public minifc pieces
-(``minifc.nn``, ``minifc.functional``, ``minifc.optim``, ``minifc.distributed``), not the Trainer.
+One training step is ``Trainer.step()`` on a fixed random data set of CIFAR shape: on every rank of
+the job, this rank's minibatch (global batch / N rows), forward, loss, backward with each layer's
+gradients handed to the bucketed all-reduce as it finishes, the wait for the reductions, the update.
+The reference is the same Trainer in one process at the full global batch (``distributed=False``).
 
 Runs (each in fresh processes started by ``minifc.distributed.run_local``; gloo on CPU, nccl on CUDA):
 
@@ -33,66 +31,32 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 import torch
 
-from minifc import functional as F
-from minifc import nn, optim
-from minifc.distributed import GradReducer, ShardedSampler, check_in_sync, run_local
+from minifc import FullyConnectedNet, Trainer
+from minifc.distributed import check_in_sync, run_local
 
 INPUT_DIM = 3 * 32 * 32
 
 
-def build_net(dims: list[int], device: torch.device, seed: int) -> nn.Sequential:
-    """Linear+ReLU layers of widths dims[1:-1], then a Linear to dims[-1]; same weights on every rank."""
-    gen = torch.Generator().manual_seed(seed)
-    layers: list[nn.Module] = []
-    for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-        cls = nn.Linear if i == len(dims) - 2 else nn.LinearReLU
-        layers.append(cls(d_in, d_out, generator=gen))
-    layers[0].input_grad = False  # the data needs no gradient
-    return nn.Sequential(*layers).to(device)
-
-
-def make_loop(args: argparse.Namespace, rank: int, world: int, device: torch.device, reducer_opts: dict | None):
-    """(step function, net, reducer or None) for this rank."""
+def make_loop(args: argparse.Namespace, ctx: Any, reducer_opts: dict | None):
+    """(step function, model params, reducer or None) for this rank: the Trainer's own ``step()``, as
+    one rank of the job (``reducer_opts`` given) or alone at the full global batch."""
     gen = torch.Generator().manual_seed(0)
-    X = torch.randn(args.samples, args.dims[0], generator=gen).to(device)
-    y = torch.randint(args.dims[-1], (args.samples,), generator=gen).to(device)
-    net = build_net(args.dims, device, seed=1)
-    params = net.parameters()
-    rule = getattr(optim, args.rule)
-    configs = [{"learning_rate": args.lr} for _ in params]
-    foreach = getattr(rule, "foreach", None)
-    reducer = None if reducer_opts is None else GradReducer(params, **reducer_opts)
-    sampler = ShardedSampler(args.samples, args.batch, rank=rank, world_size=world, seed=0, drop_last=True)
-    state = {"epoch": 0, "batches": [], "pos": 0}
-    buf = X.new_empty((sampler.batch_size, X.shape[1]))
-    layers = list(net)
-
-    def step() -> float:
-        if state["pos"] == len(state["batches"]):
-            sampler.set_epoch(state["epoch"])
-            state.update(epoch=state["epoch"] + 1, batches=[b.to(device) for b in sampler.batches()], pos=0)
-        idx = state["batches"][state["pos"]]
-        state["pos"] += 1
-        xb = torch.index_select(X, 0, idx, out=buf)
-        loss, dout = F.softmax_loss(net.forward(xb), y.index_select(0, idx))
-        for p in params:
-            p.grad = None
-        for layer in reversed(layers):
-            dout = layer.backward(dout)
-            if reducer is not None:
-                reducer.ready(layer.parameters())
-        if reducer is not None:
-            reducer.finish()
-        ws, dws = [p.data for p in params], [p.grad for p in params]
-        if foreach is None or not foreach(ws, dws, configs):
-            for w, dw, c in zip(ws, dws, configs, strict=True):
-                rule(w, dw, c)
-        return float(loss)
-
-    return step, net, reducer
+    X = torch.randn(args.samples, args.dims[0], generator=gen)
+    y = torch.randint(args.dims[-1], (args.samples,), generator=gen)
+    data = {"X_train": X, "y_train": y, "X_val": X[:256], "y_val": y[:256]}
+    torch.manual_seed(1)  # the same initial weights everywhere (rank 0's are broadcast anyway)
+    dims = args.dims
+    model = FullyConnectedNet(dims[1:-1], input_dim=dims[0], num_classes=dims[-1], weight_scale=0.02)
+    distributed = ctx if reducer_opts is not None else False
+    trainer = Trainer(model, data, update_rule=args.rule, optim_config={"learning_rate": args.lr},
+                      batch_size=args.batch, device=ctx.device, seed=0, verbose=False, distributed=distributed,
+                      **(reducer_opts or {}))
+    reducer = getattr(trainer.gradient_hooks, "reducer", None)
+    return trainer.step, trainer.model.params, reducer
 
 
 def _sync(device: torch.device) -> None:
@@ -105,7 +69,7 @@ def rank_main(ctx, args: argparse.Namespace, variants: list[str]) -> dict:
     loops = {}
     for v in variants:
         opts = None if v == "single" else {"bucket_cap_mb": args.bucket_cap_mb, "overlap": v == "overlap"}
-        loops[v] = make_loop(args, ctx.rank, ctx.world_size, ctx.device, opts)
+        loops[v] = make_loop(args, ctx, opts)
     times: dict[str, list[float]] = {v: [] for v in variants}
     waits: dict[str, list[float]] = {v: [] for v in variants}
     finishes: dict[str, list[float]] = {v: [] for v in variants}
@@ -126,7 +90,8 @@ def rank_main(ctx, args: argparse.Namespace, variants: list[str]) -> dict:
             waits[v].append(reducer.stats.wait_s if reducer else 0.0)
             finishes[v].append(reducer.stats.finish_s if reducer else 0.0)
     for v in variants:
-        check_in_sync(loops[v][1].parameters(), step=0)  # the ranks trained the same model
+        if loops[v][2] is not None:
+            check_in_sync(loops[v][1], step=0)  # the ranks trained the same model
     buckets = {v: [round(b.nbytes / 2**20, 2) for b in loops[v][2].buckets] for v in variants if loops[v][2]}
     return {"times": times, "waits": waits, "finishes": finishes, "buckets": buckets}
 
