@@ -128,7 +128,8 @@ class Classifier:
         self.check_params()
         self._before_forward(y is not None)
         with torch.no_grad():
-            self.net.train(y is not None)
+            if self.net.training != (y is not None):  # a walk over every module: only when it changes
+                self.net.train(y is not None)
             scores = self.net.forward(X)
             if y is None:
                 return scores
@@ -157,10 +158,10 @@ class Classifier:
                 dout = dscores
                 for module in reversed(list(net)):
                     dout = module.backward(dout)
-                    self._layer_done(module.parameters(), on_ready)
+                    self._layer_done(module, on_ready)
             else:
                 net.backward(dscores)
-                self._layer_done(net.parameters(), on_ready)
+                self._layer_done(net, on_ready)
             grads = {}
             for name, p in objects.items():
                 if p.grad is None:
@@ -170,8 +171,11 @@ class Classifier:
                 grads[name] = p.grad
         return grads
 
-    def _layer_done(self, parameters: list[Parameter], on_ready: Callable[[list[Parameter]], object] | None) -> None:
+    def _layer_done(self, module: Module, on_ready: Callable[[list[Parameter]], object] | None) -> None:
         """A layer's gradients are final: add the L2 term ``2 reg W`` to its weights', then announce them."""
+        if not self.reg and on_ready is None:
+            return
+        parameters = module.parameters()
         if self.reg:
             for p in parameters:
                 if p.grad is not None and p.data.dim() >= 2:
