@@ -1,0 +1,13 @@
+"""The parts :class:`minifc.Trainer` wires together, one concept per module.
+
+- :mod:`.inputs`: checking the data, its fit to the model, ``optim_config``, the update rule;
+- :mod:`.sampler`: which rows each step sees (``shuffle``, ``subset``, ``replacement``);
+- :mod:`.gradients`: the gradient-hook seam (nothing on one process);
+- :mod:`.regularize`: regularizers from specs, and the regularize seam;
+- :mod:`.update`: the update seam's strategies (per parameter, foreach, fused);
+- :mod:`.first_step`: the contract checks of a run's first step;
+- :mod:`.schedule`, :mod:`.divergence`, :mod:`.metrics`: learning-rate factors, what happens on
+  divergence, accuracy;
+- :mod:`.state`: checkpoints (what they hold, how they are checked, saved and restored);
+- :mod:`.data_parallel`: the Trainer as one rank of a data-parallel job.
+"""
