@@ -16,6 +16,8 @@ from minifc.checkpoint import safe_load
 from minifc.models import FullyConnectedNet
 from minifc.trainer import Trainer
 
+pytestmark = pytest.mark.subprocess
+
 # One training setup, shared by this process and the subprocesses (it is written to a file and run
 # with sys.executable). A mode "kill" run stops itself at KILL_STEP (in epoch 3) and waits to be killed.
 SCRIPT = """

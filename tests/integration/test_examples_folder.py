@@ -13,7 +13,7 @@ import pytest
 import minifc
 from minifc.testing import check_plugin, plugin_registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TEMPLATE = EXAMPLES / "plugin_template"
 

@@ -176,7 +176,7 @@ def test_the_readme_configuration_example_resolves(tmp_path) -> None:
 
     if "batchnorm1d" not in default_registry().names("layer"):
         pytest.skip("the README example uses batchnorm1d from the minifc-norm plugin package")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     toml = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "readme.toml").write_text(toml)
     resolved = printed("--config", str(tmp_path / "readme.toml"))

@@ -13,6 +13,8 @@ from minifc.cli import main
 from minifc.example_options import ExampleOptions
 from minifc.examples import EXAMPLES, run_example
 
+pytestmark = pytest.mark.cifar
+
 
 @pytest.fixture(scope="module")
 def cifar():

@@ -74,6 +74,7 @@ def test_another_seed_gives_another_run(script):
     assert not same(script["run"](3), script["run"](4))
 
 
+@pytest.mark.subprocess
 def test_same_seed_same_run_across_processes(script, tmp_path):
     out = tmp_path / "run.pt"
     proc = subprocess.run(

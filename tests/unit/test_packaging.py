@@ -11,7 +11,7 @@ import pytest
 
 import minifc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "setup.cfg").exists())
 PACKAGES.append(ROOT / "examples" / "plugin_template")
 PLUGIN_MODULES = ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "minifc_regularizers")

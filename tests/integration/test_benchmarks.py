@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput")
 TINY = ["--configs", "tiny", "--repeats", "1", "--steps", "2", "--warmup", "1", "--no-memory", "--threads", "1"]
 

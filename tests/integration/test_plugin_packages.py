@@ -21,11 +21,14 @@ from minifc.registry import Registry
 PACKAGES = {"optim_extra": "minifc-optim-extra", "regularizers": "minifc-regularizers", "norm": "minifc-norm"}
 INSTALLED = {ep.name: ep for ep in md.entry_points(group="minifc.plugins") if ep.name in PACKAGES}
 
-pytestmark = pytest.mark.skipif(
-    len(INSTALLED) < len(PACKAGES),
-    reason="the plugin packages in plugins/ are not installed (run `tox -e plugins`, or "
-    "`pip install ./plugins/minifc-optim-extra ./plugins/minifc-regularizers ./plugins/minifc-norm`)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        len(INSTALLED) < len(PACKAGES),
+        reason="the plugin packages in plugins/ are not installed (run `tox -e plugins`, or "
+        "`pip install ./plugins/minifc-optim-extra ./plugins/minifc-regularizers ./plugins/minifc-norm`)",
+    ),
+    pytest.mark.subprocess,
+]
 
 
 @pytest.fixture
