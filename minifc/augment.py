@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 
+from .validate import check_int
+
 __all__ = ["CIFAR_SHAPE", "as_images", "random_crop", "random_flip", "hflip", "shift", "crop_flip"]
 
 CIFAR_SHAPE = (3, 32, 32)
@@ -38,13 +40,6 @@ def as_images(x: torch.Tensor, image_shape: tuple[int, int, int] = CIFAR_SHAPE) 
     return x.reshape(x.shape[0], *image_shape)
 
 
-def _check_int(who: str, name: str, value: object, minimum: int | None = None) -> None:
-    """Raise ValueError naming ``who`` and ``name`` unless value is an int (not a bool) >= minimum."""
-    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
-        bound = "" if minimum is None else f" >= {minimum}"
-        raise ValueError(f"{who}: {name} must be an integer{bound}, got {value!r}")
-
-
 def _like_input(images: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return images.reshape(x.shape)
 
@@ -58,8 +53,8 @@ def shift(x: torch.Tensor, dy: int, dx: int, image_shape: tuple[int, int, int] =
     """Every image moved down by ``dy`` and right by ``dx`` pixels (negative: up, left), the uncovered
     border zero-filled: the window that :func:`random_crop` with padding p takes at (p - dy, p - dx).
     x (N, C*H*W) or (N, C, H, W) -> a new tensor like x."""
-    _check_int("shift", "dy", dy)
-    _check_int("shift", "dx", dx)
+    check_int(dy, "shift: dy")
+    check_int(dx, "shift: dx")
     images = as_images(x, image_shape)
     h, w = images.shape[2:]
     p = max(abs(dy), abs(dx))
@@ -116,7 +111,7 @@ def random_crop(
 def _crop_flip(
     x: torch.Tensor, padding: int, flip_p: float, image_shape: tuple[int, int, int], generator: torch.Generator | None
 ) -> torch.Tensor:
-    _check_int("random_crop", "padding", padding, minimum=0)
+    check_int(padding, "random_crop: padding", minimum=0)
     images = as_images(x, image_shape)
     n = images.shape[0]
     top = torch.randint(0, 2 * padding + 1, (n,), device=x.device, generator=generator)
@@ -128,7 +123,7 @@ def _crop_flip(
 def crop_flip(padding: int = 4, flip: bool = True, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> Augment:
     """The Trainer ``augment`` for random crops with zero padding and random horizontal flips:
     ``augment(x)`` with x (N, C*H*W) or (N, C, H, W) returns a new batch like x."""
-    _check_int("crop_flip", "padding", padding, minimum=0)
+    check_int(padding, "crop_flip: padding", minimum=0)
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         if padding:
