@@ -61,9 +61,9 @@ def test_print_config_round_trips_through_toml_and_json_and_trains_nothing(tmp_p
     config = tmp_path / "run.toml"
     config.write_text(RUN_TOML)
     out = tmp_path / "never"
-    args = ("--config", str(config), "--out", str(out), "--hidden", "64,64", "--regularizer", "l1:reg=0.001")
+    args = ("--config", str(config), "--out", str(out), "--hidden", "64,64", "--regularizer", "l2:reg=0.001")
     resolved = printed(*args)
-    assert resolved["hidden"] == [64, 64] and resolved["regularizers"] == [{"name": "l1", "reg": 0.001}]
+    assert resolved["hidden"] == [64, 64] and resolved["regularizers"] == [{"name": "l2", "reg": 0.001}]
     assert resolved["update_rule_options"] == {"beta1": 0.85} and resolved["norm"] is None
     toml = invoke(*args, "--print-config")
     assert toml.exit_code == 0 and toml.stdout.startswith("# minifc train configuration")
