@@ -167,7 +167,7 @@ def test_set_puts_parsed_values_into_extra_and_budget_into_options(tmp_path):
     options = CALLS[-1]
     assert options.budget == 20.0
     assert options.extra == {"recipe": {"width": 512, "flip": False}, "note": "two words", "lr": 1e-3}
-    assert "target:" not in result.output  # tuned settings: the target is for the example's own settings
+    assert "target:" not in result.output  # --set: the target is for the example's own settings (and a budget)
     result = invoke_cli("example", "timed", "--out", str(tmp_path / "p"), "--quiet", registry=with_tiny())
     assert result.exit_code == 0 and CALLS[-1].budget is None and CALLS[-1].extra == {}
 

@@ -171,7 +171,7 @@ def example(
         raise click.ClickException(f"example {name}: {e}") from None
     except OSError as e:
         raise click.ClickException(os_error_message(e, f"example {name}")) from None
-    _report(name, summary, tuned=epochs is not None or num_train is not None or bool(settings) or budget is not None)
+    _report(name, summary, tuned=epochs is not None or num_train is not None or bool(settings))
     write_json(out_dir / SUMMARY, summary)
     click.echo(f"summary: {out_dir / SUMMARY}")
 
