@@ -236,6 +236,8 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         None if fixed else schedule,
         recipe.max_epochs * steps_per_epoch,
         margin_s=_OUTPUT_S,
+        # until the first epoch-end evaluation is timed: a forward pass costs about a third of a training step's
+        first_eval_steps=(min(num_train_samples, n_train) + n_val) / (3 * batch_size),
     )
     trainer = Trainer(
         model,

@@ -22,9 +22,10 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
         "pca256-1x1024",
         {
             "pca_dims": 256,
+            "pca_samples": 1024,
             "width": 1024,
             "depth": 1,
-            "padding": 0,
+            "padding": 1,
             "learning_rate": 2e-3,
             "warmup_epochs": 0.3,
             "tta_shift": 0,
@@ -32,8 +33,17 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
     ),
     (
         120,
-        "pca384-2x1024",
-        {"pca_dims": 384, "width": 1024, "depth": 2, "learning_rate": 2e-3, "warmup_epochs": 0.5},
+        "pca384-1x2048",
+        {
+            "pca_dims": 384,
+            "pca_samples": 1536,
+            "width": 2048,
+            "depth": 1,
+            "padding": 1,
+            "learning_rate": 2e-3,
+            "warmup_epochs": 0.5,
+            "tta_shift": 0,
+        },
     ),
     (
         300,

