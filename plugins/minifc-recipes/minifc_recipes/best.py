@@ -257,7 +257,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     train_start = time.time()
     if options.verbose:
         print(
-            f"best ({recipe.tier}): {recipe.depth} x [linear {recipe.width}, {recipe.norm}, relu] on "
+            f"best ({recipe.tier or 'custom'}): {recipe.depth} x [linear {recipe.width}, {recipe.norm}, relu] on "
             f"{data['X_train'].shape[1]} inputs, {recipe.update_rule}, batch {batch_size}, budget "
             f"{recipe.budget_s:.0f} s ({deadline - train_start:.0f} s left)"
         )

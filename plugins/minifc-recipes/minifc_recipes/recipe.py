@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["BUDGET_S", "TIERS", "TARGETS", "Recipe", "tier_for", "target_for"]
+__all__ = ["BUDGET_S", "TIERS", "TARGETS", "LONGEST", "Recipe", "tier_for", "tier_named", "target_for"]
 
 BUDGET_S = 15 * 60
 """Default wall-clock budget of the whole example (from the start of the process), in seconds."""
@@ -65,12 +65,24 @@ def target_for(budget_s: float) -> float | None:
     return TARGETS[max(reached)] if reached else None
 
 
+LONGEST = "zca-2x1024"
+"""The name of the settings for budgets above every tier's bound: the Recipe defaults."""
+
+
 def tier_for(budget_s: float) -> tuple[str, dict[str, Any]]:
     """(name, settings) of the tier for a budget of ``budget_s`` seconds."""
     for bound, name, settings in TIERS:
         if budget_s <= bound:
             return name, dict(settings)
-    return "zca-2x1024", {}
+    return LONGEST, {}
+
+
+def tier_named(name: str) -> dict[str, Any]:
+    """The settings of the tier called ``name``; raises ValueError listing the names."""
+    known = {tier: settings for _, tier, settings in TIERS} | {LONGEST: {}}
+    if name not in known:
+        raise ValueError(f"best: unknown tier {name!r}; tiers: {', '.join(known)}")
+    return dict(known[name])
 
 
 @dataclass
@@ -84,7 +96,8 @@ class Recipe:
     Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget. Test: views shifted by ``tta_shift`` and
-    mirrored (``tta_flip``).
+    mirrored (``tta_flip``). ``tier``: the name of the tier whose settings these are (given explicitly,
+    it picks that tier's settings whatever the budget).
     """
 
     width: int = 1024
@@ -107,6 +120,7 @@ class Recipe:
     budget_s: float = BUDGET_S
     tta_flip: bool = True
     tta_shift: int = 2
+    tier: str | None = None
 
     @classmethod
     def from_options(cls, extra: dict[str, Any], budget: float | None = None) -> Recipe:
@@ -122,11 +136,10 @@ class Recipe:
         seconds = overrides.get("budget_s", BUDGET_S)
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise ValueError(f"best: the budget must be a number of seconds > 0, got {seconds!r}")
-        return cls(**{**tier_for(seconds)[1], **overrides})
-
-    @property
-    def tier(self) -> str:
-        return tier_for(self.budget_s)[0]
+        name, settings = tier_for(seconds)
+        if overrides.get("tier") is not None:
+            name, settings = str(overrides["tier"]), tier_named(str(overrides["tier"]))
+        return cls(**{**settings, **overrides, "tier": name})
 
     def layers(self) -> list[Any]:
         """The layer specs for :func:`minifc.builder.build_net` (the output layer is added there)."""

@@ -203,6 +203,11 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     for bad in (0, -5, True, "20"):
         with pytest.raises(ValueError, match="the budget must be a number of seconds > 0"):
             Recipe.from_options({"recipe": {"budget_s": bad}})
+    forced = Recipe.from_options({"recipe": {"tier": TIERS[0][1], "depth": 3}}, budget=600)
+    assert forced.tier == TIERS[0][1] and forced.pca_dims == TIERS[0][2]["pca_dims"] and forced.depth == 3
+    with pytest.raises(ValueError, match="unknown tier 'fast'; tiers: "):
+        Recipe.from_options({"recipe": {"tier": "fast"}})
+    assert Recipe().tier is None
     assert (target_for(10), target_for(20), target_for(119), target_for(900)) == (None, 0.54, 0.62, 0.75)
 
 
