@@ -207,3 +207,30 @@ def test_budget_benchmark_arguments() -> None:
         with pytest.raises(SystemExit):
             budget.parse_args(bad)
     assert budget.fmt_budget(900) == "15 min" and budget.fmt_budget(90) == "90 s" and budget.fmt_budget(20) == "20 s"
+
+
+def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
+    """benchmarks/ablation.py on a tiny synthetic CIFAR-10 (the budget benchmark's), one epoch per variant."""
+    for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
+        pytest.importorskip(module, reason="the ablation runs the example best (plugin packages)")
+    sys.path.insert(0, str(BENCH))
+    try:
+        budget, ablation = importlib.import_module("budget"), importlib.import_module("ablation")
+    finally:
+        sys.path.remove(str(BENCH))
+    data = budget.write_tiny_cifar(tmp_path, per_batch=80, n_test=20)  # 320 training images: above 256 dims
+    recipe_tier = "pca256-1x1024"
+    argv = ["--data", str(data), "--tier", recipe_tier, "--epochs", "1", "--threads", "1",
+            "--variants", "", "pca_dims=16,width=32", "mixup=0.2,pca_dims=16"]
+    n = torch.get_num_threads()
+    try:
+        assert ablation.main(argv) == 0
+    finally:
+        torch.set_num_threads(n)
+    out = capsys.readouterr().out
+    assert f"{recipe_tier}, 1 epochs, 1 threads, seed 0; validation accuracy" in out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert table[0] == "| variant | 1 view | 2 views | change (1 view) | training s |"
+    assert [line.split(" | ")[0] for line in table[1:]] == ["| (the tier)", "| pca_dims=16,width=32",
+                                                             "| mixup=0.2,pca_dims=16"]
+    assert table[1].split(" | ")[3] == "+0.00" and "test" not in out.lower()

@@ -25,7 +25,7 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
             "pca_samples": 1024,
             "width": 1024,
             "depth": 1,
-            "padding": 1,
+            "padding": 0,
             "learning_rate": 2e-3,
             "warmup_epochs": 0.3,
             "tta_shift": 0,
