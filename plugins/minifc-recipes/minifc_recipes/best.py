@@ -55,8 +55,8 @@ _PLUGINS = {
     ("update_rule", "lion"): "minifc-optim-extra",
     ("loss", "softmax_smooth"): "minifc-recipes",
 }
-# The final evaluation may run about this much slower per view than an epoch-end evaluation (views are
-# made on the fly, the batches are larger), and the run keeps this many seconds for writing its results.
+# The margin on estimates of the final evaluation's seconds, and the seconds the run keeps for writing its
+# results.
 _FINAL_EVAL_MARGIN = 1.2
 _OUTPUT_S = 1.0
 
@@ -164,6 +164,15 @@ def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], p
     return [str(path)]
 
 
+def _probe_final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor], rows: int = 1000) -> float:
+    """Seconds the final evaluation should take: :func:`final_evaluation` timed on ``rows`` validation images,
+    scaled to the validation and test splits, with a margin."""
+    X, y = data["X_val"][:rows], data["y_val"][:rows]
+    start = time.time()
+    accuracy_by_views(model, X, y)
+    return _FINAL_EVAL_MARGIN * (time.time() - start) * (len(data["y_val"]) + len(data["y_test"])) / max(len(y), 1)
+
+
 def final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Validation accuracy with 1, 2 and all of the model's views; the number of views chosen on it (the
     best, fewest on a tie; ``multi_views`` likewise among 2 or more); then the test split, evaluated once."""
@@ -238,6 +247,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         margin_s=_OUTPUT_S,
         # until the first epoch-end evaluation is timed: a forward pass costs about a third of a training step's
         first_eval_steps=(min(num_train_samples, n_train) + n_val) / (3 * batch_size),
+        probe=lambda: _probe_final_evaluation(model, data),
     )
     trainer = Trainer(
         model,

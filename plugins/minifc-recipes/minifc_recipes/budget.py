@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ class BudgetClock:
         deadline: when the final evaluation must be done.
         final_eval: the final evaluation's cost as a multiple of one epoch-end evaluation (measured
             after the first epoch; until then a guess of ``first_eval_steps`` steps per evaluation).
+        probe: optional; ``probe()`` measures a slice of the final evaluation and returns the whole
+            one's estimated seconds. When given it replaces ``final_eval`` from the first epoch's end
+            on (called then and every ``probe_every`` epochs): an epoch-end evaluation is a poor
+            yardstick when the final one uses other batches and views.
         schedule: the :class:`FittedSchedule` to refit, or None (``adapt`` False: fixed epochs).
         max_steps: at most this many steps in all.
         margin_s: seconds kept free after the final evaluation (writing the results).
@@ -62,6 +67,8 @@ class BudgetClock:
         margin_s: float = 0.5,
         first_eval_steps: float = 20.0,
         replan_every: int = 16,
+        probe: Callable[[], float] | None = None,
+        probe_every: int = 5,
     ) -> None:
         self.started_at, self.deadline, self.final_eval = started_at, deadline, final_eval
         self.schedule, self.max_steps, self.margin_s = schedule, max_steps, margin_s
@@ -69,6 +76,8 @@ class BudgetClock:
         self.points: list[tuple[float, float, float]] = []
         self.step_seconds: deque[float] = deque(maxlen=200)
         self.eval_seconds: float | None = None
+        self.probe, self.probe_every = probe, max(1, probe_every)
+        self.final_seconds: float | None = None  # the probe's latest estimate
         self.stop_at = deadline - margin_s
         self._last = time.time()
 
@@ -91,8 +100,11 @@ class BudgetClock:
     def on_epoch_end(self, trainer: Any) -> None:
         now = time.time()
         self.eval_seconds = now - self._last  # the epoch-end evaluation (and checkpoint, if any)
-        self._last = now
         self.points.append((now - self.started_at, trainer.train_acc_history[-1], trainer.val_acc_history[-1]))
+        if self.probe is not None and (trainer.epoch - 1) % self.probe_every == 0:
+            self.final_seconds = self.probe()
+            now = time.time()
+        self._last = now
         if self.step_seconds:
             self._plan(trainer, now, report=trainer.verbose)
 
@@ -100,7 +112,8 @@ class BudgetClock:
         """Move ``stop_at`` to leave the final evaluation its time, and (adapting) refit the schedule."""
         per_step = sum(self.step_seconds) / len(self.step_seconds)
         one_eval = self.eval_seconds if self.eval_seconds is not None else self.first_eval_steps * per_step
-        self.stop_at = self.deadline - self.margin_s - self.final_eval * one_eval
+        final = self.final_seconds if self.final_seconds is not None else self.final_eval * one_eval
+        self.stop_at = self.deadline - self.margin_s - final
         if self.schedule is None:
             return
         ipe = trainer.iterations_per_epoch
@@ -108,7 +121,8 @@ class BudgetClock:
         total = min(self.max_steps, trainer.step_count + fits)
         if report:
             print(
-                f"budget: {per_step * 1e3:.1f} ms per step, {one_eval:.1f} s per evaluation, "
+                f"budget: {per_step * 1e3:.1f} ms per step, {one_eval:.1f} s per evaluation, {final:.1f} s for the "
+                "final one, "
                 f"{self.stop_at - now:.0f} s left -> {total} steps ({total / ipe:.1f} epochs) in all"
             )
         self.schedule.total_steps = total

@@ -148,6 +148,32 @@ def test_budget_clock_fits_the_schedule_to_the_time_left_and_stops_part_way(monk
     assert now[0] <= clock.stop_at
 
 
+def test_budget_clock_probes_the_final_evaluation_at_the_first_epoch_end_and_every_few(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
+    probes = []
+
+    def probe():
+        now[0] += 0.5  # the probe's own time is not an evaluation's
+        probes.append(now[0])
+        return 7.0
+
+    schedule = FittedSchedule(2)
+    clock = BudgetClock(1000.0, 1100.0, final_eval=4.0, schedule=schedule, max_steps=10_000, margin_s=1.0,
+                        first_eval_steps=5, replan_every=4, probe=probe, probe_every=2)
+    trainer = _FakeTrainer(ipe=10)
+    clock.on_train_begin(trainer)
+    _steps(clock, trainer, now, 10, 1.0)
+    assert clock.stop_at == 1100.0 - 1.0 - 4.0 * 5.0  # before the first epoch's end: the guess
+    _end_epoch(clock, trainer, now, 2.0)
+    assert len(probes) == 1 and clock.eval_seconds == 2.0 and clock.stop_at == 1100.0 - 1.0 - 7.0
+    for _ in range(3):
+        _steps(clock, trainer, now, 10, 1.0)
+        _end_epoch(clock, trainer, now, 2.0)
+    assert len(probes) == 2 and trainer.epoch == 4  # after epochs 1 and 3
+    assert clock.step_seconds[-1] == 1.0  # the probe's time does not count as a step's
+
+
 def test_budget_clock_with_fixed_epochs_only_stops_for_the_final_evaluation(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
