@@ -103,8 +103,8 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="Wall-clock seconds for the whole run, from the start of the process (examples that take a "
-    "budget only, e.g. best).",
+    help="Wall-clock seconds for the whole run, from the start of the process (only for examples that take "
+    "a time budget; the command names them).",
 )
 @click.option(
     "--set",

@@ -32,7 +32,7 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
         },
     ),
     (
-        120,
+        90,
         "pca384-1x2048",
         {
             "pca_dims": 384,
@@ -46,9 +46,23 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
         },
     ),
     (
-        300,
-        "pca512-2x1536",
-        {"pca_dims": 512, "width": 1536, "depth": 2, "warmup_epochs": 0.5},
+        180,
+        "pca384-1x2048-views18",
+        {
+            "pca_dims": 384,
+            "pca_samples": 1536,
+            "width": 2048,
+            "depth": 1,
+            "padding": 1,
+            "learning_rate": 2e-3,
+            "warmup_epochs": 0.5,
+            "tta_shift": 1,
+        },
+    ),
+    (
+        420,
+        "pca512-2x1024",
+        {"pca_dims": 512, "width": 1024, "depth": 2, "warmup_epochs": 0.5},
     ),
 ]
 """Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (``zca``)."""
