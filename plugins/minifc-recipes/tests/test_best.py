@@ -82,7 +82,8 @@ def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monke
         assert 0.0 <= row[key] <= 1.0, key
     assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16 and row["tier"] == "zca-2x1024"
     assert row["test_acc"] > 0.14  # chance is 0.10; about 0.21 measured
-    assert calls == [(10000, False), (10000, True)]  # validation, then the test split once
+    # the timing probe on 500 validation images after the first epoch, validation, then the test split once
+    assert calls == [(500, False), (10000, False), (10000, True)]
     val = row["val_acc_by_views"]
     assert list(val) == [1, 2, 18] and val[row["views"]] == row["val_acc_tta"] == max(val.values())
     assert row["multi_views"] in (2, 18) and val[row["multi_views"]] == max(val[2], val[18])
