@@ -24,7 +24,11 @@ class ExampleOptions:
     - ``device``: ``"auto"`` (cuda, then mps, then cpu) or any torch device;
     - ``seed``: seeds initialization and minibatches (None: unseeded);
     - ``verbose``: print the training lines;
-    - ``extra``: example-specific settings (an example documents the keys it reads).
+    - ``budget``: wall-clock seconds the whole run may take, counted from the start of the process
+      (``minifc example NAME --budget SECONDS``); None means the example's own. Only an example
+      registered with ``budget=True`` reads it: ``minifc example`` refuses ``--budget`` for the others;
+    - ``extra``: example-specific settings (an example documents the keys it reads); ``minifc example
+      NAME --set key=value`` puts ``value`` there, and ``--set a.b=value`` puts it in ``extra["a"]["b"]``.
     """
 
     out: Path
@@ -34,6 +38,7 @@ class ExampleOptions:
     seed: int | None = 0
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    budget: float | None = None
 
     def pick(self, classic_epochs: int, classic_num_train: int | None) -> tuple[int, int | None]:
         """``(epochs, num_train)``: the given ones, else the example's own settings."""

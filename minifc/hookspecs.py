@@ -140,8 +140,10 @@ def minifc_register_examples(register: Register) -> None:
     ``final_train_acc``, ``final_val_acc``, ``best_val_acc`` and ``seconds``; optionally
     ``test_acc`` and ``epochs``), ``plots`` (paths of the files written under ``options.out``) and
     optionally ``target`` (``(row key, threshold)`` the default settings should reach). The
-    ``description`` is what ``minifc example --help`` lists. Names use ``-`` between words
-    (``two-layer``). ``minifc check`` does not run examples.
+    ``description`` is what ``minifc example --help`` lists. ``budget=True`` says the example reads
+    ``options.budget`` (``minifc example NAME --budget SECONDS``; the command refuses ``--budget``
+    for an example registered without it). Names use ``-`` between words (``two-layer``).
+    ``minifc check`` does not run examples.
     """
 
 

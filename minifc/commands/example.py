@@ -11,7 +11,7 @@ import torch
 
 from ..errors import MinifcError, UnknownComponentError
 from ..example_options import ExampleOptions
-from ..registry import default_registry
+from ..registry import default_registry, parse_value
 from .common import load_data, os_error_message, print_table, write_json
 
 SUMMARY = "summary.json"
@@ -46,6 +46,39 @@ def _refuse_overwrite(out_dir: Path, force: bool) -> None:
     (out_dir / SUMMARY).unlink(missing_ok=True)
 
 
+def parse_settings(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``--set`` items ``key=value`` -> a dict for :attr:`ExampleOptions.extra`: values parsed like the
+    registry's specs (``3`` -> int, ``1e-3`` -> float, ``true``/``false`` -> bool, else the string);
+    a dotted key nests (``recipe.width=512`` -> ``{"recipe": {"width": 512}}``). Raises ValueError
+    naming the item that is not ``key=value``, has an empty key part, or sets a key twice."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.strip() for p in parts):
+            raise ValueError(f"{item!r} is not key=value (e.g. recipe.width=512)")
+        node = settings
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part.strip(), {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{item!r}: {'.'.join(parts[: i + 1])!r} is already set to a value")
+        last = parts[-1].strip()
+        if last in node:
+            raise ValueError(f"{item!r}: {key.strip()!r} is set twice")
+        node[last] = parse_value(value)
+    return settings
+
+
+def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
+    if budget is not None and not takes_budget:
+        registry = default_registry()
+        takers = [c.name for c in registry.components["example"].values() if c.metadata.get("budget")]
+        raise click.UsageError(
+            f"example {name} has no time budget, so --budget does not apply to it "
+            f"(examples that take one: {', '.join(takers) or 'none'})"
+        )
+
+
 @click.command(cls=ExampleCommand)
 @click.argument("name", metavar="NAME")
 @click.option(
@@ -65,6 +98,22 @@ def _refuse_overwrite(out_dir: Path, force: bool) -> None:
     help="auto (cuda, then mps, then cpu), cpu, cuda or mps. The classic numbers are measured on CPU; "
     "another device gives close, not bit-identical, results.",
 )
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Wall-clock seconds for the whole run, from the start of the process (only for examples that take "
+    "a time budget; the command names them).",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An example-specific setting, repeatable: options.extra[KEY] = VALUE (a number, true/false or a "
+    "string); a dotted KEY nests, e.g. --set recipe.width=512.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialization and minibatches.")
 @click.option("--force", is_flag=True, help="Overwrite the results of an earlier example in --out.")
 @click.option("--quiet", is_flag=True, help="Only the summary table.")
@@ -75,6 +124,8 @@ def example(
     data_root: str | None,
     out: str | None,
     device: str,
+    budget: float | None,
+    settings: tuple[str, ...],
     seed: int,
     force: bool,
     quiet: bool,
@@ -87,9 +138,15 @@ def example(
     from ..device import resolve_device
 
     try:
-        fn = default_registry().get("example", name)
+        component = default_registry().component("example", name)
     except UnknownComponentError as e:
         raise click.UsageError(str(e)) from None
+    fn = component.obj
+    _check_budget(name, budget, bool(component.metadata.get("budget")))
+    try:
+        extra = parse_settings(settings)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--set") from None
     try:
         dev = resolve_device(device)
     except ValueError as e:
@@ -98,7 +155,14 @@ def example(
     _refuse_overwrite(out_dir, force)
     data = load_data(data_root, torch.float32, dev)
     options = ExampleOptions(
-        out=out_dir, epochs=epochs, num_train=num_train, device=str(dev), seed=seed, verbose=not quiet
+        out=out_dir,
+        epochs=epochs,
+        num_train=num_train,
+        device=str(dev),
+        seed=seed,
+        verbose=not quiet,
+        extra=extra,
+        budget=budget,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -107,7 +171,7 @@ def example(
         raise click.ClickException(f"example {name}: {e}") from None
     except OSError as e:
         raise click.ClickException(os_error_message(e, f"example {name}")) from None
-    _report(name, summary, tuned=epochs is not None or num_train is not None)
+    _report(name, summary, tuned=epochs is not None or num_train is not None or bool(settings))
     write_json(out_dir / SUMMARY, summary)
     click.echo(f"summary: {out_dir / SUMMARY}")
 

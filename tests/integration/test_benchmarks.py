@@ -6,6 +6,7 @@ import ast
 import importlib
 import json
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,69 @@ def test_compiled_reference_runs_and_matches_torch(bench, threads, capsys) -> No
     table = rows(capsys.readouterr().out)
     compiled = next(v for k, v in table.items() if k.startswith("torch.compile"))
     assert compiled[2] == "skipped" or compiled[-1].startswith("ok (max |dloss|"), compiled
+
+
+@pytest.mark.subprocess
+def test_budget_benchmark_runs_each_budget_as_a_process_and_writes_table_and_plot(tmp_path, capsys) -> None:
+    """benchmarks/budget.py --smoke: a tiny synthetic CIFAR-10, one 8 s run of `minifc example best --budget 8`."""
+    for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
+        pytest.importorskip(module, reason="the budget benchmark runs the example best (plugin packages)")
+    sys.path.insert(0, str(BENCH))
+    try:
+        budget = importlib.import_module("budget")
+    finally:
+        sys.path.remove(str(BENCH))
+    out = tmp_path / "out"
+    assert budget.main(["--smoke", "--budgets", "8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "budget.json").read_text())
+    (row,) = result["rows"]
+    assert row["budget"] == 8.0 and row["budget_s"] == 8.0 and (out / "budget-8s" / "summary.json").exists()
+    assert row["seconds"] <= 8.0 + 1.0 and row["process_seconds"] < 8.0 + 5.0
+    assert row["test_acc_single_view"] > 0.3 and row["test_acc_multi_view"] > 0.3  # chance: 0.1
+    md = (out / "budget.md").read_text()
+    assert md.startswith("| budget | settings (tier) | epochs | test, 1 view | test, chosen views |")
+    assert "| 8 s |" in md and md.splitlines()[2] in printed
+    if find_spec("matplotlib"):
+        assert (out / "accuracy_vs_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_budget_benchmark_arguments() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        budget = importlib.import_module("budget")
+    finally:
+        sys.path.remove(str(BENCH))
+    assert budget.parse_args(["--data", "d"]).budgets == [20.0, 60.0, 120.0, 300.0, 900.0]
+    assert budget.parse_args(["--smoke"]).budgets == [10.0]
+    for bad in (["--smoke", "--data", "d"], ["--data", "d", "--budgets", "0"]):
+        with pytest.raises(SystemExit):
+            budget.parse_args(bad)
+    assert budget.fmt_budget(900) == "15 min" and budget.fmt_budget(90) == "90 s" and budget.fmt_budget(20) == "20 s"
+
+
+def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
+    """benchmarks/ablation.py on a tiny synthetic CIFAR-10 (the budget benchmark's), one epoch per variant."""
+    for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
+        pytest.importorskip(module, reason="the ablation runs the example best (plugin packages)")
+    sys.path.insert(0, str(BENCH))
+    try:
+        budget, ablation = importlib.import_module("budget"), importlib.import_module("ablation")
+    finally:
+        sys.path.remove(str(BENCH))
+    data = budget.write_tiny_cifar(tmp_path, per_batch=80, n_test=20)  # 320 training images: above 256 dims
+    recipe_tier = "pca256-1x1024"
+    argv = ["--data", str(data), "--tier", recipe_tier, "--epochs", "1", "--threads", "1",
+            "--variants", "", "pca_dims=16,width=32", "mixup=0.2,pca_dims=16"]
+    n = torch.get_num_threads()
+    try:
+        assert ablation.main(argv) == 0
+    finally:
+        torch.set_num_threads(n)
+    out = capsys.readouterr().out
+    assert f"{recipe_tier}, 1 epochs, 1 threads, seed 0; validation accuracy" in out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert table[0] == "| variant | 1 view | 2 views | change (1 view) | training s |"
+    assert [line.split(" | ")[0] for line in table[1:]] == ["| (the tier)", "| pca_dims=16,width=32",
+                                                             "| mixup=0.2,pca_dims=16"]
+    assert table[1].split(" | ")[3] == "+0.00" and "test" not in out.lower()

@@ -34,6 +34,7 @@ def tiny(data, options):
 @hookimpl
 def minifc_register_examples(register):
     register("tiny", tiny, description="a stand-in that trains nothing")
+    register("timed", tiny, description="a stand-in that takes a time budget", budget=True)
 
 
 def with_tiny() -> Registry:
@@ -156,3 +157,54 @@ def test_check_does_not_run_examples_and_says_so():
     assert "'two-layer' is an example" in result.output and "minifc example two-layer" in result.output
     result = invoke_cli("check", registry=Registry(entry_points=False))
     assert result.exit_code == 0 and "(11 components" in result.output
+
+
+def test_set_puts_parsed_values_into_extra_and_budget_into_options(tmp_path):
+    args = ("example", "timed", "--out", str(tmp_path / "o"), "--device", "cpu", "--quiet")
+    result = invoke_cli(
+        *args, "--budget", "20", "--set", "recipe.width=512", "--set", "recipe.flip=false",
+        "--set", "note=two words", "--set", "lr=1e-3", registry=with_tiny(),
+    )
+    assert result.exit_code == 0, result.output
+    options = CALLS[-1]
+    assert options.budget == 20.0
+    assert options.extra == {"recipe": {"width": 512, "flip": False}, "note": "two words", "lr": 1e-3}
+    assert "target:" not in result.output  # --set: the target is for the example's own settings (and a budget)
+    result = invoke_cli("example", "timed", "--out", str(tmp_path / "p"), "--quiet", registry=with_tiny())
+    assert result.exit_code == 0 and CALLS[-1].budget is None and CALLS[-1].extra == {}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("width", "'width' is not key=value"),
+        ("=3", "'=3' is not key=value"),
+        ("recipe..width=3", "is not key=value"),
+        ("a=1 --set a.b=2", None),
+    ],
+)
+def test_bad_set_items_are_named(tmp_path, item, message):
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--set", item, registry=with_tiny())
+    if message is None:  # a value may hold anything after the first '='
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2 and "--set" in result.output and message in result.output
+    assert not CALLS and not (tmp_path / "o").exists()
+
+
+def test_parse_settings_rejects_a_key_set_twice_or_under_a_value():
+    with pytest.raises(ValueError, match="'a' is set twice"):
+        example_command.parse_settings(["a=1", "a=2"])
+    with pytest.raises(ValueError, match="'a' is already set to a value"):
+        example_command.parse_settings(["a=1", "a.b=2"])
+    assert example_command.parse_settings(["a.b=1", "a.c=x=y"]) == {"a": {"b": 1, "c": "x=y"}}
+
+
+def test_budget_is_refused_for_an_example_without_one(tmp_path):
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--budget", "60", registry=with_tiny())
+    assert result.exit_code == 2 and not CALLS
+    assert "example tiny has no time budget, so --budget does not apply to it (examples that take one: timed)" in (
+        " ".join(result.output.split())
+    )
+    result = invoke_cli("example", "timed", "--out", str(tmp_path / "o"), "--budget", "0", registry=with_tiny())
+    assert result.exit_code == 2 and "--budget" in result.output

@@ -4,8 +4,11 @@
 - loss ``softmax_smooth``: label-smoothed softmax cross-entropy (smoothing 0.1; other values with
   :func:`smoothed_softmax_loss`);
 - layers ``gelu`` and ``residual_mlp`` (pre-LayerNorm inverted-bottleneck residual block);
-- helpers :func:`fit_zca` / :func:`zca_apply` (input whitening, a fixed preprocessing) and
-  :func:`warmup_cosine_steps` (a schedule with its warm-up in steps).
+- helpers :func:`fit_zca` / :func:`zca_apply` (input whitening, a fixed preprocessing),
+  :func:`fit_pca` (PCA whitening to k dimensions) with :class:`ProjectedViews` (crops and mirrors of
+  projected rows), :class:`MixUp` (an augment and a loss sharing each batch's mixing),
+  :func:`warmup_cosine_steps` (a schedule with its warm-up in steps) and, for training inside a
+  time budget, :class:`FittedSchedule` and :class:`BudgetClock`.
 """
 
 from __future__ import annotations
@@ -13,16 +16,27 @@ from __future__ import annotations
 from minifc.hookspecs import Register, hookimpl
 
 from . import best
-from .best import Recipe, ViewAveraged
+from .budget import BudgetClock, FittedSchedule
 from .layers import GELU, ResidualMLP
 from .losses import DEFAULT_SMOOTHING, smoothed_softmax_loss, softmax_smooth
+from .mixup import MixUp
+from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca
+from .recipe import TIERS, Recipe
 from .schedules import warmup_cosine_steps
+from .views import ProjectedViews, ViewAveraged
 
 __version__ = "0.1.0"
 __all__ = [
     "Recipe",
+    "TIERS",
     "ViewAveraged",
+    "ProjectedViews",
+    "Projection",
+    "fit_pca",
+    "MixUp",
+    "BudgetClock",
+    "FittedSchedule",
     "GELU",
     "ResidualMLP",
     "DEFAULT_SMOOTHING",
@@ -63,5 +77,7 @@ def minifc_register_examples(register: Register) -> None:
     register(
         "best",
         best.best,
-        description="the strongest fully-connected recipe within 15 minutes (ZCA, batchnorm, AdamW, 18-view test)",
+        description="the strongest fully-connected recipe within a time budget (--budget SECONDS, default 15 "
+        "minutes): whitening, batchnorm, AdamW, test-time views",
+        budget=True,
     )

@@ -1,19 +1,23 @@
-"""The example ``best`` (``minifc example best``): the strongest fully-connected CIFAR-10 recipe that fits
-15 minutes of a 2-core CPU.
+"""The example ``best`` (``minifc example best [--budget SECONDS]``): the strongest fully-connected CIFAR-10
+recipe for a wall-clock budget on a 2-core CPU (15 minutes by default), counted from the start of the process.
 
 A plain MLP, trained from scratch on the training split only (no convolution, attention or patch mixing):
 
-- preprocessing: ZCA whitening fitted once on the training images (a fixed linear map, see
-  :func:`minifc_recipes.fit_zca`); whitened rows are still 3 x 32 x 32 images;
+- preprocessing, fitted once on training images: ZCA whitening of all 3072 dimensions (a fixed linear
+  map, :func:`minifc_recipes.fit_zca`), or, for short budgets, PCA whitening to the top k directions
+  (:func:`minifc_recipes.pca.fit_pca`), which also cuts the first layer's 3072-wide product;
 - augmentation, on every training batch on the device: random crops of the zero-padded image and
-  horizontal flips (:func:`minifc.augment.crop_flip`);
+  horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
+  :class:`minifc_recipes.views.ProjectedViews`), optionally MixUp (:class:`minifc_recipes.mixup.MixUp`);
 - net: ``[linear, batchnorm1d, relu] x depth`` then a linear layer to the 10 classes;
 - loss: label-smoothed softmax cross-entropy; update rule: AdamW (or Lion) with a linear warm-up and a
-  cosine decay to zero, whose length is fitted to the time budget after the first epoch;
-- selection on the validation split (the Trainer keeps the best-validation parameters); the test split
-  is evaluated once, at the end, averaging the scores of 18 views of each image: its shifts by every
-  (dy, dx) in {-2, 0, 2}^2 (the centre and the extreme windows of the training crops) and their mirror
-  images (:class:`ViewAveraged`).
+  cosine decay to zero whose length is refitted to the time left every few steps
+  (:mod:`minifc_recipes.budget`);
+- the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`);
+- selection on the validation split (the Trainer keeps the best-validation parameters, and the number
+  of test-time views is the best on validation); the test split is evaluated once, at the end, with one
+  view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images
+  (:class:`minifc_recipes.views.ViewAveraged`).
 
 Every component is a minifc component with an explicit backward pass, looked up by name in the plugin
 registry: ``batchnorm1d`` (minifc-norm), ``adamw``/``lion`` (minifc-optim-extra) and ``softmax_smooth``
@@ -22,34 +26,28 @@ registry: ``batchnorm1d`` (minifc-norm), ``adamw``/``lion`` (minifc-optim-extra)
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from minifc.augment import crop_flip, hflip, shift
+from minifc.augment import crop_flip
 from minifc.errors import MinifcError, UnknownComponentError
 from minifc.example_options import ExampleOptions
-from minifc.models import Classifier
-from minifc.nn import Module
 
+from .budget import BudgetClock, FittedSchedule, process_started_at
 from .losses import smoothed_softmax_loss
+from .mixup import MixUp
+from .pca import fit_pca
 from .preprocess import fit_zca
-from .schedules import warmup_cosine_steps
+from .recipe import BUDGET_S, Recipe, target_for
+from .views import ProjectedViews, ViewAveraged, ViewFn, accuracy_by_views
 
-__all__ = ["Recipe", "best", "ViewAveraged", "MissingPluginError"]
-
-BUDGET_S = 15 * 60
-"""Default wall-clock budget of the whole example (from the start of the process), in seconds."""
-_FIRST_RESERVE_S = 10.0  # kept for the final evaluation until the first epoch has been timed
-# The final evaluation, in epochs: one forward pass of one view of one image costs about 0.3 of a training
-# sample's step (measured: 18 views of 10,000 images in 16 s, an epoch of 40,000 in 11.5 s); 0.35 leaves a margin.
-_EVAL_COST_PER_VIEW = 0.35
+__all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
 
 _PLUGINS = {
     ("layer", "batchnorm1d"): "minifc-norm",
@@ -57,49 +55,14 @@ _PLUGINS = {
     ("update_rule", "lion"): "minifc-optim-extra",
     ("loss", "softmax_smooth"): "minifc-recipes",
 }
+# The margin on estimates of the final evaluation's seconds, and the seconds the run keeps for writing its
+# results.
+_FINAL_EVAL_MARGIN = 1.2
+_OUTPUT_S = 2.0  # measured: 1.6 s from the test's evaluation to the exit of a 20 s run (plot, JSON)
 
 
 class MissingPluginError(MinifcError, RuntimeError):
     """A component the recipe needs is not registered: its plugin package is not installed."""
-
-
-@dataclass
-class Recipe:
-    """The settings of :func:`best`; ``options.extra["recipe"]`` (a dict) overrides any of them."""
-
-    width: int = 1024
-    depth: int = 2
-    norm: str = "batchnorm1d"
-    zca_eps: float | None = 1.0
-    zca_samples: int = 20000
-    padding: int = 2
-    flip: bool = True
-    smoothing: float = 0.1
-    update_rule: str = "adamw"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.05
-    batch_size: int = 256
-    warmup_epochs: float = 1.0
-    max_epochs: int = 200
-    budget_s: float = BUDGET_S
-    tta_flip: bool = True
-    tta_shift: int = 2
-
-    @classmethod
-    def from_options(cls, extra: dict[str, Any]) -> Recipe:
-        overrides = dict(extra.get("recipe") or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"best: unknown recipe setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**overrides)
-
-    def layers(self) -> list[Any]:
-        """The layer specs for :func:`minifc.builder.build_net` (the output layer is added there)."""
-        specs: list[Any] = []
-        for _ in range(self.depth):
-            specs += [{"name": "linear", "out_features": self.width}, self.norm, "relu"]
-        return specs
 
 
 def require_plugins(recipe: Recipe) -> None:
@@ -126,108 +89,6 @@ def require_plugins(recipe: Recipe) -> None:
         )
 
 
-class ViewAveraged(Classifier):
-    """A Classifier whose scores (``loss(X)`` without labels) average the scores of several views of
-    each image when ``tta`` is on: the image shifted by every (dy, dx) in {-shift, 0, shift}^2 (zero
-    filled, :func:`minifc.augment.shift`; only the image itself when ``shift`` is 0) and, with ``flip``,
-    the mirror image of each. Training (``loss(X, y)``) is unchanged. X (N, 3072) -> scores (N, C)."""
-
-    def __init__(
-        self, net: Module, loss: Any = "softmax", tta: bool = False, shift: int = 0, flip: bool = True
-    ) -> None:
-        super().__init__(net, loss)
-        if not isinstance(shift, int) or isinstance(shift, bool) or shift < 0:
-            raise ValueError(f"ViewAveraged: shift must be an integer >= 0, got {shift!r}")
-        self.tta, self.shift, self.flip = tta, shift, flip
-
-    @property
-    def num_views(self) -> int:
-        return (9 if self.shift else 1) * (2 if self.flip else 1)
-
-    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None, **kwargs: Any) -> Any:
-        if y is not None or not self.tta:
-            return super().loss(X, y, **kwargs)
-        steps = (-self.shift, 0, self.shift) if self.shift else (0,)
-        total: torch.Tensor | None = None
-        for dy in steps:
-            for dx in steps:
-                view = shift(X, dy, dx) if dy or dx else X
-                for v in (view, hflip(view)) if self.flip else (view,):
-                    scores = super().loss(v)
-                    total = scores.clone() if total is None else total.add_(scores)
-        assert total is not None
-        return total.div_(self.num_views)
-
-
-@torch.no_grad()
-def accuracy(model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of the N rows of X (N, D) whose arg-max score is y (N,), in batches."""
-    correct = 0
-    for start in range(0, X.shape[0], batch_size):
-        scores = model.loss(X[start : start + batch_size])
-        correct += int((scores.argmax(1) == y[start : start + batch_size]).sum())
-    return correct / max(X.shape[0], 1)
-
-
-class _Budget:
-    """Trainer callback that keeps training inside the time budget and records the accuracy curve.
-
-    After every epoch it estimates the seconds per epoch (the mean of the last three, evaluation
-    included) and sets ``num_epochs`` (hence the length of the cosine schedule) to the epochs that
-    still fit before ``deadline`` minus the final evaluation (``reserve`` epochs); it also records
-    (seconds since ``started_at``, train accuracy, validation accuracy). After every step it stops
-    training once the time for the final evaluation is reached (the Trainer then restores the
-    best-validation parameters of the finished epochs).
-    """
-
-    def __init__(self, started_at: float, deadline: float, reserve: float, max_epochs: int, adapt: bool) -> None:
-        self.started_at, self.deadline, self.reserve = started_at, deadline, reserve
-        self.max_epochs, self.adapt = max_epochs, adapt
-        self.points: list[tuple[float, float, float]] = []
-        self.stop_at = deadline - _FIRST_RESERVE_S
-        self._epoch_start = time.time()
-        self._durations: list[float] = []
-
-    def on_train_begin(self, trainer: Any) -> None:
-        self._epoch_start = time.time()
-
-    def on_step_end(self, trainer: Any) -> None:
-        if time.time() > self.stop_at:
-            if trainer.verbose:
-                print("budget: stopping now, to leave time for the final evaluation")
-            trainer.stop_training = True
-
-    def on_epoch_end(self, trainer: Any) -> None:
-        now = time.time()
-        self._durations.append(now - self._epoch_start)
-        self._epoch_start = now
-        self.points.append((now - self.started_at, trainer.train_acc_history[-1], trainer.val_acc_history[-1]))
-        recent = self._durations[-3:]
-        per_epoch = sum(recent) / len(recent)
-        self.stop_at = self.deadline - self.reserve * per_epoch
-        if not self.adapt:
-            return
-        fits = trainer.epoch + max(0, math.floor((self.stop_at - now) / per_epoch))
-        total = min(self.max_epochs, fits)  # == trainer.epoch: no epoch fits any more, training ends here
-        if total != trainer.num_epochs and trainer.verbose:
-            print(f"budget: {per_epoch:.1f} s per epoch, {self.stop_at - now:.0f} s left -> {total} epochs in all")
-        trainer.num_epochs = total
-
-
-def _process_started_at() -> float:
-    """When this process started (Linux /proc), else now: the budget counts Python start-up and data loading."""
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(
-            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line[:5] == "btime"
-        )
-        started = boot + start_ticks / ticks
-        return started if 0 <= time.time() - started < 24 * 3600 else time.time()
-    except (OSError, ValueError, IndexError, StopIteration):
-        return time.time()
-
-
 def _load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -235,20 +96,46 @@ def _load_average() -> float | None:
         return None
 
 
-def _whiten(data: dict[str, torch.Tensor], recipe: Recipe, verbose: bool) -> dict[str, torch.Tensor]:
-    if not recipe.zca_eps:
-        return data
+def prepare_inputs(
+    data: dict[str, torch.Tensor], recipe: Recipe, verbose: bool
+) -> tuple[dict[str, torch.Tensor], ViewFn | None, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """Whiten (ZCA) or project (PCA) the three splits as the recipe says; returns the new data, the view
+    function for test-time views (None: image rows, :func:`minifc_recipes.views.image_view`) and the
+    crop-and-flip augmentation (None when the recipe has neither)."""
     t0 = time.time()
-    zca = fit_zca(data["X_train"], eps_ratio=recipe.zca_eps, max_samples=recipe.zca_samples)
+    X = data["X_train"]
     out = dict(data)
+    if recipe.pca_dims is not None and recipe.zca_eps:
+        proj = fit_pca(X, recipe.pca_dims, eps_ratio=recipe.zca_eps, max_samples=recipe.pca_samples)
+        for key in ("X_train", "X_val", "X_test"):
+            out[key] = proj.apply(data[key])
+        views = ProjectedViews(
+            proj,
+            padding=max(recipe.padding, recipe.tta_shift),
+            flip=recipe.flip or recipe.tta_flip,
+            augment_padding=recipe.padding,
+            augment_flip=recipe.flip,
+        )
+        augment = views.augment if (recipe.padding or recipe.flip) else None
+        if verbose:
+            print(
+                f"PCA whitening to {proj.dims} dimensions (eps {proj.eps:.3g}) fitted on "
+                f"{min(recipe.pca_samples, len(X))} training images, applied, and its "
+                f"{len(views.keys)} views built in {time.time() - t0:.1f} s"
+            )
+        return out, views, augment
+    augment = crop_flip(recipe.padding, recipe.flip) if (recipe.padding or recipe.flip) else None
+    if not recipe.zca_eps:
+        return out, None, augment
+    zca = fit_zca(X, eps_ratio=recipe.zca_eps, max_samples=recipe.zca_samples)
     for key in ("X_train", "X_val", "X_test"):
         out[key] = zca.apply(data[key])
     if verbose:
         print(
-            f"ZCA whitening (eps {zca.eps:.3g}) fitted on {min(recipe.zca_samples, len(data['X_train']))} "
+            f"ZCA whitening (eps {zca.eps:.3g}) fitted on {min(recipe.zca_samples, len(X))} "
             f"training images and applied in {time.time() - t0:.1f} s"
         )
-    return out
+    return out, None, augment
 
 
 def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], path: Path, title: str) -> list[str]:
@@ -259,13 +146,13 @@ def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], p
         return []
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    minutes = [p[0] / 60 for p in points]
-    ax.plot(minutes, [p[1] for p in points], "-o", markersize=3, label="train (1,000 samples)")
-    ax.plot(minutes, [p[2] for p in points], "-o", markersize=3, label="validation (one view per image)")
-    ax.plot([test[0] / 60], [test[1]], "r*", markersize=12, label=f"test, once at the end: {test[1]:.4f}")
-    ax.axhline(0.65, color="gray", linestyle="--", linewidth=0.8, label="target 0.65")
+    scale, unit = (60, "minutes") if test[0] > 180 else (1, "seconds")
+    times = [p[0] / scale for p in points]
+    ax.plot(times, [p[1] for p in points], "-o", markersize=3, label="train (1,000 samples)")
+    ax.plot(times, [p[2] for p in points], "-o", markersize=3, label="validation (one view per image)")
+    ax.plot([test[0] / scale], [test[1]], "r*", markersize=12, label=f"test, once at the end: {test[1]:.4f}")
     ax.set_xlim(left=0)
-    ax.set_xlabel("wall-clock minutes since the start (data loading included)")
+    ax.set_xlabel(f"wall-clock {unit} since the start (data loading included)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -277,21 +164,51 @@ def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], p
     return [str(path)]
 
 
+def _probe_final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor], rows: int = 500) -> float:
+    """Seconds the final evaluation should take: :func:`final_evaluation` timed on ``rows`` validation images,
+    scaled to the validation and test splits, with a margin."""
+    X, y = data["X_val"][:rows], data["y_val"][:rows]
+    start = time.time()
+    accuracy_by_views(model, X, y)
+    return _FINAL_EVAL_MARGIN * (time.time() - start) * (len(data["y_val"]) + len(data["y_test"])) / max(len(y), 1)
+
+
+def final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Validation accuracy with 1, 2 and all of the model's views; the number of views chosen on it (the
+    best, fewest on a tie; ``multi_views`` likewise among 2 or more); then the test split, evaluated once."""
+    model.tta = True
+    val = accuracy_by_views(model, data["X_val"], data["y_val"])
+    views = max(sorted(val), key=lambda v: val[v])
+    multi = [v for v in sorted(val) if v > 1]
+    multi_views = max(multi, key=lambda v: val[v]) if multi else 1
+    test = accuracy_by_views(model, data["X_test"], data["y_test"])  # the only look at the test split
+    return {
+        "val_acc_by_views": val,
+        "views": views,
+        "multi_views": multi_views,
+        "test_acc": test[views],
+        "test_acc_single_view": test[1],
+        "test_acc_multi_view": test[multi_views],
+    }
+
+
 def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """Train the recipe (see the module docstring) on ``data`` (the dict of :func:`minifc.data.load_cifar10`).
 
-    ``options`` is a :class:`minifc.example_options.ExampleOptions`: ``epochs`` fixes the number of epochs
-    (default: as many as fit the budget), ``num_train`` uses the first N training images, ``extra``
-    may hold ``recipe`` (a dict of :class:`Recipe` overrides) and ``started_at`` (a ``time.time()``
-    the budget counts from; default: the start of this process). Returns the example summary with one
-    row (accuracies, ``test_acc``, ``seconds``, ``epochs``, machine load), the plot paths and the target.
+    ``options`` is a :class:`minifc.example_options.ExampleOptions`: ``budget`` (seconds, default 15
+    minutes) picks the recipe's tier and bounds the run, ``epochs`` fixes the number of epochs (default:
+    as many as fit the budget), ``num_train`` uses the first N training images, ``extra`` may hold
+    ``recipe`` (a dict of :class:`Recipe` overrides) and ``started_at`` (a ``time.time()`` the budget
+    counts from; default: the start of this process). Returns the example summary with one row
+    (``test_acc_single_view``, ``test_acc_multi_view``, ``test_acc`` with the views chosen on
+    validation, ``val_acc_by_views``, ``seconds``, ``epochs``, machine load), the plot and the target.
     """
     from minifc.builder import build_net
     from minifc.trainer import Trainer, resolve_device
 
-    recipe = Recipe.from_options(options.extra)
+    recipe = Recipe.from_options(options.extra, options.budget)
     require_plugins(recipe)
-    started_at = float(options.extra.get("started_at") or _process_started_at())
+    started_at = float(options.extra.get("started_at") or process_started_at())
     deadline = started_at + recipe.budget_s
     device = resolve_device(options.device)
     cpu_start = time.process_time()
@@ -300,87 +217,97 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     data = {k: v.to(device) for k, v in data.items()}
     if options.num_train is not None:
         data["X_train"], data["y_train"] = data["X_train"][: options.num_train], data["y_train"][: options.num_train]
-    data = _whiten(data, recipe, options.verbose)
+    data, views, augment = prepare_inputs(data, recipe, options.verbose)
 
     if options.seed is not None:
         torch.manual_seed(options.seed)
     net = build_net(recipe.layers(), data["X_train"].shape[1], int(data["y_train"].max()) + 1, device=device)
-    loss: Callable[..., Any] | str = "softmax"
-    if recipe.smoothing:
-        loss = smoothed_softmax_loss(recipe.smoothing)
-    model = ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip)
+    loss: Callable[..., Any] | str = smoothed_softmax_loss(recipe.smoothing) if recipe.smoothing else "softmax"
+    if recipe.mixup:
+        from minifc.registry import get_loss
+
+        mixup = MixUp(recipe.mixup, loss if callable(loss) else get_loss(loss), before=augment)
+        loss, augment = mixup.loss, mixup.augment
+    model = ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip, views=views)
     n_train = data["X_train"].shape[0]
     batch_size = min(recipe.batch_size, n_train)
     steps_per_epoch = max(n_train // batch_size, 1)
     fixed = options.epochs is not None
     epochs = options.epochs if fixed else recipe.max_epochs
-    # the final evaluation: validation with 1, 2 (mirror) and the recipe's views, then the test split
-    n_eval = (3 + model.num_views) * data["X_val"].shape[0] + model.num_views * data["X_test"].shape[0]
-    reserve = _EVAL_COST_PER_VIEW * n_eval / n_train  # in epochs
-    budget = _Budget(started_at, deadline, max(reserve, 0.5), recipe.max_epochs, adapt=not fixed)
-    augment = crop_flip(recipe.padding, recipe.flip) if (recipe.padding or recipe.flip) else None
+    schedule = FittedSchedule(max(1, round(recipe.warmup_epochs * steps_per_epoch)))
+    num_train_samples = 1000
+    n_val, n_test = data["X_val"].shape[0], data["X_test"].shape[0]
+    final_eval = _FINAL_EVAL_MARGIN * model.num_views * (n_val + n_test) / (min(num_train_samples, n_train) + n_val)
+    clock = BudgetClock(
+        started_at,
+        deadline,
+        final_eval,
+        None if fixed else schedule,
+        recipe.max_epochs * steps_per_epoch,
+        margin_s=_OUTPUT_S,
+        # until the first epoch-end evaluation is timed: a forward pass costs about a third of a training step's
+        first_eval_steps=(min(num_train_samples, n_train) + n_val) / (3 * batch_size),
+        probe=lambda: _probe_final_evaluation(model, data),
+        probe_every=10,
+    )
     trainer = Trainer(
         model,
         {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")},
         update_rule=recipe.update_rule,
         optim_config={"learning_rate": recipe.learning_rate, "weight_decay": recipe.weight_decay},
-        schedule=warmup_cosine_steps(max(1, round(recipe.warmup_epochs * steps_per_epoch))),
+        schedule=schedule,
         batch_size=batch_size,
         num_epochs=epochs,
         device=device,
         seed=options.seed,
-        callbacks=[budget],
+        callbacks=[clock],
         augment=augment,
-        num_train_samples=1000,
+        num_train_samples=num_train_samples,
         verbose=options.verbose,
     )
     train_start = time.time()
     if options.verbose:
         print(
-            f"best: {recipe.depth} x [linear {recipe.width}, {recipe.norm}, relu], {recipe.update_rule}, "
-            f"batch {batch_size}, budget {recipe.budget_s:.0f} s ({deadline - train_start:.0f} s left)"
+            f"best ({recipe.tier or 'custom'}): {recipe.depth} x [linear {recipe.width}, {recipe.norm}, relu] on "
+            f"{data['X_train'].shape[1]} inputs, {recipe.update_rule}, batch {batch_size}, budget "
+            f"{recipe.budget_s:.0f} s ({deadline - train_start:.0f} s left)"
         )
     trainer.train()
     train_seconds = time.time() - train_start
-
-    # validation accuracy of the selected parameters with one view per image, with its mirror, and with
-    # the recipe's views: what the test-time averaging adds, measured on the split used for choices
-    val_by_views = {}
-    for shift_views, flip in ((0, False), (0, True), (recipe.tta_shift, recipe.tta_flip)):
-        model.tta, model.shift, model.flip = True, shift_views, flip
-        if model.num_views not in val_by_views:  # a recipe of 1 or 2 views is measured once
-            val_by_views[model.num_views] = accuracy(model, data["X_val"], data["y_val"])
-    val_acc = val_by_views[model.num_views]
-    test_acc = accuracy(model, data["X_test"], data["y_test"])  # the only look at the test split
+    final = final_evaluation(model, data)
     seconds = time.time() - started_at
     cpu_seconds = time.process_time() - cpu_start
     if options.verbose:
         print(
             "best: validation accuracy by views averaged per image: "
-            + ", ".join(f"{views}: {acc:.4f}" for views, acc in val_by_views.items())
+            + ", ".join(f"{v}: {acc:.4f}" for v, acc in final["val_acc_by_views"].items())
         )
         print(
-            f"best: test accuracy {test_acc:.4f} (validation {val_acc:.4f}; scores averaged over "
-            f"{model.num_views} views per image) after "
-            f"{trainer.epoch} epochs; {seconds:.0f} s in all, {train_seconds:.0f} s training, "
-            f"{cpu_seconds:.0f} CPU s, load average {_load_average()}"
+            f"best: test accuracy {final['test_acc_single_view']:.4f} with one view, "
+            f"{final['test_acc_multi_view']:.4f} with {final['multi_views']} views (chosen on validation) after "
+            f"{trainer.step_count / steps_per_epoch:.1f} epochs; {seconds:.1f} s in all, {train_seconds:.1f} s "
+            f"training, {cpu_seconds:.0f} CPU s, load average {_load_average()}"
         )
-    title = f"MLP {recipe.depth} x {recipe.width} on CIFAR-10, {trainer.epoch} epochs"
-    plots = _plot(budget.points, (seconds, test_acc), Path(options.out) / "best_accuracy_vs_time.png", title)
+    title = f"MLP {recipe.depth} x {recipe.width} on CIFAR-10, {trainer.step_count / steps_per_epoch:.1f} epochs"
+    plots = _plot(clock.points, (seconds, final["test_acc"]), Path(options.out) / "best_accuracy_vs_time.png", title)
     row = {
-        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm} zca {recipe.update_rule}",
+        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm} {recipe.tier} {recipe.update_rule}",
         "final_train_acc": trainer.train_acc_history[-1] if trainer.train_acc_history else float("nan"),
         "final_val_acc": trainer.val_acc_history[-1] if trainer.val_acc_history else float("nan"),
         "best_val_acc": trainer.best_val_acc,
-        "val_acc_tta": val_acc,
-        "val_acc_by_views": val_by_views,
-        "test_acc": test_acc,
+        "val_acc_tta": final["val_acc_by_views"][final["views"]],
+        **final,
+        "budget_s": recipe.budget_s,
+        "tier": recipe.tier,
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),
-        "epochs": trainer.epoch,
+        "epochs": round(trainer.step_count / steps_per_epoch, 2),
+        "steps": trainer.step_count,
+        "curve": [[round(t, 1), a, v] for t, a, v in clock.points],
         "load_average": [load_before, _load_average()],
         "threads": torch.get_num_threads(),
         "recipe": asdict(recipe),
     }
-    return {"rows": [row], "plots": plots, "target": ("test_acc", 0.65)}
+    target = target_for(recipe.budget_s)
+    return {"rows": [row], "plots": plots, **({"target": ("test_acc", target)} if target else {})}

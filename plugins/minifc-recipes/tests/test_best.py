@@ -3,15 +3,18 @@ registration as an example, and (slow) the full 15-minute run reaching 65% test 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
 
 import minifc_recipes
 import minifc_recipes.best as best_module
+import minifc_recipes.budget as budget_module
 import pytest
 import torch
 from minifc_recipes.best import MissingPluginError, Recipe, ViewAveraged, best
+from minifc_recipes.budget import BudgetClock, FittedSchedule
 
 from minifc.augment import hflip, shift
 from minifc.example_options import ExampleOptions
@@ -62,78 +65,135 @@ def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monke
     _plugins()
     pytest.importorskip("matplotlib")
     calls = []
-    real = best_module.accuracy
+    real = best_module.accuracy_by_views
 
     def counting(model, X, y, batch_size=1000):
         calls.append((X.shape[0], y is not None and torch.equal(y, cifar["y_test"])))
         return real(model, X, y, batch_size)
 
-    monkeypatch.setattr(best_module, "accuracy", counting)
+    monkeypatch.setattr(best_module, "accuracy_by_views", counting)
     # 3 epochs of 2,000 images (93 steps; a shorter warm-up and a higher rate than the full recipe's):
     # enough to learn something. (2 epochs of 500 images are 14 steps, most of them in the warm-up: chance.)
     quick = {"zca_samples": 2000, "learning_rate": 3e-3, "warmup_epochs": 0.3}
     summary = best(cifar, _options(tmp_path, epochs=3, num_train=2000, seed=0, recipe=quick))
     (row,) = summary["rows"]
-    assert summary["target"] == ("test_acc", 0.65)
+    assert summary["target"] == ("test_acc", 0.75)  # the 15-minute budget's
     for key in ("final_train_acc", "final_val_acc", "best_val_acc", "test_acc", "val_acc_tta"):
         assert 0.0 <= row[key] <= 1.0, key
-    assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16
+    assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16 and row["tier"] == "zca-2x1024"
     assert row["test_acc"] > 0.14  # chance is 0.10; about 0.21 measured
-    assert [is_test for _, is_test in calls] == [False, False, False, True]  # validation x3, then test once
-    assert list(row["val_acc_by_views"]) == [1, 2, 18] and row["val_acc_by_views"][18] == row["val_acc_tta"]
+    # the timing probe on 500 validation images after the first epoch, validation, then the test split once
+    assert calls == [(500, False), (10000, False), (10000, True)]
+    val = row["val_acc_by_views"]
+    assert list(val) == [1, 2, 18] and val[row["views"]] == row["val_acc_tta"] == max(val.values())
+    assert row["multi_views"] in (2, 18) and val[row["multi_views"]] == max(val[2], val[18])
+    assert row["test_acc"] in (row["test_acc_single_view"], row["test_acc_multi_view"])
     (plot,) = summary["plots"]
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 class _FakeTrainer:
-    def __init__(self):
+    def __init__(self, ipe=10):
         self.epoch, self.num_epochs, self.verbose, self.stop_training = 0, 200, False, False
+        self.step_count, self.iterations_per_epoch = 0, ipe
         self.train_acc_history, self.val_acc_history = [], []
+        self.evaluated = 0
 
-    def finish_epoch(self, acc):
-        self.epoch += 1
-        self.train_acc_history.append(acc)
-        self.val_acc_history.append(acc / 2)
+    def evaluate(self):
+        self.evaluated += 1
+        self.train_acc_history.append(0.5)
+        self.val_acc_history.append(0.25)
 
 
-def test_budget_callback_fits_epochs_and_stops_for_the_final_evaluation(monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(best_module.time, "time", lambda: clock[0])
-    budget = best_module._Budget(started_at=990.0, deadline=1100.0, reserve=0.5, max_epochs=50, adapt=True)
-    trainer = _FakeTrainer()
-    budget.on_train_begin(trainer)
-    clock[0] += 10.0  # the first epoch took 10 s: 90 s left minus 5 s for the evaluation -> 8 more
-    trainer.finish_epoch(0.4)
-    budget.on_epoch_end(trainer)
-    assert trainer.num_epochs == 9 and budget.stop_at == 1095.0
-    assert budget.points == [(20.0, 0.4, 0.2)]
-    clock[0] += 30.0  # a slower epoch (a busier machine): mean 20 s -> 2 more
-    trainer.finish_epoch(0.5)
-    budget.on_epoch_end(trainer)
-    assert trainer.num_epochs == 4
-    budget.on_step_end(trainer)
-    assert not trainer.stop_training
-    clock[0] += 40.0  # no whole epoch fits any more: the training loop ends after this epoch
-    trainer.finish_epoch(0.6)
-    budget.on_epoch_end(trainer)
-    assert trainer.num_epochs == trainer.epoch == 3
-    clock[0] = 1095.5
-    budget.on_step_end(trainer)
-    assert trainer.stop_training
-    fixed = best_module._Budget(990.0, 1100.0, 0.5, 50, adapt=False)
-    trainer = _FakeTrainer()
-    fixed.on_train_begin(trainer)
-    trainer.finish_epoch(0.1)
-    fixed.on_epoch_end(trainer)
-    assert trainer.num_epochs == 200  # fixed epochs are left alone (the stop still applies)
+def _steps(clock, trainer, clock_time, n, seconds):
+    for _ in range(n):
+        clock_time[0] += seconds
+        trainer.step_count += 1
+        clock.on_step_end(trainer)
+        if trainer.stop_training:
+            return
+
+
+def _end_epoch(clock, trainer, clock_time, seconds):
+    clock_time[0] += seconds
+    trainer.epoch += 1
+    trainer.evaluate()
+    clock.on_epoch_end(trainer)
+
+
+def test_budget_clock_fits_the_schedule_to_the_time_left_and_stops_part_way(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
+    schedule = FittedSchedule(warmup_steps=2)
+    # 100 s left; the final evaluation costs 4 epoch-end evaluations; 1 s kept for the results
+    clock = BudgetClock(990.0, 1100.0, final_eval=4.0, schedule=schedule, max_steps=10_000, margin_s=1.0,
+                        first_eval_steps=5, replan_every=4)
+    trainer = _FakeTrainer(ipe=10)
+    clock.on_train_begin(trainer)
+    _steps(clock, trainer, now, 4, 1.0)  # 1 s per step (the first two steps are not counted)
+    # evaluation guessed at 5 steps = 5 s: stop at 1100 - 1 - 20 = 1079, 75 s left at 1.5 s per step -> 50
+    assert clock.stop_at == 1079.0 and schedule.total_steps == 4 + 50 and trainer.num_epochs == 6
+    _steps(clock, trainer, now, 6, 1.0)
+    _end_epoch(clock, trainer, now, 2.0)  # the evaluation took 2 s: stop at 1100 - 1 - 8 = 1091
+    assert clock.stop_at == 1091.0 and clock.points == [(22.0, 0.5, 0.25)]
+    assert schedule.total_steps == 10 + math.floor(79 / 1.2) and trainer.num_epochs == 8
+    assert schedule(0, 100) == 0.5 and schedule(schedule.total_steps, 100) == 0.0  # its own length, not 100
+    _steps(clock, trainer, now, 10, 3.0)  # a busier machine: 3 s per step -> the schedule shrinks
+    assert trainer.step_count == 20 and schedule.total_steps < 10 + math.floor(79 / 1.2)
+    _end_epoch(clock, trainer, now, 2.0)
+    evaluated = trainer.evaluated
+    _steps(clock, trainer, now, 100, 1.0)  # until the fitted steps are done, part-way through an epoch
+    assert trainer.stop_training and trainer.step_count == schedule.total_steps and trainer.step_count % 10
+    assert trainer.evaluated == evaluated + 1 and len(clock.points) == 3  # the part-way epoch was measured
+    assert now[0] <= clock.stop_at
+
+
+def test_budget_clock_probes_the_final_evaluation_at_the_first_epoch_end_and_every_few(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
+    probes = []
+
+    def probe():
+        now[0] += 0.5  # the probe's own time is not an evaluation's
+        probes.append(now[0])
+        return 7.0
+
+    schedule = FittedSchedule(2)
+    clock = BudgetClock(1000.0, 1100.0, final_eval=4.0, schedule=schedule, max_steps=10_000, margin_s=1.0,
+                        first_eval_steps=5, replan_every=4, probe=probe, probe_every=2)
+    trainer = _FakeTrainer(ipe=10)
+    clock.on_train_begin(trainer)
+    _steps(clock, trainer, now, 10, 1.0)
+    assert clock.stop_at == 1100.0 - 1.0 - 4.0 * 5.0  # before the first epoch's end: the guess
+    _end_epoch(clock, trainer, now, 2.0)
+    assert len(probes) == 1 and clock.eval_seconds == 2.0 and clock.stop_at == 1100.0 - 1.0 - 7.0
+    for _ in range(3):
+        _steps(clock, trainer, now, 10, 1.0)
+        _end_epoch(clock, trainer, now, 2.0)
+    assert len(probes) == 2 and trainer.epoch == 4  # after epochs 1 and 3
+    assert clock.step_seconds[-1] == 1.0  # the probe's time does not count as a step's
+
+
+def test_budget_clock_with_fixed_epochs_only_stops_for_the_final_evaluation(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
+    clock = BudgetClock(1000.0, 1030.0, 1.0, None, max_steps=10, margin_s=0.0, first_eval_steps=2, replan_every=1)
+    trainer = _FakeTrainer(ipe=10)
+    clock.on_train_begin(trainer)
+    _steps(clock, trainer, now, 10, 1.0)
+    _end_epoch(clock, trainer, now, 5.0)
+    assert trainer.num_epochs == 200 and clock.stop_at == 1025.0 and not trainer.stop_training
+    _steps(clock, trainer, now, 100, 1.0)
+    assert trainer.stop_training and now[0] == 1025.0 and trainer.step_count == 20  # at an epoch's end:
+    assert trainer.evaluated == 1  # the Trainer measures it, not the clock
 
 
 def test_spent_budget_still_evaluates_once(tmp_path):
     _plugins()
     options = _options(tmp_path, recipe={"budget_s": 1.0, "zca_eps": None}, started_at=time.time() - 60)
     row = best(_synthetic(), options)["rows"][0]
-    assert row["epochs"] == 0 and 0.0 <= row["test_acc"] <= 1.0
+    assert row["steps"] == 1 and 0.0 <= row["test_acc"] <= 1.0  # the one step the Trainer takes before any callback
 
 
 def test_fixed_epochs_and_no_whitening_or_smoothing(tmp_path):

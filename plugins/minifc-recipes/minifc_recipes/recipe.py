@@ -1,0 +1,163 @@
+"""The settings of the example ``best`` (:class:`Recipe`) and how a time budget picks them (:data:`TIERS`).
+
+A budget selects a tier: the settings that did best on the validation split for that much time on a
+2-core CPU. Settings given explicitly (``options.extra["recipe"]``, ``minifc example best --set
+recipe.width=512``) override the tier's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["BUDGET_S", "TIERS", "TARGETS", "LONGEST", "Recipe", "tier_for", "tier_named", "target_for"]
+
+BUDGET_S = 15 * 60
+"""Default wall-clock budget of the whole example (from the start of the process), in seconds."""
+
+TIERS: list[tuple[float, str, dict[str, Any]]] = [
+    # (up to this many seconds, name, settings that differ from the Recipe defaults)
+    (
+        30,
+        "pca256-1x1024",
+        {
+            "pca_dims": 256,
+            "pca_samples": 1024,
+            "width": 1024,
+            "depth": 1,
+            "padding": 0,
+            "learning_rate": 2e-3,
+            "warmup_epochs": 0.3,
+            "tta_shift": 0,
+        },
+    ),
+    (
+        90,
+        "pca384-1x2048",
+        {
+            "pca_dims": 384,
+            "pca_samples": 1536,
+            "width": 2048,
+            "depth": 1,
+            "padding": 1,
+            "learning_rate": 2e-3,
+            "warmup_epochs": 0.5,
+            "tta_shift": 0,
+        },
+    ),
+    (
+        180,
+        "pca384-1x2048-views18",
+        {
+            "pca_dims": 384,
+            "pca_samples": 1536,
+            "width": 2048,
+            "depth": 1,
+            "padding": 1,
+            "learning_rate": 2e-3,
+            "warmup_epochs": 0.5,
+            "tta_shift": 1,
+        },
+    ),
+    (
+        420,
+        "pca512-2x1024",
+        {"pca_dims": 512, "width": 1024, "depth": 2, "warmup_epochs": 0.5},
+    ),
+]
+"""Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (``zca``)."""
+
+
+TARGETS: dict[float, float] = {20: 0.54, 60: 0.62, 900: 0.75}
+"""Test accuracy (with the views chosen on validation) a budget of at least this many seconds should reach
+on a 2-core CPU."""
+
+
+def target_for(budget_s: float) -> float | None:
+    """The target of the longest budget in :data:`TARGETS` not above ``budget_s`` (None below them all)."""
+    reached = [seconds for seconds in TARGETS if seconds <= budget_s]
+    return TARGETS[max(reached)] if reached else None
+
+
+LONGEST = "zca-2x1024"
+"""The name of the settings for budgets above every tier's bound: the Recipe defaults."""
+
+
+def tier_for(budget_s: float) -> tuple[str, dict[str, Any]]:
+    """(name, settings) of the tier for a budget of ``budget_s`` seconds."""
+    for bound, name, settings in TIERS:
+        if budget_s <= bound:
+            return name, dict(settings)
+    return LONGEST, {}
+
+
+def tier_named(name: str) -> dict[str, Any]:
+    """The settings of the tier called ``name``; raises ValueError listing the names."""
+    known = {tier: settings for _, tier, settings in TIERS} | {LONGEST: {}}
+    if name not in known:
+        raise ValueError(f"best: unknown tier {name!r}; tiers: {', '.join(known)}")
+    return dict(known[name])
+
+
+@dataclass
+class Recipe:
+    """The settings of :func:`minifc_recipes.best.best`.
+
+    Input: ``zca_eps`` (None: no whitening and no projection) is the whitening's regularizer as a multiple of the mean
+    eigenvalue; ``pca_dims`` None whitens all 3072 dimensions (ZCA, fitted on ``zca_samples`` images),
+    a number k projects on the top k principal directions instead (:mod:`minifc_recipes.pca`, fitted on
+    ``pca_samples`` images), and the views (crops, mirrors) are then made on the projected rows.
+    Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
+    ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
+    ``warmup_epochs`` then a cosine fitted to the budget. Test: views shifted by ``tta_shift`` and
+    mirrored (``tta_flip``). ``tier``: the name of the tier whose settings these are (given explicitly,
+    it picks that tier's settings whatever the budget).
+    """
+
+    width: int = 1024
+    depth: int = 2
+    norm: str = "batchnorm1d"
+    zca_eps: float | None = 1.0
+    zca_samples: int = 20000
+    pca_dims: int | None = None
+    pca_samples: int = 2048
+    padding: int = 2
+    flip: bool = True
+    mixup: float = 0.0
+    smoothing: float = 0.1
+    update_rule: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    batch_size: int = 256
+    warmup_epochs: float = 1.0
+    max_epochs: int = 200
+    budget_s: float = BUDGET_S
+    tta_flip: bool = True
+    tta_shift: int = 2
+    tier: str | None = None
+
+    @classmethod
+    def from_options(cls, extra: dict[str, Any], budget: float | None = None) -> Recipe:
+        """The tier of ``budget`` (else of ``extra["recipe"]["budget_s"]``, else 15 minutes) overridden
+        by ``extra["recipe"]``; raises ValueError naming unknown settings."""
+        overrides = dict(extra.get("recipe") or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"best: unknown recipe setting(s) {unknown}; known: {sorted(known)}")
+        if budget is not None:
+            overrides["budget_s"] = budget
+        seconds = overrides.get("budget_s", BUDGET_S)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ValueError(f"best: the budget must be a number of seconds > 0, got {seconds!r}")
+        name, settings = tier_for(seconds)
+        if overrides.get("tier") is not None:
+            name, settings = str(overrides["tier"]), tier_named(str(overrides["tier"]))
+        return cls(**{**settings, **overrides, "tier": name})
+
+    def layers(self) -> list[Any]:
+        """The layer specs for :func:`minifc.builder.build_net` (the output layer is added there)."""
+        specs: list[Any] = []
+        for _ in range(self.depth):
+            specs += [{"name": "linear", "out_features": self.width}, self.norm, "relu"]
+        return specs
