@@ -76,7 +76,7 @@ class Trainer:
         gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
         distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
             True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
-            torchrun's environment (WORLD_SIZE > 1). ``batch_size`` is then the global batch.
+            torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
     """

@@ -43,10 +43,10 @@ __all__ = ["DataParallel", "ShardSampler", "AveragedGradients", "wants_data_para
 
 
 def wants_data_parallel(distributed: Any) -> bool:
-    """``distributed=None`` means: when torchrun's environment says there are several processes."""
+    """``distributed=None`` means: when this process was started by torchrun (WORLD_SIZE is set, even
+    to 1: one rank of a job follows the job's data order)."""
     if distributed is None:
-        launch = read_launch_env()
-        return launch is not None and launch.world_size > 1
+        return read_launch_env() is not None
     return bool(distributed)
 
 
