@@ -98,10 +98,13 @@ def minifc_register_update_rules(register: Register) -> None:
     """Register update rules: ``obj(w, dw, config=None) -> (next_w, config)``, the classic form.
 
     ``config`` holds hyper-parameters (missing ones take the rule's defaults) and per-parameter
-    state; state tensors must be created like ``w``. Optional attributes ``obj.defaults`` (dict of
-    hyper-parameters) and ``obj.state_keys`` let minifc reject unknown ``optim_config`` keys and bad
-    values before training. The learning rate must be under the key ``learning_rate``. Update ``w``
-    in place and return it (as the classic sgd does).
+    state; state tensors must be created like ``w``. Declare the rule with
+    ``@minifc.optim.update_rule(defaults, state_keys, bounds)`` so that minifc rejects unknown
+    ``optim_config`` keys and out-of-range values (naming the key) before training; its optional
+    ``rule.foreach`` (many parameters at once) and ``rule.sink`` (affine rules: formed inside a Linear's
+    weight-gradient product) forms let the Trainer choose a faster update with the same math. A plain
+    function without these attributes works too, unchecked. The learning rate must be under the key
+    ``learning_rate``. Update ``w`` in place and return it (as the classic sgd does).
 
     ``minifc check`` runs it for 100 steps on ``f(w) = 0.5 * ||w - target||^2`` with its defaults
     (or ``check_config``): w must keep its shape, dtype and device, state tensors must be created like
@@ -119,9 +122,11 @@ def minifc_register_regularizers(register: Register) -> None:
       constraints, decoupled weight decay). ``config`` also holds the current ``learning_rate``.
 
     ``applies_to="weights"`` (default: parameters with two or more dimensions) or ``"all"``.
-    ``defaults={...}`` declares the hyper-parameters (so unknown keys are rejected; default: the
-    object's ``defaults`` attribute). Users name them as ``"l1"``, ``"l1:reg=1e-4"`` or
-    ``{"name": "max_norm", "max_norm": 3.0}`` (see :func:`minifc.registry.parse_spec`).
+    ``defaults={...}`` declares the hyper-parameters (so unknown keys are rejected and numbers must
+    lie in ``bounds={key: (low, high)}``, default [0, inf); default: the object's ``defaults``
+    attribute). A regularizer that declares no defaults takes any option, unchecked. Users name
+    them as ``"l1"``, ``"l1:reg=1e-4"`` or ``{"name": "max_norm", "max_norm": 3.0}`` (see
+    :func:`minifc.registry.parse_spec`).
 
     ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or
     checks that next_w keeps w's shape, dtype and device and is finite (stage "update"), with the

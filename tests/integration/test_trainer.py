@@ -339,3 +339,5 @@ def test_progress_bar_counts_every_step_and_shows_the_loss(monkeypatch) -> None:
     assert [bar.n for bar in bars] == [bar.total for bar in bars] == [24, 24, 24]
     assert all(1 <= bar.updates <= 24 for bar in bars)  # throttled to ~10 a second, but the last step shows
     assert float(bars[-1].postfix["loss"]) == pytest.approx(t.loss_history[-1], abs=1e-3)
+    assert "val_acc" not in bars[0].postfix  # nothing measured yet in the first epoch: no "nan"
+    assert float(bars[-1].postfix["val_acc"]) == pytest.approx(t.val_acc_history[-2], abs=1e-3)

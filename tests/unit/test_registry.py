@@ -378,3 +378,22 @@ def test_parse_value():
     assert parse_value("3") == 3 and isinstance(parse_value("3"), int)
     assert parse_value("-1e-3") == -1e-3 and parse_value("TRUE") is True
     assert parse_value("relu") == "relu"
+
+
+def test_a_slow_plugin_import_is_named(monkeypatch, capsys):
+    import minifc.registry as registry_module
+
+    class SlowEntryPoint:
+        name, value, dist = "sleepy", "sleepy_module", None
+
+        def load(self):
+            import time
+
+            time.sleep(0.05)
+            return object()
+
+    monkeypatch.setattr(registry_module, "SLOW_IMPORT_S", 0.01)
+    reg = registry_module.Registry(entry_points=[SlowEntryPoint()])
+    reg.load()
+    err = capsys.readouterr().err
+    assert "plugin 'sleepy' (sleepy_module) took" in err and "MINIFC_DISABLE_PLUGINS=sleepy" in err
