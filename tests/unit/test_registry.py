@@ -216,8 +216,10 @@ def test_strict_mode_raises(monkeypatch):
     monkeypatch.setenv("MINIFC_STRICT_PLUGINS", "1")
     reg = Registry(entry_points=False)
     reg.add_plugin(plugin(update_rules={"adam": my_rule}), "clash")
-    with pytest.raises(PluginError, match="registered twice"):
+    with pytest.raises(PluginError, match="registered twice") as raised:
         reg.load()
+    assert "is skipped" not in str(raised.value)  # strict mode raises: nothing is skipped
+    assert "MINIFC_STRICT_PLUGINS is set" in str(raised.value)
 
 
 # -- entry points: hand-made EntryPoint objects pointing at modules put in sys.modules -------------
