@@ -129,7 +129,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Test accuracy (one view, chosen views) against the budget, log scale, with the targets."""
-    from minifc.plots import have_matplotlib, pyplot
+    from minifc.plots import have_matplotlib, pyplot, save_figure
 
     if not have_matplotlib():
         print("(matplotlib is not installed: no plot; pip install 'minifc[plots]')")
@@ -149,11 +149,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

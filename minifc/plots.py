@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars"]
+__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars", "save_figure"]
 
 
 def have_matplotlib() -> bool:
@@ -42,8 +42,7 @@ def plot_histories(
 
     ``first_epoch``: the epoch of each accuracy history's first value: 0 for the classic Solver (it
     measures after the first iteration, then after each epoch), 1 for the Trainer (after each epoch)."""
-    plt = pyplot()
-    return _save(plt, history_figure(runs, panels, title, first_epoch), path)
+    return save_figure(history_figure(runs, panels, title, first_epoch), path)
 
 
 def history_figure(
@@ -97,11 +96,12 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(plt, fig, path)
+    return save_figure(fig, path)
 
 
-def _save(plt: Any, fig: Any, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (creating its folder) and close it."""
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Write the matplotlib figure ``fig`` as a PNG at ``path`` (creating its folder) and close it."""
+    plt = pyplot()
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -139,7 +139,7 @@ def prepare_inputs(
 
 
 def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], path: Path, title: str) -> list[str]:
-    from minifc.plots import have_matplotlib, pyplot
+    from minifc.plots import have_matplotlib, pyplot, save_figure
 
     if not have_matplotlib():
         print("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
@@ -157,11 +157,7 @@ def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], p
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [str(path)]
+    return [str(save_figure(fig, path))]
 
 
 def _probe_final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor], rows: int = 500) -> float:
