@@ -12,12 +12,13 @@ looks up ``on_step_end`` once, when
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["Callback", "EarlyStopping", "History", "ProgressBar", "EpochLog"]
+__all__ = ["Callback", "EarlyStopping", "History", "ProgressBar", "EpochLog", "standard_callbacks"]
 
 
 class Callback:
@@ -125,3 +126,10 @@ class EpochLog(Callback):
     def on_train_end(self, trainer: Any) -> None:
         if trainer.stopped_by_time_limit:
             tqdm.write(f"stopping at {trainer.elapsed:.1f} s: the next iteration would exceed the time limit")
+
+
+def standard_callbacks(verbose: bool, progress: bool | None) -> list[Callback]:
+    """The Trainer's own callbacks: a :class:`ProgressBar` when ``verbose`` and ``progress`` (None: when
+    stderr is a terminal), then an :class:`EpochLog` when ``verbose``."""
+    show_bar = verbose and (progress if progress is not None else sys.stderr.isatty())
+    return [*([ProgressBar()] if show_bar else []), *([EpochLog()] if verbose else [])]

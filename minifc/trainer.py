@@ -9,10 +9,7 @@ to bottom through the step's seams.
 
 from __future__ import annotations
 
-import math
 import os
-import sys
-import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,22 +17,30 @@ from typing import Any
 
 import torch
 
-from .callbacks import Callback, EpochLog, ProgressBar
-from .checkpoint import non_finite
+from .callbacks import standard_callbacks
 from .device import resolve_device
 from .errors import CheckpointError
 from .models import Classifier
 from .nn import Module
 from .optim import check_config
 from .training.data_parallel import DataParallel, wants_data_parallel
-from .training.divergence import raise_divergence
+from .training.divergence import finite_loss
 from .training.first_step import check_grads, watch_layers
 from .training.gradients import LocalGradients
-from .training.inputs import check_against_model, check_optim_config, move_model, prepare_data, resolve_update_rule
+from .training.inputs import (
+    check_against_model,
+    check_optim_config,
+    move_model,
+    prepare_data,
+    resolve_update_rule,
+    trainable_model,
+)
+from .training.loop import call_callbacks, run_epochs
 from .training.metrics import accuracy
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
-from .training.schedule import check_schedule, schedule_factor
+from .training.schedule import apply_schedule, check_schedule
+from .training.snapshot import restore_snapshot, snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import Fused, choose_updater
 from .validate import check_int, check_number
@@ -110,12 +115,7 @@ class Trainer:
         overlap: bool = True,
         timeout: float = 300.0,
     ) -> None:
-        self.model = Classifier(model, loss) if isinstance(model, Module) else model
-        for attr in ("params", "loss"):
-            if not hasattr(self.model, attr):
-                raise TypeError(
-                    f"Trainer: model must have `params` and `loss(X, y=None)`; {type(model).__name__} has no {attr}"
-                )
+        self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
         self.parallel = DataParallel(distributed, self.device, timeout) if wants_data_parallel(distributed) else None
         if self.parallel is not None:
@@ -128,27 +128,21 @@ class Trainer:
         self.lr_decay = check_number(lr_decay, "lr_decay", minimum=0.0)
         self.num_epochs = check_int(num_epochs, "num_epochs", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
+        self.seed = check_int(seed, "seed", minimum=0, optional=True)
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(schedule)
-        self.num_train_samples = None if num_train_samples is None else check_int(num_train_samples,
-                                                                                   "num_train_samples", 1)
-        self.num_val_samples = None if num_val_samples is None else check_int(num_val_samples, "num_val_samples", 1)
+        self.num_train_samples = check_int(num_train_samples, "num_train_samples", 1, optional=True)
+        self.num_val_samples = check_int(num_val_samples, "num_val_samples", 1, optional=True)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.augment = augment
         self.verbose = verbose
         self.fuse_updates = bool(fuse_updates)
         main = self.parallel is None or self.parallel.is_main
-        show_bar = main and (progress if progress is not None else sys.stderr.isatty())
-        self.callbacks: list[Any] = [
-            *([ProgressBar()] if show_bar and verbose else []),
-            *([EpochLog()] if verbose and main else []),
-            *(callbacks or []),
-        ]
+        self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
         move_model(self.model, self.device)
-        self.data = prepare_data(data, self._model_dtype(), self.device)
+        self.data = prepare_data(data, next(iter(self.model.params.values())).dtype, self.device)
         check_against_model(self.model, self.data)
         self.generator = torch.Generator()
         X, y = self.data["X_train"], self.data["y_train"]
@@ -164,9 +158,6 @@ class Trainer:
         self._reset()
 
     # -- setup ---------------------------------------------------------------------------------
-    def _model_dtype(self) -> torch.dtype:
-        return next(iter(self.model.params.values())).dtype
-
     def _reset(self) -> None:
         self.epoch = 0
         self.step_count = 0
@@ -215,9 +206,7 @@ class Trainer:
         if self.augment is not None:
             X = self.augment(X)
         if self.schedule is not None:
-            factor = schedule_factor(self.schedule, self.step_count, self.num_epochs * self.iterations_per_epoch)
-            for name, config in self.optim_configs.items():
-                config["learning_rate"] = self.base_lr[name] * factor * self.lr_decay**self.epoch
+            apply_schedule(self)
         params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
         fused = isinstance(updater, Fused)
         net = getattr(self.model, "net", None)
@@ -225,7 +214,7 @@ class Trainer:
             if self._explicit:
                 loss, dscores = self.model.forward_loss(X, y)
                 if fused:  # no weight may change before the loss is known to be finite
-                    loss_value = self._finite(loss)
+                    loss_value = finite_loss(self, loss)
                     updater.arm(self.optim_configs)
                 grads = self.model.backward(dscores, on_ready=hooks.ready)
                 if fused:
@@ -235,7 +224,7 @@ class Trainer:
         grads = hooks.finish(grads)
         loss = add_penalties(self.regularizers, params, loss, grads, check)
         if not fused:
-            loss_value = self._finite(loss)
+            loss_value = finite_loss(self, loss)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)
         updater.update(params, grads, self.optim_configs, check)
@@ -244,18 +233,9 @@ class Trainer:
         self.step_count += 1
         return loss_value
 
-    def _finite(self, loss: Any) -> float:
-        value = float(loss)
-        if not math.isfinite(value):
-            raise_divergence(self, loss_value=value)
-        return value
-
     def restore_best(self) -> None:
         """Put the best parameters (and buffers) measured so far back into the model."""
-        self.model.params = {k: v.clone() for k, v in self.best_params.items()}
-        net = getattr(self.model, "net", None)
-        if self.best_buffers and isinstance(net, Module):
-            net.load_state_dict(self.best_buffers, strict=False)
+        restore_snapshot(self.model, self.best_params, self.best_buffers)
 
     # -- accuracy ------------------------------------------------------------------------------
     def check_accuracy(
@@ -263,12 +243,8 @@ class Trainer:
     ) -> float:
         """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
         ``num_samples`` when given, computed in batches."""
-        if self.parallel is None:
-            return accuracy(self.model, X, y, num_samples, batch_size, self.generator)
-        if num_samples is not None and X.shape[0] > num_samples:  # the same subsample on every rank
-            idx = torch.randperm(X.shape[0], generator=self.generator)[:num_samples].to(X.device)
-            X, y = X[idx], y[idx]
-        return self.parallel.accuracy(self.model, X, y, batch_size)
+        measure = accuracy if self.parallel is None else self.parallel.accuracy
+        return measure(self.model, X, y, num_samples, batch_size, self.generator)
 
     def evaluate(self) -> tuple[float, float]:
         """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
@@ -282,10 +258,7 @@ class Trainer:
         self.val_acc_history.append(val_acc)
         if val_acc > self.best_val_acc or not self.best_params:
             self.best_val_acc = max(val_acc, self.best_val_acc)
-            self.best_params = {k: v.clone() for k, v in self.model.params.items()}
-            net = getattr(self.model, "net", None)
-            if isinstance(net, Module):
-                self.best_buffers = {k: v.clone() for k, v in net.named_buffers()}
+            self.best_params, self.best_buffers = snapshot(self.model)
         return train_acc, val_acc
 
     # -- the loop ------------------------------------------------------------------------------
@@ -306,64 +279,12 @@ class Trainer:
         if self.seed is not None and not resume and self.parallel is None:
             torch.manual_seed(self.seed)
         self.stopped_by_time_limit = False
-        self._call("on_train_begin")
-        start = time.time() - self.elapsed
-        prev = time.time()
-        ipe = self.iterations_per_epoch
-        step_hooks = _step_hooks(self.callbacks)
-        try:
-            while self.epoch < self.num_epochs and not self.stop_training:
-                if self.parallel is not None:  # each rank's own stream, reproducible from any epoch
-                    self.parallel.seed_rank(self.seed + self.epoch)
-                self._call("on_epoch_begin")
-                for _ in range(ipe):
-                    if time_limit is not None:
-                        now = time.time()
-                        if self.step_count > 0 and now - start + (now - prev) > time_limit:
-                            self.stopped_by_time_limit = self.stop_training = True
-                            break
-                        prev = now
-                    self.step()
-                    for hook in step_hooks:
-                        hook(self)
-                    if self.stop_training:
-                        break
-                if self.step_count < (self.epoch + 1) * ipe:  # stopped within the epoch
-                    break
-                self.elapsed = time.time() - start
-                self._end_epoch()
-        finally:
-            self.elapsed = time.time() - start
-        self._call("on_train_end")
+        call_callbacks(self, "on_train_begin")
+        run_epochs(self, time_limit)
+        call_callbacks(self, "on_train_end")
         if return_best_params and self.best_params:
             self.restore_best()
         return self
-
-    def _call(self, hook: str) -> None:
-        for cb in self.callbacks:
-            method = getattr(cb, hook, None)
-            if method is not None:
-                method(self)
-
-    def _end_epoch(self) -> None:
-        bad = non_finite(dict(self.model.params))
-        if bad:  # the loss was still finite, but the last updates overflowed
-            raise_divergence(self, bad_params=bad)
-        self.epoch += 1
-        self.lr_history.append(float(next(iter(self.optim_configs.values())).get("learning_rate", float("nan"))))
-        for config in self.optim_configs.values():
-            if "learning_rate" in config:
-                config["learning_rate"] *= self.lr_decay
-        if self.parallel is not None:
-            self.parallel.check_in_sync(self.model, self.step_count)
-        self.evaluate()
-        if self.checkpoint_path is not None:
-            if self.parallel is None:
-                self.save_checkpoint(self.checkpoint_path)
-            else:  # rank 0 writes, the others wait
-                self.parallel.on_main(self.save_checkpoint, self.checkpoint_path)
-                self._owns_checkpoint = True
-        self._call("on_epoch_end")
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -381,16 +302,3 @@ class Trainer:
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
         load_trainer_checkpoint(self, Path(path))
-
-
-def _step_hooks(callbacks: list[Any]) -> list[Callable[[Trainer], Any]]:
-    """The callbacks' ``on_step_end`` methods, looked up once per ``train()`` because the step loop is
-    the Trainer's overhead; :class:`~minifc.callbacks.Callback`'s inherited no-op is left out."""
-    hooks = []
-    for cb in callbacks:
-        hook = getattr(cb, "on_step_end", None)
-        if hook is not None and getattr(type(cb), "on_step_end", None) is not Callback.on_step_end:
-            hooks.append(hook)
-    return hooks
-
-

@@ -8,8 +8,11 @@ from typing import Any
 __all__ = ["check_int", "check_number"]
 
 
-def check_int(value: Any, name: str, minimum: int | None = None) -> int:
-    """``value`` as an int; ValueError naming ``name`` for a bool, a non-integer or one below ``minimum``."""
+def check_int(value: Any, name: str, minimum: int | None = None, optional: bool = False) -> Any:
+    """``value`` as an int; ValueError naming ``name`` for a bool, a non-integer or one below ``minimum``.
+    With ``optional``, None passes through."""
+    if optional and value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
         bound = f" >= {minimum}" if minimum is not None else ""
         raise ValueError(f"{name} must be an integer{bound}, got {value!r}")

@@ -6,8 +6,9 @@
 - :mod:`.regularize`: regularizers from specs, and the regularize seam;
 - :mod:`.update`: the update seam's strategies (per parameter, foreach, fused);
 - :mod:`.first_step`: the contract checks of a run's first step;
-- :mod:`.schedule`, :mod:`.divergence`, :mod:`.metrics`: learning-rate factors, what happens on
-  divergence, accuracy;
+- :mod:`.schedule`, :mod:`.divergence`, :mod:`.metrics`, :mod:`.snapshot`: learning-rate factors,
+  what happens on divergence, accuracy, copies of the best parameters;
+- :mod:`.loop`: the epochs around the step (time limit, callbacks, the end of an epoch);
 - :mod:`.state`: checkpoints (what they hold, how they are checked, saved and restored);
 - :mod:`.data_parallel`: the Trainer as one rank of a data-parallel job.
 """

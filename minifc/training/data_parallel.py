@@ -161,8 +161,20 @@ class DataParallel:
         if self.ctx.initialized:
             check_in_sync(model.params, step)
 
-    def accuracy(self, model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> float:
-        """Accuracy over every rank's disjoint share of X (N, ...), y (N,), summed over the ranks."""
+    def accuracy(
+        self,
+        model: Any,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        num_samples: int | None = None,
+        batch_size: int = 100,
+        generator: torch.Generator | None = None,
+    ) -> float:
+        """Accuracy over every rank's disjoint share of X (N, ...), y (N,), summed over the ranks; on the
+        same random subsample of ``num_samples`` rows on every rank (``generator`` is seeded alike)."""
+        if num_samples is not None and X.shape[0] > num_samples:
+            keep = torch.randperm(X.shape[0], generator=generator)[:num_samples].to(X.device)
+            X, y = X[keep], y[keep]
         idx = eval_shard(X.shape[0], self.rank, self.world_size).to(X.device)
         Xs, ys = X.index_select(0, idx), y.index_select(0, idx)
         correct = 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NoReturn
 
 from ..errors import DivergenceError
 
-__all__ = ["raise_divergence"]
+__all__ = ["raise_divergence", "finite_loss"]
 
 
 def raise_divergence(trainer: Any, loss_value: float | None = None, bad_params: list[str] | None = None) -> NoReturn:
@@ -27,3 +28,11 @@ def raise_divergence(trainer: Any, loss_value: float | None = None, bad_params: 
     else:
         hint = f"Try a smaller learning rate (it was {lr})."
     raise DivergenceError(f"training diverged: {what} (epoch {trainer.epoch + 1}); {kept}. {hint}")
+
+
+def finite_loss(trainer: Any, loss: Any) -> float:
+    """The loss as a float; :func:`raise_divergence` when it is NaN or infinite."""
+    value = float(loss)
+    if not math.isfinite(value):
+        raise_divergence(trainer, loss_value=value)
+    return value

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import LabelError, MinifcError, ShapeError
+from ..models import Classifier
 from ..nn import Module
 from ..registry import default_registry
 from ..validate import check_number
@@ -18,6 +19,7 @@ __all__ = [
     "check_optim_config",
     "resolve_update_rule",
     "move_model",
+    "trainable_model",
 ]
 
 SPLITS = ("train", "val")
@@ -122,3 +124,15 @@ def move_model(model: Any, device: torch.device) -> None:
     for name in list(params):
         if params[name].device != device:
             params[name] = params[name].to(device)
+
+
+def trainable_model(model: Any, loss: str | Callable[..., Any]) -> Any:
+    """A bare :class:`minifc.nn.Module` wrapped in a :class:`minifc.models.Classifier` with ``loss``;
+    any other model must already have ``params`` and ``loss(X, y=None)`` (TypeError naming it)."""
+    trainable = Classifier(model, loss) if isinstance(model, Module) else model
+    for attr in ("params", "loss"):
+        if not hasattr(trainable, attr):
+            raise TypeError(
+                f"Trainer: model must have `params` and `loss(X, y=None)`; {type(model).__name__} has no {attr}"
+            )
+    return trainable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["check_schedule", "schedule_factor"]
+__all__ = ["check_schedule", "schedule_factor", "apply_schedule"]
 
 
 def _name(schedule: Any) -> str:
@@ -46,3 +46,12 @@ def schedule_factor(schedule: Any, step: int, total: int) -> float:
             "a finite number >= 0"
         )
     return float(factor)
+
+
+def apply_schedule(trainer: Any) -> None:
+    """Set every parameter's learning rate for the trainer's next step: its base rate times the
+    schedule's factor times ``lr_decay ** epoch``."""
+    total = trainer.num_epochs * trainer.iterations_per_epoch
+    factor = schedule_factor(trainer.schedule, trainer.step_count, total) * trainer.lr_decay**trainer.epoch
+    for name, config in trainer.optim_configs.items():
+        config["learning_rate"] = trainer.base_lr[name] * factor
