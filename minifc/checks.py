@@ -12,7 +12,8 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
   shape, dtype and device and is finite;
 - update rules: 100 steps on ``f(w) = 0.5 * ||w - target||^2`` (w (6, 5), float64, the rule's
   defaults or ``check_config``): w keeps shape, dtype and device, floating-point state tensors are
-  created like w, and f decreases.
+  created like w, and f decreases; a rule's ``foreach``, ``fused`` and ``sink`` forms must give the
+  rule's own result (:mod:`minifc.check_forms`).
 
 Relative errors must be below ``tol`` (1e-6). A plugin that failed to load gives one failing row.
 Examples (``minifc example NAME``) are not run: checking them would mean training.
@@ -27,8 +28,8 @@ from typing import Any
 
 import torch
 
+from .check_forms import check_rule_form
 from .errors import UnknownComponentError, closest
-from .functional import add_weight_grad_
 from .gradcheck import check_loss, check_module, compute_numeric_gradient, rel_error
 from .nn import Module
 from .registry import Component, Registry, default_registry, signature_accepts
@@ -359,30 +360,7 @@ def _check_update_rule(out: _Rows, device: torch.device) -> None:
     ratio = f1 / f0
     ok = math.isfinite(ratio) and ratio < 1.0
     out.add(f"decreases 0.5||w-t||^2 in {UPDATE_STEPS} steps (f/f0)", ratio, ok, "" if ok else f"f/f0 = {ratio:.3g}")
-    if getattr(c.obj, "sink", None) is not None:
-        _check_sink(out, dict(given) if given is not None else None, device)
-
-
-def _check_sink(out: _Rows, config: dict[str, Any] | None, device: torch.device) -> None:
-    """A rule's ``sink`` form (the update inside a Linear's dw product) must match the rule itself."""
-    rule = out.c.obj
-    gen = _generator(device)
-    w_rule = _randn(6, 5, device=device, gen=gen)
-    w_sink = w_rule.clone()
-    config_rule = {} if config is None else dict(config)
-    config_sink = dict(config_rule)
-    problem, err = "", 0.0
-    try:
-        for _ in range(UPDATE_STEPS):
-            x, dout = _randn(4, 6, device=device, gen=gen), _randn(4, 5, device=device, gen=gen)
-            w_rule, config_rule = rule(w_rule, x.t().mm(dout), config_rule)
-            target, beta, alpha, finish = rule.sink(w_sink, config_sink)
-            add_weight_grad_(target, x, dout, beta, alpha)
-            if finish is not None:
-                finish()
-        err = rel_error(w_sink, w_rule)
-    except Exception as e:  # a broken sink is a failed check, not a crash of `minifc check`
-        problem = f"{type(e).__name__}: {e}"
-    ok = not problem and err < TOLERANCE
-    out.add(f"sink form matches the rule over {UPDATE_STEPS} steps", None if problem else err, ok,
-            problem or ("" if ok else f"relative error {err:.3g}"))
+    for form in ("foreach", "fused", "sink"):
+        if getattr(c.obj, form, None) is not None:
+            config = dict(given) if given is not None else None
+            out.add(*check_rule_form(c.obj, form, config, device, UPDATE_STEPS, TOLERANCE))

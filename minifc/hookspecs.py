@@ -101,8 +101,9 @@ def minifc_register_update_rules(register: Register) -> None:
     state; state tensors must be created like ``w``. Declare the rule with
     ``@minifc.optim.update_rule(defaults, state_keys, bounds)`` so that minifc rejects unknown
     ``optim_config`` keys and out-of-range values (naming the key) before training; its optional
-    ``rule.foreach`` (many parameters at once) and ``rule.sink`` (affine rules: formed inside a Linear's
-    weight-gradient product) forms let the Trainer choose a faster update with the same math. A plain
+    ``rule.foreach`` (many parameters at once), ``rule.fused`` (the same in one kernel) and ``rule.sink``
+    (affine rules: formed inside a Linear's weight-gradient product) forms let the Trainer choose a
+    faster update with the same math; ``minifc check`` compares each with the rule. A plain
     function without these attributes works too, unchecked. The learning rate must be under the key
     ``learning_rate``. Update ``w`` in place and return it (as the classic sgd does).
 

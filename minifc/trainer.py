@@ -77,7 +77,8 @@ class Trainer:
         progress: tqdm bar per epoch; None shows it only when stderr is a terminal.
         verbose: print a line per epoch (False: nothing at all).
         fuse_updates: let Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
-            product (:class:`minifc.training.update.Fused`); the same math, rounded differently.
+            product (:class:`minifc.training.update.Fused`), and rules with a one-kernel form (adam)
+            use it; the same math, rounded differently (False: bit-identical to the rule per parameter).
         gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
         distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
             True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
@@ -186,7 +187,8 @@ class Trainer:
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
             self.regularizers,
             self.model if self._explicit else None,
-            self.fuse_updates and self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
+            self.fuse_updates,
+            self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
         )
 
     @property

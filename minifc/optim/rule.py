@@ -8,6 +8,9 @@ with :func:`update_rule`, it also carries
 - ``rule.bounds``: ``{key: (low, high)}``, each value must satisfy ``low <= value < high``;
 - ``rule.foreach``: None, or ``foreach(ws, dws, configs) -> bool``, the same update of many
   parameters at once (returns False, changing nothing, when the configs differ);
+- ``rule.fused``: None, or ``fused(ws, dws, configs) -> bool`` like ``foreach`` but in one kernel
+  (torch's fused optimizer kernels): the same update rounded differently, so a Trainer uses it only
+  when allowed to (``fuse_updates``);
 - ``rule.sink``: None, or ``sink(w, config) -> (target, beta, alpha, finish)`` for rules affine in the
   gradient: the update is ``target = beta * target + alpha * dw`` then ``finish()`` (None: nothing),
   which a Linear layer can form inside its weight-gradient product (see :mod:`minifc.training.update`).
@@ -39,6 +42,7 @@ def update_rule(
         rule.state_keys = tuple(state_keys)  # type: ignore[attr-defined]
         rule.bounds = dict(bounds or {})  # type: ignore[attr-defined]
         rule.foreach = None  # type: ignore[attr-defined]
+        rule.fused = None  # type: ignore[attr-defined]
         rule.sink = None  # type: ignore[attr-defined]
         return rule
 

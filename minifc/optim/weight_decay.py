@@ -13,7 +13,7 @@ __all__ = ["decoupled_weight_decay"]
 def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: str | None = None) -> UpdateRule:
     """``rule`` preceded by ``w *= 1 - learning_rate * weight_decay`` (a new hyper-parameter
     ``weight_decay``, default ``weight_decay``). ``decoupled_weight_decay(adam)`` is AdamW. The
-    composed rule has a foreach form when ``rule`` has one."""
+    composed rule has a foreach (fused) form when ``rule`` has one."""
     defaults = {**rule.defaults, "weight_decay": weight_decay}  # type: ignore[attr-defined]
     bounds = getattr(rule, "bounds", {})
 
@@ -34,7 +34,18 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
         torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
         return inner_foreach(ws, dws, configs)  # the same configs agreed on every key the rule reads
 
+    inner_fused = getattr(rule, "fused", None)
+
+    @no_grad
+    def decayed_fused(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+        c = shared_config(decayed, configs, ("t",))
+        if c is None:
+            return False
+        torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
+        return inner_fused(ws, dws, configs)
+
     decayed.__name__ = decayed.__qualname__ = name or f"{rule.__name__}w"
     decayed.__doc__ = f"{rule.__name__} with decoupled weight decay: first ``w *= 1 - learning_rate * weight_decay``."
     decayed.foreach = decayed_foreach if inner_foreach is not None else None  # type: ignore[attr-defined]
+    decayed.fused = decayed_fused if inner_fused is not None else None  # type: ignore[attr-defined]
     return decayed

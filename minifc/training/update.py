@@ -4,7 +4,8 @@ Three strategies with the same math, chosen by the Trainer from what the rule of
 
 - :class:`PerParameter`: ``rule(w, dw, config)`` for each parameter, then update-stage regularizers;
 - :class:`Foreach`: the rule's ``foreach`` form over all parameters at once (one torch call per line
-  of the rule), falling back to per-parameter when the configs differ;
+  of the rule), falling back to per-parameter when the configs differ; with ``fused``, the rule's
+  ``fused`` form where it has one (one kernel for the whole update, e.g. Adam's);
 - :class:`Fused`: for rules affine in the gradient (``rule.sink``: sgd, sgd_momentum), each weight's
   update is formed inside its layer's weight-gradient product (``Parameter.sink``, consumed by
   ``minifc.nn.Linear``): no dw tensor is written and read back. It arms the sinks only after the loss
@@ -50,13 +51,28 @@ class PerParameter:
 
 
 class Foreach(PerParameter):
-    """The rule's ``foreach`` form over every parameter (after the checked first step)."""
+    """The rule's ``foreach`` form over every parameter (after the checked first step); its ``fused``
+    form instead when ``fused`` is asked for and the rule has one."""
+
+    def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer], fused: bool = False):
+        super().__init__(rule, who, regularizers)
+        self.batched = (getattr(rule, "fused", None) if fused else None) or rule.foreach
 
     def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
         names = list(grads)
-        if check or not self.rule.foreach([params[n] for n in names], [grads[n] for n in names],
-                                          [configs[n] for n in names]):
+        exact = self.batched is self.rule.foreach  # bit-identical to the rule per parameter
+        if check and not exact:
+            # the contract is checked on copies: the checked step (a run's first, and the first after a
+            # resume) must round like every other step, or a resumed run would drift from an unbroken one
+            copies = {n: params[n].clone() for n in names}
+            super().update(copies, grads, {n: _copy_config(configs[n]) for n in names}, True)
+        ws, dws = [params[n] for n in names], [grads[n] for n in names]
+        if (check and exact) or not self.batched(ws, dws, [configs[n] for n in names]):
             super().update(params, grads, configs, check)
+
+
+def _copy_config(config: dict) -> dict:
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in config.items()}
 
 
 class Fused(Foreach):
@@ -89,15 +105,21 @@ class Fused(Foreach):
 
 
 def choose_updater(
-    rule: Callable[..., Any], who: str, regularizers: list[Regularizer], explicit_model: Any, may_fuse: bool
+    rule: Callable[..., Any],
+    who: str,
+    regularizers: list[Regularizer],
+    explicit_model: Any,
+    fuse: bool,
+    may_sink: bool,
 ) -> PerParameter:
     """The update seam's strategy: fused into the weight-gradient product where that is the same
-    update (``may_fuse``: asked for, one process; a rule with a sink form, an explicit model with
-    ``reg == 0`` and unshared parameters, no regularizers), else the rule's foreach form, else the rule
-    per parameter."""
+    update (``fuse`` asked for, ``may_sink``: gradients local to this process; a rule with a sink form,
+    an explicit model with ``reg == 0`` and unshared parameters, no regularizers), else the rule's
+    foreach form (its one-kernel ``fused`` form with ``fuse``), else the rule per parameter."""
     objects = getattr(explicit_model, "param_objects", {})
     if (
-        may_fuse
+        fuse
+        and may_sink
         and getattr(rule, "sink", None) is not None
         and explicit_model is not None
         and not regularizers
@@ -106,5 +128,5 @@ def choose_updater(
     ):
         return Fused(rule, who, objects)
     if getattr(rule, "foreach", None) is not None and not any(r.stage == "update" for r in regularizers):
-        return Foreach(rule, who, regularizers)
+        return Foreach(rule, who, regularizers, fused=fuse)
     return PerParameter(rule, who, regularizers)

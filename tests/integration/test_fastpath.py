@@ -1,6 +1,7 @@
 """The optimized paths give the results of the reference ones.
 
-* ``rule.foreach`` (all parameters at once) against ``rule`` called per parameter: bit-identical on CPU.
+* ``rule.foreach`` (all parameters at once) against ``rule`` called per parameter: bit-identical on CPU;
+  ``rule.fused`` (one kernel) equal up to rounding, and the Trainer's default for adam.
 * The Trainer's foreach update against the per-parameter loop: identical training runs.
 * ``softmax_loss`` (one log_softmax, gather/scatter) against the textbook formula; any integer labels.
 * ``relu_backward`` (threshold_backward) and the dropout mask against their plain definitions.
@@ -68,6 +69,33 @@ def test_foreach_declines_different_hyperparameters(name):
     assert all(not any(isinstance(v, torch.Tensor) for v in c.values()) for c in configs)
 
 
+FUSED = {"adam": optim.adam, "adamw": optim.decoupled_weight_decay(optim.adam)}
+
+
+@pytest.mark.parametrize("name", list(FUSED))
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_fused_form_matches_per_parameter_rule(name, dtype, rtol, device):
+    rule = FUSED[name]
+    g = torch.Generator().manual_seed(0)
+    ws = [torch.randn(s, generator=g, dtype=dtype).to(device) for s in SHAPES]
+    ref_ws = [w.clone() for w in ws]
+    configs = [{"learning_rate": 1e-2} for _ in ws]
+    ref_configs = [{"learning_rate": 1e-2} for _ in ws]
+    for _ in range(5):
+        dws = [torch.randn(s, generator=g, dtype=dtype).to(device) for s in SHAPES]
+        assert rule.fused(ws, dws, configs) is True
+        for i, (w, dw) in enumerate(zip(ref_ws, dws, strict=True)):
+            ref_ws[i], ref_configs[i] = rule(w, dw, ref_configs[i])
+    for w, ref, config, ref_config in zip(ws, ref_ws, configs, ref_configs, strict=True):
+        torch.testing.assert_close(w, ref, rtol=rtol, atol=0)
+        assert config["t"] == ref_config["t"] == 5
+        for key in ("m", "v"):
+            assert config[key].dtype == dtype and config[key].device == w.device
+            torch.testing.assert_close(config[key], ref_config[key], rtol=rtol, atol=1e-30)
+    configs[1]["learning_rate"] = 5e-3
+    assert rule.fused(ws, dws, configs) is False  # different hyper-parameters: per parameter instead
+
+
 def _plain(rule):
     """The same rule without its foreach form: the Trainer then loops over parameters."""
 
@@ -102,6 +130,18 @@ def test_trainer_foreach_update_identical_to_per_parameter_loop(name, dropout):
     assert fast_losses == ref_losses
     for k in ref_params:
         assert torch.equal(fast_params[k], ref_params[k]), k
+
+
+def test_trainer_uses_the_fused_adam_kernel_unless_told_not_to():
+    hyper = RULES["adam"][1]
+    losses, params, trainer = _train("adam", hyper, 0.0, dtype=torch.float64)
+    ref_losses, ref_params, _ = _train(_plain(optim.adam), hyper, 0.0, dtype=torch.float64)
+    assert trainer.updater.batched is optim.adam.fused
+    torch.testing.assert_close(torch.tensor(losses), torch.tensor(ref_losses), rtol=1e-12, atol=0)
+    for k in ref_params:
+        torch.testing.assert_close(params[k], ref_params[k], rtol=1e-10, atol=1e-13)
+    _, _, exact = _train("adam", hyper, 0.0, steps=1, fuse_updates=False)
+    assert exact.updater.batched is optim.adam.foreach
 
 
 def test_trainer_uses_foreach_only_after_the_validated_first_step(monkeypatch):

@@ -213,6 +213,31 @@ def test_a_sink_that_is_not_its_rule_fails():
     assert bad.check.startswith("sink form") and "RuntimeError" in bad.detail
 
 
+def test_builtin_batched_forms_are_checked_against_their_rules():
+    rows = check_components(["sgd", "adam"], registry=Registry(entry_points=False))
+    forms = {(r.component, r.check.split()[0]): r for r in rows if " form matches" in r.check}
+    assert set(forms) == {("sgd", "foreach"), ("sgd", "sink"), ("adam", "foreach"), ("adam", "fused")}
+    assert forms["adam", "foreach"].error == 0.0  # foreach is bit-identical, fused equal up to rounding
+    assert all(r.passed and r.error < 1e-12 for r in forms.values())
+
+
+def test_a_fused_form_that_is_not_its_rule_fails():
+    def rule(w, dw, config=None):
+        w.add_(dw, alpha=-1e-2)
+        return w, config or {}
+
+    def fused(ws, dws, configs):
+        torch._foreach_add_(ws, dws, alpha=-1e-3)  # a tenth of the rule's step
+        return True
+
+    rule.fused = fused
+    [bad] = failures(registry_with("update_rule", "u", rule), "u")
+    assert bad.check.startswith("fused form") and bad.error > 1e-3
+    rule.fused = lambda ws, dws, configs: False  # declines configs that all agree
+    [bad] = failures(registry_with("update_rule", "u", rule), "u")
+    assert bad.check.startswith("fused form") and "declined" in bad.detail
+
+
 def test_check_config_metadata_is_used_for_update_rules():
     rows = check_components(["u"], registry=registry_with("update_rule", "u", sgd, check_config={"learning_rate": 0.5}))
     [ratio] = [r.error for r in rows if r.check.startswith("decreases")]
