@@ -64,8 +64,8 @@ class Foreach(PerParameter):
         if check and not exact:
             # the contract is checked on copies: the checked step (a run's first, and the first after a
             # resume) must round like every other step, or a resumed run would drift from an unbroken one
-            copies = {n: params[n].clone() for n in names}
-            super().update(copies, grads, {n: _copy_config(configs[n]) for n in names}, True)
+            for n in names:  # one at a time: at most one parameter's copies are alive
+                super().update({n: params[n].clone()}, {n: grads[n]}, {n: _copy_config(configs[n])}, True)
         ws, dws = [params[n] for n in names], [grads[n] for n in names]
         if (check and exact) or not self.batched(ws, dws, [configs[n] for n in names]):
             super().update(params, grads, configs, check)
