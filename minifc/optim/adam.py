@@ -44,14 +44,24 @@ def _scalars(config: dict, t: int) -> tuple[float, float]:
     return -config["learning_rate"] * c2 / (1 - config["beta1"] ** t), c2
 
 
+def _moments(configs: list[dict], ws: list[torch.Tensor], c: dict) -> tuple[list, list, int]:
+    """Every parameter's m and v (zeros at the first step) and the shared step count t, incremented."""
+    ms = [state(config, "m", w) for config, w in zip(configs, ws, strict=True)]
+    vs = [state(config, "v", w) for config, w in zip(configs, ws, strict=True)]
+    return ms, vs, int(c.get("t", 0)) + 1
+
+
+def _store(configs: list[dict], ms: list[torch.Tensor], vs: list[torch.Tensor], t: int) -> None:
+    for config, m, v in zip(configs, ms, vs, strict=True):
+        config.update(m=m, v=v, t=t)
+
+
 @no_grad
 def _adam_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
     c = shared_config(adam, configs, ("t",))
     if c is None:
         return False
-    ms = [state(config, "m", w) for config, w in zip(configs, ws, strict=True)]
-    vs = [state(config, "v", w) for config, w in zip(configs, ws, strict=True)]
-    t = int(c.get("t", 0)) + 1
+    ms, vs, t = _moments(configs, ws, c)
     b1, b2 = c["beta1"], c["beta2"]
     torch._foreach_lerp_(ms, dws, 1 - b1)
     torch._foreach_mul_(vs, b2)
@@ -60,8 +70,7 @@ def _adam_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list
     denom = torch._foreach_sqrt(vs)
     torch._foreach_add_(denom, c["epsilon"] * c2)
     torch._foreach_addcdiv_(ws, ms, denom, value=step)
-    for config, m, v in zip(configs, ms, vs, strict=True):
-        config.update(m=m, v=v, t=t)
+    _store(configs, ms, vs, t)
     return True
 
 
@@ -86,17 +95,14 @@ def _adam_fused(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[d
     c = shared_config(adam, configs, ("t",))
     if c is None:
         return False
-    ms = [state(config, "m", w) for config, w in zip(configs, ws, strict=True)]
-    vs = [state(config, "v", w) for config, w in zip(configs, ws, strict=True)]
-    t = int(c.get("t", 0)) + 1
+    ms, vs, t = _moments(configs, ws, c)
     steps = [torch.full((), float(t), dtype=torch.float32, device=first.device)] * len(ws)
     kernel(
         ws, [dw.contiguous() for dw in dws], ms, vs, [], steps,
         lr=float(c["learning_rate"]), beta1=float(c["beta1"]), beta2=float(c["beta2"]), weight_decay=0.0,
         eps=float(c["epsilon"]), amsgrad=False, maximize=False,
     )  # fmt: skip
-    for config, m, v in zip(configs, ms, vs, strict=True):
-        config.update(m=m, v=v, t=t)
+    _store(configs, ms, vs, t)
     return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..functional import no_grad
@@ -24,28 +26,24 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
         w.mul_(1 - config["learning_rate"] * config["weight_decay"])
         return rule(w, dw, config)
 
-    inner_foreach = rule.foreach  # type: ignore[attr-defined]
-
-    @no_grad
-    def decayed_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
-        c = shared_config(decayed, configs, ("t",))
-        if c is None:
-            return False
-        torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
-        return inner_foreach(ws, dws, configs)  # the same configs agreed on every key the rule reads
-
-    inner_fused = getattr(rule, "fused", None)
-
-    @no_grad
-    def decayed_fused(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
-        c = shared_config(decayed, configs, ("t",))
-        if c is None:
-            return False
-        torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
-        return inner_fused(ws, dws, configs)
-
     decayed.__name__ = decayed.__qualname__ = name or f"{rule.__name__}w"
     decayed.__doc__ = f"{rule.__name__} with decoupled weight decay: first ``w *= 1 - learning_rate * weight_decay``."
-    decayed.foreach = decayed_foreach if inner_foreach is not None else None  # type: ignore[attr-defined]
-    decayed.fused = decayed_fused if inner_fused is not None else None  # type: ignore[attr-defined]
+    decayed.foreach = _decay_first(decayed, rule.foreach)  # type: ignore[attr-defined]
+    decayed.fused = _decay_first(decayed, getattr(rule, "fused", None))  # type: ignore[attr-defined]
     return decayed
+
+
+def _decay_first(decayed: UpdateRule, inner: Callable[..., bool] | None) -> Callable[..., bool] | None:
+    """The batched form (foreach or fused) of ``decayed`` built on ``inner``, the rule's own."""
+    if inner is None:
+        return None
+
+    @no_grad
+    def batched(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[dict]) -> bool:
+        c = shared_config(decayed, configs, ("t",))
+        if c is None:
+            return False
+        torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
+        return inner(ws, dws, configs)  # the same configs agreed on every key the rule reads
+
+    return batched

@@ -37,6 +37,7 @@ from ..distributed import (
 )
 from ..nn import Module, Parameter
 from .gradients import LocalGradients
+from .metrics import subsample
 from .sampler import Sampler
 
 __all__ = ["DataParallel", "ShardSampler", "AveragedGradients", "wants_data_parallel"]
@@ -172,9 +173,7 @@ class DataParallel:
     ) -> float:
         """Accuracy over every rank's disjoint share of X (N, ...), y (N,), summed over the ranks; on the
         same random subsample of ``num_samples`` rows on every rank (``generator`` is seeded alike)."""
-        if num_samples is not None and X.shape[0] > num_samples:
-            keep = torch.randperm(X.shape[0], generator=generator)[:num_samples].to(X.device)
-            X, y = X[keep], y[keep]
+        X, y = subsample(X, y, num_samples, generator)
         idx = eval_shard(X.shape[0], self.rank, self.world_size).to(X.device)
         Xs, ys = X.index_select(0, idx), y.index_select(0, idx)
         correct = 0

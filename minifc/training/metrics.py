@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["accuracy"]
+__all__ = ["accuracy", "subsample"]
 
 
 def accuracy(
@@ -19,14 +19,22 @@ def accuracy(
 ) -> float:
     """Fraction of rows of X (N, ...) whose highest score is the label y (N,); on a random subsample of
     ``num_samples`` rows (drawn with ``generator``) when N is larger."""
+    X, y = subsample(X, y, num_samples, generator)
     n = X.shape[0]
-    if num_samples is not None and n > num_samples:
-        idx = torch.randperm(n, generator=generator)[:num_samples].to(X.device)
-        X, y = X[idx], y[idx]
-        n = num_samples
     correct = torch.zeros((), dtype=torch.int64, device=X.device)
     with torch.no_grad():
         for start in range(0, n, batch_size):
             scores = model.loss(X[start : start + batch_size])
             correct += (scores.argmax(dim=1) == y[start : start + batch_size].to(scores.device)).sum()
     return correct.item() / max(n, 1)
+
+
+def subsample(
+    X: torch.Tensor, y: torch.Tensor, num_samples: int | None, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """X (N, ...) and y (N,) as they are, or ``num_samples`` random rows of both (drawn with
+    ``generator``) when N is larger."""
+    if num_samples is None or X.shape[0] <= num_samples:
+        return X, y
+    idx = torch.randperm(X.shape[0], generator=generator)[:num_samples].to(X.device)
+    return X[idx], y[idx]
