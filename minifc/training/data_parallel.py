@@ -37,7 +37,7 @@ from ..distributed import (
 )
 from ..nn import Module, Parameter
 from .gradients import LocalGradients
-from .metrics import subsample
+from .metrics import count_correct, subsample
 from .sampler import Sampler
 
 __all__ = ["DataParallel", "ShardSampler", "AveragedGradients", "wants_data_parallel"]
@@ -176,11 +176,7 @@ class DataParallel:
         X, y = subsample(X, y, num_samples, generator)
         idx = eval_shard(X.shape[0], self.rank, self.world_size).to(X.device)
         Xs, ys = X.index_select(0, idx), y.index_select(0, idx)
-        correct = 0
-        with torch.no_grad():
-            for start in range(0, Xs.shape[0], batch_size):
-                scores = model.loss(Xs[start : start + batch_size])
-                correct += int((scores.argmax(dim=1) == ys[start : start + batch_size]).sum())
+        correct = count_correct(model, Xs, ys, batch_size)
         if not self.ctx.initialized:
             return correct / max(X.shape[0], 1)
         total_correct, total = all_reduce_counts(correct, Xs.shape[0])

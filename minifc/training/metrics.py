@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["accuracy", "subsample"]
+__all__ = ["accuracy", "count_correct", "subsample"]
 
 
 def accuracy(
@@ -20,13 +20,17 @@ def accuracy(
     """Fraction of rows of X (N, ...) whose highest score is the label y (N,); on a random subsample of
     ``num_samples`` rows (drawn with ``generator``) when N is larger."""
     X, y = subsample(X, y, num_samples, generator)
-    n = X.shape[0]
+    return count_correct(model, X, y, batch_size) / max(X.shape[0], 1)
+
+
+def count_correct(model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> int:
+    """How many rows of X (N, ...) the model scores highest at their label y (N,), in batches."""
     correct = torch.zeros((), dtype=torch.int64, device=X.device)
     with torch.no_grad():
-        for start in range(0, n, batch_size):
+        for start in range(0, X.shape[0], batch_size):
             scores = model.loss(X[start : start + batch_size])
             correct += (scores.argmax(dim=1) == y[start : start + batch_size].to(scores.device)).sum()
-    return correct.item() / max(n, 1)
+    return int(correct.item())
 
 
 def subsample(
