@@ -62,7 +62,7 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
     (
         420,
         "pca512-2x1024",
-        {"pca_dims": 512, "width": 1024, "depth": 2, "warmup_epochs": 0.5},
+        {"pca_dims": 512, "width": 1024, "depth": 2, "padding": 2, "warmup_epochs": 0.5},
     ),
 ]
 """Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (``zca``)."""
@@ -107,6 +107,7 @@ class Recipe:
     eigenvalue; ``pca_dims`` None whitens all 3072 dimensions (ZCA, fitted on ``zca_samples`` images),
     a number k projects on the top k principal directions instead (:mod:`minifc_recipes.pca`, fitted on
     ``pca_samples`` images), and the views (crops, mirrors) are then made on the projected rows.
+    Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)].
     Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget. Test: views shifted by ``tta_shift`` and
@@ -117,11 +118,12 @@ class Recipe:
     width: int = 1024
     depth: int = 2
     norm: str = "batchnorm1d"
+    dropout: float = 0.0
     zca_eps: float | None = 1.0
     zca_samples: int = 20000
     pca_dims: int | None = None
     pca_samples: int = 2048
-    padding: int = 2
+    padding: int = 4
     flip: bool = True
     mixup: float = 0.0
     smoothing: float = 0.1
@@ -160,4 +162,6 @@ class Recipe:
         specs: list[Any] = []
         for _ in range(self.depth):
             specs += [{"name": "linear", "out_features": self.width}, self.norm, "relu"]
+            if self.dropout:
+                specs.append({"name": "dropout", "p": self.dropout})
         return specs

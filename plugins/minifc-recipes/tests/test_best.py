@@ -219,6 +219,13 @@ def test_unknown_recipe_setting():
     assert Recipe.from_options({}).layers()[:3] == [{"name": "linear", "out_features": 1024}, "batchnorm1d", "relu"]
 
 
+def test_recipe_dropout_follows_each_activation():
+    layers = Recipe.from_options({"recipe": {"dropout": 0.25, "depth": 2}}).layers()
+    assert layers[3] == {"name": "dropout", "p": 0.25} and layers[7] == {"name": "dropout", "p": 0.25}
+    assert len(layers) == 8
+    assert {"name": "dropout", "p": 0.25} not in Recipe.from_options({}).layers()
+
+
 def test_view_averaged_scores_and_unchanged_training():
     torch.manual_seed(0)
     net = Sequential(Linear(3072, 8), ReLU(), Linear(8, 3))
