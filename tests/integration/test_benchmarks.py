@@ -234,3 +234,32 @@ def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
     assert [line.split(" | ")[0] for line in table[1:]] == ["| (the tier)", "| pca_dims=16,width=32",
                                                              "| mixup=0.2,pca_dims=16"]
     assert table[1].split(" | ")[3] == "+0.00" and "test" not in out.lower()
+
+
+def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys) -> None:
+    """benchmarks/views.py on the model.pt of a one-epoch `best` run on a tiny synthetic CIFAR-10."""
+    for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
+        pytest.importorskip(module, reason="the views benchmark reads a model of the example best (plugin packages)")
+    sys.path.insert(0, str(BENCH))
+    try:
+        budget, views = importlib.import_module("budget"), importlib.import_module("views")
+    finally:
+        sys.path.remove(str(BENCH))
+    from minifc_recipes.best import best
+
+    from minifc.data import load_cifar10
+    from minifc.example_options import ExampleOptions
+
+    data_dir = budget.write_tiny_cifar(tmp_path / "data", per_batch=80, n_test=20)
+    data = load_cifar10(data_dir)
+    options = ExampleOptions(out=tmp_path / "run", epochs=1, verbose=False,
+                             extra={"recipe": {"width": 16, "zca_samples": 200, "tta_shift": 2}})
+    row = best(data, options)["rows"][0]
+    assert views.main(["--model", row["model"], "--data", str(data_dir), "--radius", "2"]) == 0
+    out = capsys.readouterr().out
+    table = dict(line.strip("| ").split(" | ") for line in out.splitlines()[3:] if line.startswith("| "))
+    assert list(table) == ["1 (the image)", "2 (and its mirror)", "18: shifts {-1, 0, 1}^2, mirrored",
+                           "18: shifts {-2, 0, 2}^2, mirrored", "50: shifts [-2, 2]^2, mirrored"]
+    expected = row["val_acc_by_views"]  # the run's own measure of 1, 2 and its 18 views (shift 2)
+    for name, count in (("1 (the image)", 1), ("2 (and its mirror)", 2), ("18: shifts {-2, 0, 2}^2, mirrored", 18)):
+        assert table[name] == f"{expected[count]:.2%}"

@@ -42,9 +42,10 @@ from minifc.example_options import ExampleOptions
 from .budget import BudgetClock, FittedSchedule, process_started_at
 from .losses import smoothed_softmax_loss
 from .mixup import MixUp
-from .pca import fit_pca
-from .preprocess import fit_zca
+from .pca import Projection, fit_pca
+from .preprocess import Whitening, fit_zca
 from .recipe import BUDGET_S, Recipe, target_for
+from .saved import MODEL_FILE, save_model
 from .views import ProjectedViews, ViewAveraged, ViewFn, accuracy_by_views
 
 __all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
@@ -96,12 +97,26 @@ def _load_average() -> float | None:
         return None
 
 
+def projected_views(projection: Projection, recipe: Recipe) -> ProjectedViews:
+    """The views of rows projected by ``projection`` that ``recipe`` trains on and tests with."""
+    return ProjectedViews(
+        projection,
+        padding=max(recipe.padding, recipe.tta_shift),
+        flip=recipe.flip or recipe.tta_flip,
+        augment_padding=recipe.padding,
+        augment_flip=recipe.flip,
+    )
+
+
 def prepare_inputs(
     data: dict[str, torch.Tensor], recipe: Recipe, verbose: bool
-) -> tuple[dict[str, torch.Tensor], ViewFn | None, Callable[[torch.Tensor], torch.Tensor] | None]:
+) -> tuple[
+    dict[str, torch.Tensor], ViewFn | None, Callable[[torch.Tensor], torch.Tensor] | None, Whitening | Projection | None
+]:
     """Whiten (ZCA) or project (PCA) the three splits as the recipe says; returns the new data, the view
-    function for test-time views (None: image rows, :func:`minifc_recipes.views.image_view`) and the
-    crop-and-flip augmentation (None when the recipe has neither)."""
+    function for test-time views (None: image rows, :func:`minifc_recipes.views.image_view`), the
+    crop-and-flip augmentation (None when the recipe has neither) and the fitted preprocessing (None
+    when the recipe has none)."""
     t0 = time.time()
     X = data["X_train"]
     out = dict(data)
@@ -109,13 +124,7 @@ def prepare_inputs(
         proj = fit_pca(X, recipe.pca_dims, eps_ratio=recipe.zca_eps, max_samples=recipe.pca_samples)
         for key in ("X_train", "X_val", "X_test"):
             out[key] = proj.apply(data[key])
-        views = ProjectedViews(
-            proj,
-            padding=max(recipe.padding, recipe.tta_shift),
-            flip=recipe.flip or recipe.tta_flip,
-            augment_padding=recipe.padding,
-            augment_flip=recipe.flip,
-        )
+        views = projected_views(proj, recipe)
         augment = views.augment if (recipe.padding or recipe.flip) else None
         if verbose:
             print(
@@ -123,10 +132,10 @@ def prepare_inputs(
                 f"{min(recipe.pca_samples, len(X))} training images, applied, and its "
                 f"{len(views.keys)} views built in {time.time() - t0:.1f} s"
             )
-        return out, views, augment
+        return out, views, augment, proj
     augment = crop_flip(recipe.padding, recipe.flip) if (recipe.padding or recipe.flip) else None
     if not recipe.zca_eps:
-        return out, None, augment
+        return out, None, augment, None
     zca = fit_zca(X, eps_ratio=recipe.zca_eps, max_samples=recipe.zca_samples)
     for key in ("X_train", "X_val", "X_test"):
         out[key] = zca.apply(data[key])
@@ -135,7 +144,7 @@ def prepare_inputs(
             f"ZCA whitening (eps {zca.eps:.3g}) fitted on {min(recipe.zca_samples, len(X))} "
             f"training images and applied in {time.time() - t0:.1f} s"
         )
-    return out, None, augment
+    return out, None, augment, zca
 
 
 def _plot(points: list[tuple[float, float, float]], test: tuple[float, float], path: Path, title: str) -> list[str]:
@@ -213,7 +222,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     data = {k: v.to(device) for k, v in data.items()}
     if options.num_train is not None:
         data["X_train"], data["y_train"] = data["X_train"][: options.num_train], data["y_train"][: options.num_train]
-    data, views, augment = prepare_inputs(data, recipe, options.verbose)
+    data, views, augment, preprocessing = prepare_inputs(data, recipe, options.verbose)
 
     if options.seed is not None:
         torch.manual_seed(options.seed)
@@ -271,6 +280,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     trainer.train()
     train_seconds = time.time() - train_start
     final = final_evaluation(model, data)
+    saved = save_model(Path(options.out) / MODEL_FILE, recipe, model, preprocessing)
     seconds = time.time() - started_at
     cpu_seconds = time.process_time() - cpu_start
     if options.verbose:
@@ -304,6 +314,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         "load_average": [load_before, _load_average()],
         "threads": torch.get_num_threads(),
         "recipe": asdict(recipe),
+        "model": str(saved),
     }
     target = target_for(recipe.budget_s)
     return {"rows": [row], "plots": plots, **({"target": ("test_acc", target)} if target else {})}
