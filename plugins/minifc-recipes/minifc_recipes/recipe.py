@@ -29,6 +29,7 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
             "learning_rate": 2e-3,
             "warmup_epochs": 0.3,
             "tta_shift": 0,
+            "weight_decay": 0.05,
         },
     ),
     (
@@ -43,6 +44,7 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
             "learning_rate": 2e-3,
             "warmup_epochs": 0.5,
             "tta_shift": 0,
+            "weight_decay": 0.05,
         },
     ),
     (
@@ -57,12 +59,13 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
             "learning_rate": 2e-3,
             "warmup_epochs": 0.5,
             "tta_shift": 1,
+            "weight_decay": 0.05,
         },
     ),
     (
         420,
         "pca512-2x1024",
-        {"pca_dims": 512, "width": 1024, "depth": 2, "padding": 2, "warmup_epochs": 0.5},
+        {"pca_dims": 512, "width": 1024, "depth": 2, "padding": 2, "warmup_epochs": 0.5, "weight_decay": 0.05},
     ),
 ]
 """Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (``zca``)."""
@@ -129,7 +132,7 @@ class Recipe:
     smoothing: float = 0.1
     update_rule: str = "adamw"
     learning_rate: float = 1e-3
-    weight_decay: float = 0.05
+    weight_decay: float = 0.5
     batch_size: int = 256
     warmup_epochs: float = 1.0
     max_epochs: int = 200

@@ -200,6 +200,8 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     assert Recipe.from_options({"recipe": {"budget_s": 60}}).tier == tier_for(60)[0]
     full = Recipe.from_options({})
     assert full.pca_dims is None and full.budget_s == 900 and full.tier == "zca-2x1024"
+    # the strong weight decay was measured at 15 minutes only: the shorter tiers keep 0.05
+    assert full.weight_decay == 0.5 and {Recipe.from_options({}, budget=b).weight_decay for b in bounds} == {0.05}
     for bad in (0, -5, True, "20"):
         with pytest.raises(ValueError, match="the budget must be a number of seconds > 0"):
             Recipe.from_options({"recipe": {"budget_s": bad}})
