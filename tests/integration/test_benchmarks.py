@@ -209,15 +209,21 @@ def test_budget_benchmark_arguments() -> None:
     assert budget.fmt_budget(900) == "15 min" and budget.fmt_budget(90) == "90 s" and budget.fmt_budget(20) == "20 s"
 
 
-def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
-    """benchmarks/ablation.py on a tiny synthetic CIFAR-10 (the budget benchmark's), one epoch per variant."""
+def recipe_benchmarks(name: str, why: str) -> tuple:
+    """The budget benchmark (its tiny synthetic CIFAR-10 writer) and the benchmark ``name``, which run the
+    example best: skipped, saying ``why``, without its plugin packages."""
     for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
-        pytest.importorskip(module, reason="the ablation runs the example best (plugin packages)")
+        pytest.importorskip(module, reason=why)
     sys.path.insert(0, str(BENCH))
     try:
-        budget, ablation = importlib.import_module("budget"), importlib.import_module("ablation")
+        return importlib.import_module("budget"), importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
+
+
+def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
+    """benchmarks/ablation.py on a tiny synthetic CIFAR-10 (the budget benchmark's), one epoch per variant."""
+    budget, ablation = recipe_benchmarks("ablation", why="the ablation runs the example best (plugin packages)")
     data = budget.write_tiny_cifar(tmp_path, per_batch=80, n_test=20)  # 320 training images: above 256 dims
     recipe_tier = "pca256-1x1024"
     argv = ["--data", str(data), "--tier", recipe_tier, "--epochs", "1", "--threads", "1",
@@ -238,13 +244,7 @@ def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
 
 def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys) -> None:
     """benchmarks/views.py on the model.pt of a one-epoch `best` run on a tiny synthetic CIFAR-10."""
-    for module in ("minifc_recipes", "minifc_norm", "minifc_optim_extra", "numpy"):
-        pytest.importorskip(module, reason="the views benchmark reads a model of the example best (plugin packages)")
-    sys.path.insert(0, str(BENCH))
-    try:
-        budget, views = importlib.import_module("budget"), importlib.import_module("views")
-    finally:
-        sys.path.remove(str(BENCH))
+    budget, views = recipe_benchmarks("views", why="the views benchmark reads a model of the example best (plugins)")
     from minifc_recipes.best import best
 
     from minifc.data import load_cifar10
