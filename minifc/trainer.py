@@ -288,6 +288,14 @@ class Trainer:
             self.restore_best()
         return self
 
+    def close(self) -> None:
+        """End a data-parallel run: every rank waits for the others, then leaves the process group the
+        Trainer joined from torchrun's environment (one passed in as ``distributed`` is left to its owner).
+        A no-op for a lone process. Call it once training and evaluation are over, like
+        ``torch.distributed.destroy_process_group()``."""
+        if self.parallel is not None:
+            self.parallel.close()
+
     # -- checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything needed to resume, as tensors and plain values only."""

@@ -103,6 +103,7 @@ def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, n
     trainer.train(resume=resume)
     if "X_test" in data:
         trainer.check_accuracy(data["X_test"], data["y_test"])  # a collective: every rank takes part
+    trainer.close()
 
 
 def _run_locked(
@@ -146,6 +147,7 @@ def _run_locked(
     print_table([row], list(row))
     write_json(out / RESULT, row)
     _plot(trainer, out, config)
+    trainer.close()
     click.echo(f"run saved in {out}")
 
 

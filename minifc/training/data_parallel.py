@@ -98,9 +98,10 @@ class DataParallel:
 
     def __init__(self, distributed: Any, device: torch.device, timeout: float) -> None:
         if isinstance(distributed, DistributedContext):
-            self.ctx = distributed
+            self.ctx, self.owns_group = distributed, False
         else:
             self.ctx = init_process_group(device, timeout=timeout)
+            self.owns_group = self.ctx.owns_group
 
     @property
     def rank(self) -> int:
@@ -181,6 +182,13 @@ class DataParallel:
             return correct / max(X.shape[0], 1)
         total_correct, total = all_reduce_counts(correct, Xs.shape[0])
         return total_correct / max(total, 1)
+
+    def close(self) -> None:
+        """Wait for every rank, then destroy the process group if this rank's Trainer created it (a group
+        adopted from the caller stays). Leaving it to the interpreter's exit can abort a rank there."""
+        if self.ctx.initialized and self.owns_group:
+            self.ctx.barrier()
+            self.ctx.destroy()
 
     def on_main(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn`` on rank 0 while the others wait (they raise if it fails there)."""

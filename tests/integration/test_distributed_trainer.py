@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
 import minifc
-from minifc.distributed import DistributedError, run_local
+from minifc.distributed import DistributedError, free_port, run_local
 
 pytestmark = pytest.mark.subprocess
 
@@ -107,6 +108,26 @@ def _odd_batch_rank(ctx) -> None:
     torch.manual_seed(0)
     model = minifc.FullyConnectedNet([8], input_dim=D, num_classes=C, dtype=F64)
     minifc.Trainer(model, _data(), batch_size=7, device="cpu", seed=1, verbose=False, distributed=ctx)
+
+
+def _close_rank(ctx, port: int) -> dict[str, torch.Tensor]:
+    adopted = _trainer(ctx, "sgd", epochs=1)
+    adopted.train()
+    adopted.close()
+    kept = dist.is_initialized()  # the caller's group stays
+    ctx.destroy()
+    os.environ["MASTER_PORT"] = str(port)
+    own = _trainer(None, "sgd", epochs=1)  # joins from torchrun's environment itself
+    created = dist.is_initialized()
+    own.train()
+    own.close()
+    left = not dist.is_initialized()
+    return {"kept": torch.tensor(kept), "created": torch.tensor(created), "left": torch.tensor(left)}
+
+
+def test_close_leaves_the_group_the_trainer_created_and_keeps_an_adopted_one():
+    for o in run_local(_close_rank, 2, (free_port(),), timeout=120, pg_timeout=30):
+        assert all(bool(v) for v in o.value.values()), (o.rank, o.value)
 
 
 def test_cli_nproc_per_node_trains_end_to_end(tiny_cifar, tmp_path):
