@@ -17,6 +17,7 @@ import os
 import sys
 
 import torch
+from minifc_recipes import ProjectedViews
 from minifc_recipes.saved import load_model
 
 from minifc.data import load_cifar10
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     X, y = saved.inputs(X.to(args.device)), y.to(args.device)
     named = grids(args.radius)
     keys = sorted({key for grid in named.values() for key in grid})
-    scores = view_scores(saved.model, saved.model.views, X, keys)
+    views = saved.model.views
+    if isinstance(views, ProjectedViews) and views.padding < args.radius:
+        # projected rows have the shifts their maps were built for: build the wider ones
+        views = ProjectedViews(saved.preprocessing, padding=args.radius, flip=True)
+    scores = view_scores(saved.model, views, X, keys)
     index = {key: i for i, key in enumerate(keys)}
     r = saved.recipe
     print(f"{args.model}: {r.tier or 'custom'} ({r.depth} x {r.width}, tta_shift {r.tta_shift}); "

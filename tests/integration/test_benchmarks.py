@@ -242,7 +242,11 @@ def test_ablation_reports_validation_per_variant(tmp_path, capsys) -> None:
     assert table[1].split(" | ")[3] == "+0.00" and "test" not in out.lower()
 
 
-def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("inputs", [
+    {"pca_dims": None, "zca_samples": 200},  # ZCA: views are shifted images
+    {"pca_dims": 16, "pca_samples": 300, "padding": 1},  # projected rows: views built up to 2, measured up to 3
+])
+def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys, inputs) -> None:
     """benchmarks/views.py on the model.pt of a one-epoch `best` run on a tiny synthetic CIFAR-10."""
     budget, views = recipe_benchmarks("views", why="the views benchmark reads a model of the example best (plugins)")
     from minifc_recipes.best import best
@@ -253,13 +257,14 @@ def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys) -> None
     data_dir = budget.write_tiny_cifar(tmp_path / "data", per_batch=80, n_test=20)
     data = load_cifar10(data_dir)
     options = ExampleOptions(out=tmp_path / "run", epochs=1, verbose=False,
-                             extra={"recipe": {"width": 16, "zca_samples": 200, "tta_shift": 2}})
+                             extra={"recipe": {"width": 16, "tta_shift": 2, **inputs}})
     row = best(data, options)["rows"][0]
-    assert views.main(["--model", row["model"], "--data", str(data_dir), "--radius", "2"]) == 0
+    assert views.main(["--model", row["model"], "--data", str(data_dir), "--radius", "3"]) == 0
     out = capsys.readouterr().out
     table = dict(line.strip("| ").split(" | ") for line in out.splitlines()[3:] if line.startswith("| "))
     assert list(table) == ["1 (the image)", "2 (and its mirror)", "18: shifts {-1, 0, 1}^2, mirrored",
-                           "18: shifts {-2, 0, 2}^2, mirrored", "50: shifts [-2, 2]^2, mirrored"]
+                           "18: shifts {-2, 0, 2}^2, mirrored", "18: shifts {-3, 0, 3}^2, mirrored",
+                           "50: shifts [-2, 2]^2, mirrored", "98: shifts [-3, 3]^2, mirrored"]
     expected = row["val_acc_by_views"]  # the run's own measure of 1, 2 and its 18 views (shift 2)
     for name, count in (("1 (the image)", 1), ("2 (and its mirror)", 2), ("18: shifts {-2, 0, 2}^2, mirrored", 18)):
         assert table[name] == f"{expected[count]:.2%}"
