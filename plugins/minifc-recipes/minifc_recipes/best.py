@@ -3,9 +3,9 @@ recipe for a wall-clock budget on a 2-core CPU (15 minutes by default), counted 
 
 A plain MLP, trained from scratch on the training split only (no convolution, attention or patch mixing):
 
-- preprocessing, fitted once on training images: ZCA whitening of all 3072 dimensions (a fixed linear
-  map, :func:`minifc_recipes.fit_zca`), or, for short budgets, PCA whitening to the top k directions
-  (:func:`minifc_recipes.pca.fit_pca`), which also cuts the first layer's 3072-wide product;
+- preprocessing, fitted once on training images: PCA whitening to the top k directions (k = 256 to
+  1024 by budget, :func:`minifc_recipes.pca.fit_pca`), which also cuts the first layer's 3072-wide
+  product, or ZCA whitening of all 3072 dimensions (``pca_dims=None``, :func:`minifc_recipes.fit_zca`);
 - augmentation, on every training batch on the device: random crops of the zero-padded image and
   horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
   :class:`minifc_recipes.views.ProjectedViews`), optionally MixUp (:class:`minifc_recipes.mixup.MixUp`);

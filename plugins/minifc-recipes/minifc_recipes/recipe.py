@@ -65,10 +65,18 @@ TIERS: list[tuple[float, str, dict[str, Any]]] = [
     (
         420,
         "pca512-2x1024",
-        {"pca_dims": 512, "width": 1024, "depth": 2, "padding": 2, "warmup_epochs": 0.5, "weight_decay": 0.05},
+        {
+            "pca_dims": 512,
+            "pca_samples": 2048,
+            "width": 1024,
+            "depth": 2,
+            "padding": 2,
+            "warmup_epochs": 0.5,
+            "weight_decay": 0.05,
+        },
     ),
 ]
-"""Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (``zca``)."""
+"""Budget tiers, shortest first; a budget above the last tier's bound uses the Recipe defaults (:data:`LONGEST`)."""
 
 
 TARGETS: dict[float, float] = {20: 0.54, 60: 0.62, 900: 0.75}
@@ -82,7 +90,7 @@ def target_for(budget_s: float) -> float | None:
     return TARGETS[max(reached)] if reached else None
 
 
-LONGEST = "zca-2x1024"
+LONGEST = "pca1024-2x1024"
 """The name of the settings for budgets above every tier's bound: the Recipe defaults."""
 
 
@@ -124,9 +132,9 @@ class Recipe:
     dropout: float = 0.0
     zca_eps: float | None = 1.0
     zca_samples: int = 20000
-    pca_dims: int | None = None
-    pca_samples: int = 2048
-    padding: int = 4
+    pca_dims: int | None = 1024
+    pca_samples: int = 4096
+    padding: int = 3
     flip: bool = True
     mixup: float = 0.0
     smoothing: float = 0.1
@@ -144,8 +152,12 @@ class Recipe:
     @classmethod
     def from_options(cls, extra: dict[str, Any], budget: float | None = None) -> Recipe:
         """The tier of ``budget`` (else of ``extra["recipe"]["budget_s"]``, else 15 minutes) overridden
-        by ``extra["recipe"]``; raises ValueError naming unknown settings."""
+        by ``extra["recipe"]``; raises ValueError naming unknown settings. The strings "none" and "null"
+        (the command line's ``--set recipe.pca_dims=none``) mean None for the settings that take it."""
         overrides = dict(extra.get("recipe") or {})
+        for key in ("pca_dims", "zca_eps"):
+            if isinstance(overrides.get(key), str) and overrides[key].strip().lower() in ("none", "null"):
+                overrides[key] = None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:

@@ -15,6 +15,7 @@ import pytest
 import torch
 from minifc_recipes.best import MissingPluginError, Recipe, ViewAveraged, best
 from minifc_recipes.budget import BudgetClock, FittedSchedule
+from minifc_recipes.recipe import LONGEST
 
 from minifc.augment import hflip, shift
 from minifc.example_options import ExampleOptions
@@ -23,7 +24,7 @@ from minifc.nn import Linear, ReLU, Sequential
 from minifc.registry import Registry
 from minifc.testing import plugin_registry, synthetic_data, use_registry
 
-TINY = {"width": 16, "zca_samples": 300, "batch_size": 64}
+TINY = {"width": 16, "pca_dims": None, "zca_samples": 300, "batch_size": 64}  # ZCA: PCA has its own tests
 
 
 def _plugins():
@@ -80,7 +81,7 @@ def test_quick_run_on_cifar_slice_writes_summary_and_plot(cifar, tmp_path, monke
     assert summary["target"] == ("test_acc", 0.75)  # the 15-minute budget's
     for key in ("final_train_acc", "final_val_acc", "best_val_acc", "test_acc", "val_acc_tta"):
         assert 0.0 <= row[key] <= 1.0, key
-    assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16 and row["tier"] == "zca-2x1024"
+    assert row["epochs"] == 3 and row["seconds"] > 0 and row["recipe"]["width"] == 16 and row["tier"] == LONGEST
     assert row["test_acc"] > 0.14  # chance is 0.10; about 0.21 measured
     # the timing probe on 500 validation images after the first epoch, validation, then the test split once
     assert calls == [(500, False), (10000, False), (10000, True)]

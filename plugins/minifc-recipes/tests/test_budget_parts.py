@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as TF
 from minifc_recipes import MixUp, ProjectedViews, ViewAveraged, fit_pca, smoothed_softmax_loss, softmax_smooth
 from minifc_recipes.best import best, final_evaluation
-from minifc_recipes.recipe import TIERS, Recipe, target_for, tier_for
+from minifc_recipes.recipe import LONGEST, TIERS, Recipe, target_for, tier_for
 from minifc_recipes.views import accuracy_by_views, image_view
 
 from minifc.augment import hflip, shift
@@ -199,9 +199,12 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     assert Recipe.from_options({"recipe": {"width": 64}}, budget=20).width == 64
     assert Recipe.from_options({"recipe": {"budget_s": 60}}).tier == tier_for(60)[0]
     full = Recipe.from_options({})
-    assert full.pca_dims is None and full.budget_s == 900 and full.tier == "zca-2x1024"
+    assert full.pca_dims == 1024 and full.budget_s == 900 and full.tier == LONGEST == "pca1024-2x1024"
     # the strong weight decay was measured at 15 minutes only: the shorter tiers keep 0.05
     assert full.weight_decay == 0.5 and {Recipe.from_options({}, budget=b).weight_decay for b in bounds} == {0.05}
+    assert full.padding == 3 and Recipe.from_options({}, budget=bounds[-1]).padding == 2
+    assert Recipe.from_options({"recipe": {"pca_dims": "none"}}).pca_dims is None  # --set recipe.pca_dims=none
+    assert Recipe.from_options({"recipe": {"zca_eps": "Null"}}).zca_eps is None
     for bad in (0, -5, True, "20"):
         with pytest.raises(ValueError, match="the budget must be a number of seconds > 0"):
             Recipe.from_options({"recipe": {"budget_s": bad}})

@@ -18,7 +18,7 @@ pytest.importorskip("minifc_norm", reason="the best recipe needs pip install -e 
 pytest.importorskip("minifc_optim_extra", reason="the best recipe needs pip install -e plugins/minifc-optim-extra")
 
 SETTINGS = {
-    "zca": {"zca_samples": 200},
+    "zca": {"pca_dims": None, "zca_samples": 200},
     "pca": {"pca_dims": 12, "pca_samples": 200, "padding": 1, "tta_shift": 1},
     "none": {"zca_eps": None},
 }
