@@ -73,8 +73,10 @@ FUSED = {"adam": optim.adam, "adamw": optim.decoupled_weight_decay(optim.adam)}
 
 
 @pytest.mark.parametrize("name", list(FUSED))
-@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_fused_form_matches_per_parameter_rule(name, dtype, rtol, device):
+# float32 state: CUDA's fused kernel rounds the moment updates in another order than the rule's two
+# in-place ops, so entries near zero differ by a few ulps of the larger ones (atol), not relatively.
+@pytest.mark.parametrize("dtype, rtol, atol", [(torch.float64, 1e-12, 1e-30), (torch.float32, 1e-5, 1e-6)])
+def test_fused_form_matches_per_parameter_rule(name, dtype, rtol, atol, device):
     rule = FUSED[name]
     g = torch.Generator().manual_seed(0)
     ws = [torch.randn(s, generator=g, dtype=dtype).to(device) for s in SHAPES]
@@ -91,7 +93,7 @@ def test_fused_form_matches_per_parameter_rule(name, dtype, rtol, device):
         assert config["t"] == ref_config["t"] == 5
         for key in ("m", "v"):
             assert config[key].dtype == dtype and config[key].device == w.device
-            torch.testing.assert_close(config[key], ref_config[key], rtol=rtol, atol=1e-30)
+            torch.testing.assert_close(config[key], ref_config[key], rtol=rtol, atol=atol)
     configs[1]["learning_rate"] = 5e-3
     assert rule.fused(ws, dws, configs) is False  # different hyper-parameters: per parameter instead
 
