@@ -169,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
     import torch
 
+    device = args.device
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device += f" ({torch.cuda.get_device_name(torch.device(device))})"
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-               f"device {args.device}, {date.today().isoformat()}")
+               f"device {device}, {date.today().isoformat()}")
     text = table(rows)
     print(text)
     (out / "budget.md").write_text(f"{text}\n\n{machine}; settings: {' '.join(args.settings) or 'the tiers'}\n")

@@ -13,7 +13,8 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
 - loss: label-smoothed softmax cross-entropy; update rule: AdamW (or Lion) with a linear warm-up and a
   cosine decay to zero whose length is refitted to the time left every few steps
   (:mod:`minifc_recipes.budget`);
-- the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`);
+- the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`; on CUDA
+  :data:`minifc_recipes.recipe.CUDA_TIERS`);
 - selection on the validation split (the Trainer keeps the best-validation parameters, and the number
   of test-time views is the best on validation); the test split is evaluated once, at the end, with one
   view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images
@@ -211,11 +212,11 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     from minifc.builder import build_net
     from minifc.trainer import Trainer, resolve_device
 
-    recipe = Recipe.from_options(options.extra, options.budget)
+    device = resolve_device(options.device)
+    recipe = Recipe.from_options(options.extra, options.budget, device.type)
     require_plugins(recipe)
     started_at = float(options.extra.get("started_at") or process_started_at())
     deadline = started_at + recipe.budget_s
-    device = resolve_device(options.device)
     cpu_start = time.process_time()
     load_before = _load_average()
 

@@ -1,8 +1,8 @@
 """The settings of the example ``best`` (:class:`Recipe`) and how a time budget picks them (:data:`TIERS`).
 
 A budget selects a tier: the settings that did best on the validation split for that much time on a
-2-core CPU. Settings given explicitly (``options.extra["recipe"]``, ``minifc example best --set
-recipe.width=512``) override the tier's.
+2-core CPU (:data:`TIERS`), or on a CUDA device (:data:`CUDA_TIERS`). Settings given explicitly
+(``options.extra["recipe"]``, ``minifc example best --set recipe.width=512``) override the tier's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-__all__ = ["BUDGET_S", "TIERS", "TARGETS", "LONGEST", "Recipe", "tier_for", "tier_named", "target_for"]
+__all__ = [
+    "BUDGET_S", "TIERS", "TARGETS", "LONGEST", "CUDA_TIERS", "CUDA_LONGEST", "Recipe", "tier_for", "tier_named",
+    "target_for",
+]
 
 BUDGET_S = 15 * 60
 """Default wall-clock budget of the whole example (from the start of the process), in seconds."""
@@ -90,21 +93,34 @@ def target_for(budget_s: float) -> float | None:
     return TARGETS[max(reached)] if reached else None
 
 
-LONGEST = "pca1024-2x1024"
+LONGEST = "pca512-2x1024-long"
 """The name of the settings for budgets above every tier's bound: the Recipe defaults."""
 
 
-def tier_for(budget_s: float) -> tuple[str, dict[str, Any]]:
-    """(name, settings) of the tier for a budget of ``budget_s`` seconds."""
-    for bound, name, settings in TIERS:
+# On a GPU a step of these nets costs about a millisecond whatever their width (kernel launches, not
+# arithmetic, bound it), so past the shortest budgets the widest net that still gets its epochs wins.
+CUDA_TIERS: list[tuple[float, str, dict[str, Any]]] = [TIERS[0]]
+"""Budget tiers on a CUDA device (measured on an H200), shortest first; above the last bound: :data:`CUDA_LONGEST`."""
+
+CUDA_LONGEST: tuple[str, dict[str, Any]] = ("pca1024-2x2048", {"pca_dims": 1024, "width": 2048})
+"""(name, settings) for CUDA budgets above every CUDA tier's bound: the Recipe defaults with PCA to 1024
+dimensions and 2048-wide layers."""
+
+
+def tier_for(budget_s: float, device_type: str = "cpu") -> tuple[str, dict[str, Any]]:
+    """(name, settings) of the tier for a budget of ``budget_s`` seconds on a device of type ``device_type``
+    (``torch.device.type``: "cuda" picks from :data:`CUDA_TIERS`, anything else from :data:`TIERS`)."""
+    tiers, longest = (CUDA_TIERS, CUDA_LONGEST) if device_type == "cuda" else (TIERS, (LONGEST, {}))
+    for bound, name, settings in tiers:
         if budget_s <= bound:
             return name, dict(settings)
-    return LONGEST, {}
+    return longest[0], dict(longest[1])
 
 
 def tier_named(name: str) -> dict[str, Any]:
-    """The settings of the tier called ``name``; raises ValueError listing the names."""
-    known = {tier: settings for _, tier, settings in TIERS} | {LONGEST: {}}
+    """The settings of the tier called ``name`` (CPU or CUDA); raises ValueError listing the names."""
+    known = {tier: settings for _, tier, settings in TIERS + CUDA_TIERS}
+    known |= {LONGEST: {}, CUDA_LONGEST[0]: CUDA_LONGEST[1]}
     if name not in known:
         raise ValueError(f"best: unknown tier {name!r}; tiers: {', '.join(known)}")
     return dict(known[name])
@@ -132,7 +148,7 @@ class Recipe:
     dropout: float = 0.0
     zca_eps: float | None = 1.0
     zca_samples: int = 20000
-    pca_dims: int | None = 1024
+    pca_dims: int | None = 512
     pca_samples: int = 4096
     padding: int = 3
     flip: bool = True
@@ -150,8 +166,9 @@ class Recipe:
     tier: str | None = None
 
     @classmethod
-    def from_options(cls, extra: dict[str, Any], budget: float | None = None) -> Recipe:
-        """The tier of ``budget`` (else of ``extra["recipe"]["budget_s"]``, else 15 minutes) overridden
+    def from_options(cls, extra: dict[str, Any], budget: float | None = None, device_type: str = "cpu") -> Recipe:
+        """The tier of ``budget`` (else of ``extra["recipe"]["budget_s"]``, else 15 minutes) on a device of
+        type ``device_type`` (see :func:`tier_for`) overridden
         by ``extra["recipe"]``; raises ValueError naming unknown settings. The strings "none" and "null"
         (the command line's ``--set recipe.pca_dims=none``) mean None for the settings that take it."""
         overrides = dict(extra.get("recipe") or {})
@@ -167,7 +184,7 @@ class Recipe:
         seconds = overrides.get("budget_s", BUDGET_S)
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise ValueError(f"best: the budget must be a number of seconds > 0, got {seconds!r}")
-        name, settings = tier_for(seconds)
+        name, settings = tier_for(seconds, device_type)
         if overrides.get("tier") is not None:
             name, settings = str(overrides["tier"]), tier_named(str(overrides["tier"]))
         return cls(**{**settings, **overrides, "tier": name})

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as TF
 from minifc_recipes import MixUp, ProjectedViews, ViewAveraged, fit_pca, smoothed_softmax_loss, softmax_smooth
 from minifc_recipes.best import best, final_evaluation
-from minifc_recipes.recipe import LONGEST, TIERS, Recipe, target_for, tier_for
+from minifc_recipes.recipe import CUDA_LONGEST, LONGEST, TIERS, Recipe, target_for, tier_for
 from minifc_recipes.views import accuracy_by_views, image_view
 
 from minifc.augment import hflip, shift
@@ -199,7 +199,8 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     assert Recipe.from_options({"recipe": {"width": 64}}, budget=20).width == 64
     assert Recipe.from_options({"recipe": {"budget_s": 60}}).tier == tier_for(60)[0]
     full = Recipe.from_options({})
-    assert full.pca_dims == 1024 and full.budget_s == 900 and full.tier == LONGEST == "pca1024-2x1024"
+    assert full.pca_dims == 512 and full.pca_samples == 4096 and full.budget_s == 900
+    assert full.tier == LONGEST == "pca512-2x1024-long" and (full.width, full.depth) == (1024, 2)
     # the strong weight decay was measured at 15 minutes only: the shorter tiers keep 0.05
     assert full.weight_decay == 0.5 and {Recipe.from_options({}, budget=b).weight_decay for b in bounds} == {0.05}
     assert full.padding == 3 and Recipe.from_options({}, budget=bounds[-1]).padding == 2
@@ -213,6 +214,18 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     with pytest.raises(ValueError, match="unknown tier 'fast'; tiers: "):
         Recipe.from_options({"recipe": {"tier": "fast"}})
     assert Recipe().tier is None
+
+
+def test_a_cuda_budget_picks_from_the_cuda_tiers():
+    assert tier_for(10, "cuda") == tier_for(10) == (TIERS[0][1], TIERS[0][2])  # the shortest tier is shared
+    assert tier_for(60, "cuda") == CUDA_LONGEST == ("pca1024-2x2048", {"pca_dims": 1024, "width": 2048})
+    gpu = Recipe.from_options({}, budget=60, device_type="cuda")
+    assert (gpu.tier, gpu.width, gpu.depth, gpu.pca_dims) == ("pca1024-2x2048", 2048, 2, 1024)
+    assert Recipe.from_options({}, budget=60, device_type="cpu").tier == tier_for(60)[0] != gpu.tier
+    assert Recipe.from_options({}, budget=60, device_type="mps").tier == tier_for(60)[0]
+    assert Recipe.from_options({"recipe": {"width": 512}}, budget=60, device_type="cuda").width == 512
+    named = Recipe.from_options({"recipe": {"tier": "pca1024-2x2048"}}, budget=20)  # a CUDA tier by name, on a CPU
+    assert (named.tier, named.width, named.pca_dims) == ("pca1024-2x2048", 2048, 1024)
     assert (target_for(10), target_for(20), target_for(119), target_for(900)) == (None, 0.54, 0.62, 0.75)
 
 
