@@ -214,6 +214,7 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     with pytest.raises(ValueError, match="unknown tier 'fast'; tiers: "):
         Recipe.from_options({"recipe": {"tier": "fast"}})
     assert Recipe().tier is None
+    assert (target_for(10), target_for(20), target_for(119), target_for(900)) == (None, 0.54, 0.62, 0.75)
 
 
 def test_a_cuda_budget_picks_from_the_cuda_tiers():
@@ -226,7 +227,6 @@ def test_a_cuda_budget_picks_from_the_cuda_tiers():
     assert Recipe.from_options({"recipe": {"width": 512}}, budget=60, device_type="cuda").width == 512
     named = Recipe.from_options({"recipe": {"tier": "pca1024-2x2048"}}, budget=20)  # a CUDA tier by name, on a CPU
     assert (named.tier, named.width, named.pca_dims) == ("pca1024-2x2048", 2048, 1024)
-    assert (target_for(10), target_for(20), target_for(119), target_for(900)) == (None, 0.54, 0.62, 0.75)
 
 
 @pytest.fixture
