@@ -80,13 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         name, side = args.child.split(":")
         print(peak_bytes(name, side, args.steps, device, dtype, args.torch_gather))
         return 0
-    rows = []
-    for name in args.configs:
+    print_table(["config", *(LABELS[s] for s in args.sides)], [])
+    for name in args.configs:  # a row as soon as its config is measured: each side starts a process
         row = [name]
         for side in args.sides:
             row.append(fmt_bytes(measure(name, side, args.steps, args.device, args.dtype, args.torch_gather)))
-        rows.append(row)
-    print_table(["config", *(LABELS[s] for s in args.sides)], rows)
+        print("| " + " | ".join(row) + " |", flush=True)
     return 0
 
 
