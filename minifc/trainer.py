@@ -218,7 +218,9 @@ class Trainer:
                 if fused:  # no weight may change before the loss is known to be finite
                     loss_value = finite_loss(self, loss)
                     updater.arm(self.optim_configs)
-                grads = self.model.backward(dscores, on_ready=hooks.ready)
+                # on one process nothing listens: no per-layer announcement to make
+                ready = None if type(hooks) is LocalGradients else hooks.ready
+                grads = self.model.backward(dscores, on_ready=ready)
                 if fused:
                     updater.disarm(grads)
             else:
