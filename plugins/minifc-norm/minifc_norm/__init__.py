@@ -7,7 +7,7 @@ from minifc.hookspecs import Register, hookimpl
 from .layers import BatchNorm1d, LayerNorm
 from .sync import SyncBatchNorm
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 __all__ = ["BatchNorm1d", "LayerNorm", "SyncBatchNorm"]
 
 

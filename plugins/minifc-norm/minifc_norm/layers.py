@@ -81,7 +81,7 @@ class BatchNorm1d(_Norm):
         x2 = self._flat(x)
         gamma, beta = self.gamma.data.to(x.dtype), self.beta.data.to(x.dtype)
         if self.training:
-            mean = x2.mean(0)
+            mean = x2.mean(0)  # (torch.var_mean over dim 0 is many times slower on CPU)
             centred = x2 - mean
             var = centred.square().mean(0)
             inv_std = (var + self.eps).rsqrt_()
@@ -91,23 +91,26 @@ class BatchNorm1d(_Norm):
         else:
             centred = x2 - self.running_mean.to(x.dtype)
             inv_std = (self.running_var.to(x.dtype) + self.eps).rsqrt_()
-        xhat = centred * inv_std
+        xhat = centred.mul_(inv_std)
         self._cache = (xhat, inv_std, self.training, x.shape)
-        return (xhat * gamma + beta).reshape(x.shape)
+        return torch.addcmul(beta, xhat, gamma).reshape(x.shape)
 
     @torch.no_grad()
     def backward(self, dout: torch.Tensor) -> torch.Tensor:
         """dout (N, D) -> dx (N, D); adds dgamma = sum_n dout * xhat and dbeta = sum_n dout."""
         xhat, inv_std, training, shape = self._take_cache()
         d = dout.reshape(xhat.shape)
-        self.gamma.accumulate((d * xhat).sum(0).to(self.gamma.data.dtype))
-        self.beta.accumulate(d.sum(0).to(self.beta.data.dtype))
-        dxhat = d * self.gamma.data.to(d.dtype)
+        dgamma, dbeta = (d * xhat).sum(0), d.sum(0)
+        self.gamma.accumulate(dgamma.to(self.gamma.data.dtype))
+        self.beta.accumulate(dbeta.to(self.beta.data.dtype))
+        scale = self.gamma.data.to(d.dtype) * inv_std
         if not training:  # constant statistics: a per-feature scale
-            return (dxhat * inv_std).reshape(shape)
-        # d/dx of (x - mean) / std over the batch: (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std
-        dx = dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)
-        return (dx * inv_std).reshape(shape)
+            return (d * scale).reshape(shape)
+        # dx = gamma / std * (dout - mean_n(dout) - xhat * mean_n(dout * xhat)): the batch-statistics terms
+        # of (x - mean) / std, with gamma's factor taken out of both means (they are dbeta / N and dgamma / N)
+        n = d.shape[0]
+        dx = (d - dbeta / n).addcmul_(xhat, dgamma / n, value=-1)
+        return dx.mul_(scale).reshape(shape)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", momentum={self.momentum:g}"
