@@ -137,7 +137,9 @@ class Recipe:
     Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)].
     Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
-    ``warmup_epochs`` then a cosine fitted to the budget. Test: views shifted by ``tta_shift`` and
+    ``warmup_epochs`` then a cosine fitted to the budget; the accuracy measured after each epoch (to keep
+    the best parameters) uses ``val_samples`` random validation images (None: all), the final
+    evaluation always all of them. Test: views shifted by ``tta_shift`` and
     mirrored (``tta_flip``). ``tier``: the name of the tier whose settings these are (given explicitly,
     it picks that tier's settings whatever the budget).
     """
@@ -160,6 +162,7 @@ class Recipe:
     batch_size: int = 256
     warmup_epochs: float = 1.0
     max_epochs: int = 200
+    val_samples: int | None = 2000
     budget_s: float = BUDGET_S
     tta_flip: bool = True
     tta_shift: int = 2
@@ -172,7 +175,7 @@ class Recipe:
         by ``extra["recipe"]``; raises ValueError naming unknown settings. The strings "none" and "null"
         (the command line's ``--set recipe.pca_dims=none``) mean None for the settings that take it."""
         overrides = dict(extra.get("recipe") or {})
-        for key in ("pca_dims", "zca_eps"):
+        for key in ("pca_dims", "zca_eps", "val_samples"):
             if isinstance(overrides.get(key), str) and overrides[key].strip().lower() in ("none", "null"):
                 overrides[key] = None
         known = {f.name for f in fields(cls)}

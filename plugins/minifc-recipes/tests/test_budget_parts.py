@@ -45,17 +45,18 @@ def _pattern_classes(sizes=(600, 100, 100), seed=0):
 # -- PCA ------------------------------------------------------------------------------------------
 
 
-def test_fit_pca_whitens_the_top_directions_like_the_covariance_eigh():
-    X = _images(400, dtype=F64)
+@pytest.mark.parametrize("dims", [3072, 96], ids=["rows<dims:gram", "rows>dims:scatter"])
+def test_fit_pca_whitens_the_top_directions_like_the_covariance_eigh(dims):
+    X = _images(400, dtype=F64)[:, :dims]
     proj = fit_pca(X, 20, eps_ratio=0.5, max_samples=300, dtype=F64)
     sample = X[:300]
     _, S, Vh = torch.linalg.svd(sample - sample.mean(0), full_matrices=False)  # the covariance's eigenvectors
-    evals = S**2 / 299  # its eigenvalues, largest first (all 3072 but the 300 here are 0)
+    evals = S**2 / 299  # its eigenvalues, largest first (beyond min(300, dims) they are 0)
     top = Vh[:20].t()
     U = proj.matrix * (evals[:20] + proj.eps).sqrt()  # undo the scaling: the directions
     torch.testing.assert_close(U.t() @ U, torch.eye(20, dtype=F64), atol=1e-8, rtol=0)
     torch.testing.assert_close((U.t() @ top).abs(), torch.eye(20, dtype=F64), atol=1e-6, rtol=0)  # same, up to sign
-    assert proj.eps == pytest.approx(0.5 * evals.sum().item() / 3072)
+    assert proj.eps == pytest.approx(0.5 * evals.sum().item() / dims)
     Z = proj.apply(sample)
     torch.testing.assert_close(torch.cov(Z.t()).diagonal(), evals[:20] / (evals[:20] + proj.eps))
     z = torch.randn(5, 20, dtype=F64)
@@ -206,6 +207,8 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     assert full.padding == 3 and Recipe.from_options({}, budget=bounds[-1]).padding == 2
     assert Recipe.from_options({"recipe": {"pca_dims": "none"}}).pca_dims is None  # --set recipe.pca_dims=none
     assert Recipe.from_options({"recipe": {"zca_eps": "Null"}}).zca_eps is None
+    # the epoch-end accuracy scores a sample of the validation split unless told to score all of it
+    assert full.val_samples == 2000 and Recipe.from_options({"recipe": {"val_samples": "none"}}).val_samples is None
     for bad in (0, -5, True, "20"):
         with pytest.raises(ValueError, match="the budget must be a number of seconds > 0"):
             Recipe.from_options({"recipe": {"budget_s": bad}})
