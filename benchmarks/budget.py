@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import pickle
-import platform
 import subprocess
 import sys
 import tempfile
@@ -168,11 +167,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['process_seconds']:.1f} s", flush=True)
             rows.append(row)
     import torch
+    from common import cpu_name
 
     device = args.device
     if device.startswith("cuda") and torch.cuda.is_available():
         device += f" ({torch.cuda.get_device_name(torch.device(device))})"
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    machine = (f"{cpu_name()}, torch {torch.__version__}, "
                f"device {device}, {date.today().isoformat()}")
     text = table(rows)
     print(text)

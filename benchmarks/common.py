@@ -7,6 +7,8 @@ on ``sys.path``).
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -178,9 +180,24 @@ def apply_machine_args(parser: argparse.ArgumentParser, args: argparse.Namespace
     return device, dtype
 
 
+def cpu_name() -> str:
+    """The processor's model name and widest vector unit (Linux: from /proc/cpuinfo; else what :mod:`platform`
+    knows), with the core count."""
+    name, flags = "", ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            pairs = (line.split(":", 1) for line in f if ":" in line)
+            info = {key.strip(): value.strip() for key, value in pairs}  # the last processor's lines
+        name, flags = info.get("model name", ""), info.get("flags", "")
+    except OSError:
+        pass
+    simd = ", AVX-512" if "avx512f" in flags.split() else ", AVX2" if "avx2" in flags.split() else ""
+    return f"{name or platform.processor() or platform.machine()}{simd}, {os.cpu_count()} cores"
+
+
 def describe_machine(args: argparse.Namespace) -> str:
-    return (f"torch {torch.__version__}, minifc {minifc.__version__}, device {args.device}, dtype {args.dtype}, "
-            f"{torch.get_num_threads()} threads, {args.clock} clock")
+    return (f"{cpu_name()}; torch {torch.__version__}, minifc {minifc.__version__}, device {args.device}, "
+            f"dtype {args.dtype}, {torch.get_num_threads()} threads, {args.clock} clock")
 
 
 def fmt_bytes(n: int | None) -> str:

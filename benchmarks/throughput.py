@@ -35,6 +35,7 @@ from common import (
     add_machine_args,
     alternate,
     apply_machine_args,
+    cpu_name,
     describe_machine,
     first_calls,
     fmt_bytes,
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("| " + " | ".join(row) + " |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "device": str(device), "dtype": args.dtype,
+            json.dump({"machine": cpu_name(), "torch": torch.__version__, "device": str(device), "dtype": args.dtype,
                        "threads": torch.get_num_threads(), "clock": args.clock, "results": results}, f, indent=2)
     return 0
 

@@ -68,7 +68,11 @@ def test_throughput_table_has_every_side_and_checks_equivalence(bench, threads, 
     out_json = tmp_path / "out.json"
     argv = [*TINY, "--references", "torch", "torch-fused", "--json", str(out_json)]
     assert bench["throughput"].main(argv) == 0
-    table = rows(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    table = rows(out)
+    machine = bench["common"].cpu_name()  # the processor's name and the core count head the output
+    assert machine.endswith(" cores") and out.startswith(machine)
+    assert json.loads(out_json.read_text())["machine"] == machine
     for side in ("minifc Trainer", "minifc classic loop"):
         assert table[side][-1].startswith("ok (max |dw|"), table[side]
     assert table["torch"][-1] == "reference"
