@@ -14,7 +14,8 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   cosine decay to zero whose length is refitted to the time left every few steps
   (:mod:`minifc_recipes.budget`);
 - the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`; on CUDA
-  :data:`minifc_recipes.recipe.CUDA_TIERS`);
+  :data:`minifc_recipes.recipe.CUDA_TIERS`); on a CPU fast enough that the budget's tier would reach its
+  epoch cap with time to spare, a larger net (:func:`minifc_recipes.speed.step_up`);
 - selection on the validation split (the Trainer keeps the best-validation parameters, and the number
   of test-time views is the best on validation); the test split is evaluated once, at the end, with one
   view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images
@@ -47,6 +48,7 @@ from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca
 from .recipe import BUDGET_S, Recipe, target_for
 from .saved import MODEL_FILE, save_model
+from .speed import SpeedCheck, step_up
 from .views import ProjectedViews, ViewAveraged, ViewFn, accuracy_by_views
 
 __all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
@@ -204,6 +206,23 @@ def final_evaluation(model: ViewAveraged, data: dict[str, torch.Tensor]) -> dict
     }
 
 
+def _fit_to_machine(
+    recipe: Recipe, options: ExampleOptions, data: dict[str, torch.Tensor], seconds_left: float, device: torch.device
+) -> tuple[Recipe, list[SpeedCheck]]:
+    """:func:`minifc_recipes.speed.step_up` on the training split, saying what it measured."""
+    y = data["y_train"]
+    chosen, checks = step_up(recipe, options.extra, seconds_left, len(y), int(y.max()) + 1, device)
+    if options.verbose:
+        for c in checks:
+            print(
+                f"best: {c.tier} takes {1e3 * c.step_seconds:.1f} ms per step here: about {c.epochs:.0f} epochs "
+                f"fit (it needs {c.needed:g})"
+            )
+        if chosen.tier != recipe.tier:
+            print(f"best: training {chosen.tier} instead of the budget's tier {recipe.tier} (this machine is fast)")
+    return chosen, checks
+
+
 def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """Train the recipe (see the module docstring) on ``data`` (the dict of :func:`minifc.data.load_cifar10`).
 
@@ -229,6 +248,9 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     data = {k: v.to(device) for k, v in data.items()}
     if options.num_train is not None:
         data["X_train"], data["y_train"] = data["X_train"][: options.num_train], data["y_train"][: options.num_train]
+    speed_checks: list[SpeedCheck] = []
+    if device.type == "cpu" and options.epochs is None:
+        recipe, speed_checks = _fit_to_machine(recipe, options, data, deadline - time.time(), device)
     data, views, augment, preprocessing = prepare_inputs(data, recipe, options.verbose)
 
     if options.seed is not None:
@@ -316,6 +338,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         **final,
         "budget_s": recipe.budget_s,
         "tier": recipe.tier,
+        "speed_checks": [asdict(c) for c in speed_checks],
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),

@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
-    "BUDGET_S", "TIERS", "TARGETS", "LONGEST", "CUDA_TIERS", "CUDA_LONGEST", "Recipe", "tier_for", "tier_named",
-    "target_for",
+    "BUDGET_S", "TIERS", "TARGETS", "LONGEST", "CUDA_TIERS", "CUDA_LONGEST", "STEP_UP", "Recipe", "tier_for",
+    "tier_named", "target_for",
 ]
 
 BUDGET_S = 15 * 60
@@ -105,6 +105,20 @@ CUDA_TIERS: list[tuple[float, str, dict[str, Any]]] = [TIERS[0]]
 CUDA_LONGEST: tuple[str, dict[str, Any]] = ("pca1024-2x2048", {"pca_dims": 1024, "width": 2048})
 """(name, settings) for CUDA budgets above every CUDA tier's bound: the Recipe defaults with PCA to 1024
 dimensions and 2048-wide layers."""
+
+STEP_UP: dict[str, tuple[str, float]] = {
+    "pca256-1x1024": ("pca384-1x2048", 20),
+    "pca384-1x2048": ("pca384-1x2048-views18", 40),
+    "pca384-1x2048-views18": ("pca512-2x1024", 50),
+    "pca512-2x1024": (LONGEST, 150),
+    LONGEST: (CUDA_LONGEST[0], 120),
+}
+"""On a CPU: tier -> (the next larger tier, the epochs it must be predicted to fit to be trained instead).
+
+The tiers were tuned on a 2-core machine where each got about 10, 22, 48, 58 and 190 epochs in its own
+budget; a machine several times as fast fits the next tier's epochs into a shorter budget, and
+:func:`minifc_recipes.speed.step_up` then climbs. The thresholds sit below the epochs each tier had
+where it was tuned, and far above what the tuning machine predicts for the budget below it."""
 
 
 def tier_for(budget_s: float, device_type: str = "cpu") -> tuple[str, dict[str, Any]]:
