@@ -14,8 +14,8 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   cosine decay to zero whose length is refitted to the time left every few steps
   (:mod:`minifc_recipes.budget`);
 - the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`; on CUDA
-  :data:`minifc_recipes.recipe.CUDA_TIERS`); on a CPU fast enough that the budget's tier would reach its
-  epoch cap with time to spare, a larger net (:func:`minifc_recipes.speed.step_up`);
+  :data:`minifc_recipes.recipe.CUDA_TIERS`); on a CPU fast enough to fit the epochs a larger tier
+  needs into the budget, that tier (:func:`minifc_recipes.speed.step_up`);
 - selection on the validation split (the Trainer keeps the best-validation parameters, and the number
   of test-time views is the best on validation); the test split is evaluated once, at the end, with one
   view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images

@@ -118,7 +118,7 @@ STEP_UP: dict[str, tuple[str, float]] = {
 The tiers were tuned on a 2-core machine where each got about 10, 22, 48, 58 and 190 epochs in its own
 budget; a machine several times as fast fits the next tier's epochs into a shorter budget, and
 :func:`minifc_recipes.speed.step_up` then climbs. The thresholds sit below the epochs each tier had
-where it was tuned, and far above what the tuning machine predicts for the budget below it."""
+where it was tuned, and nearly twice or more what the tuning machine predicts for the budget below it."""
 
 
 def tier_for(budget_s: float, device_type: str = "cpu") -> tuple[str, dict[str, Any]]:

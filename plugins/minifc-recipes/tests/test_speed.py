@@ -10,7 +10,8 @@ from minifc_recipes.speed import TRAIN_SHARE, measure_step_seconds, step_up
 CPU = torch.device("cpu")
 LARGEST = CUDA_LONGEST[0]
 N_TRAIN = 40_000  # 156 steps of 256 per epoch
-# seconds per step of each net on the 2-core machine the tiers were tuned on, and on one about 3.3 times as fast
+# seconds per step of each net on the 2-core machine the tiers were tuned on (from the epochs per second its
+# runs reached), and on one about 3.3 times as fast
 SLOW = {"pca384-1x2048": 0.015, "pca512-2x1024": 0.031, LARGEST: 0.115}
 FAST = {net: seconds / 3.3 for net, seconds in SLOW.items()}
 
