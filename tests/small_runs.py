@@ -54,7 +54,6 @@ class OnStep:
             self.action(trainer)
 
 
-
 def prev_path(path: Path) -> Path:
     """The checkpoint's older copy, kept beside it (``c.pt`` -> ``c.prev.pt``)."""
     return path.with_name(f"{path.stem}.prev{path.suffix}")
