@@ -13,7 +13,7 @@ import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput")
+MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput", "loss")
 TINY = ["--configs", "tiny", "--repeats", "1", "--steps", "2", "--warmup", "1", "--no-memory", "--threads", "1"]
 
 
@@ -159,6 +159,14 @@ def test_overhead_variants_run_and_interleave_the_bare_steps(bench, variant, mon
     assert r["bare_s"] > 0 and r["epoch_s"] > 0  # the bare steps ran (timed apart from the epoch)
     assert r["loop_overhead_pct_min"] <= r["loop_overhead_pct"] <= r["loop_overhead_pct_max"]
     assert (len(copies) > 0) == (variant != "presliced")  # the Trainer's row copies, and only those
+
+
+def test_loss_benchmark_checks_both_sides_and_prints_a_row_per_case(bench, threads, capsys) -> None:
+    argv = ["--batches", "5", "33", "--classes", "3", "40", "--repeats", "1", "--calls", "2", "--threads", "1"]
+    assert bench["loss"].main(argv) == 0
+    out = capsys.readouterr().out
+    cases = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert cases == [["| 5", "3"], ["| 33", "3"], ["| 5", "40"], ["| 33", "40"]]
 
 
 def test_throughput_overhead_option_still_works(bench, threads, capsys) -> None:
