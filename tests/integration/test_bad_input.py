@@ -9,8 +9,6 @@ from small_runs import C, D, N, make_data, make_model, make_trainer, user_sgd, w
 
 from minifc.errors import LabelError, ShapeError, UnknownComponentError
 
-# -- bad input at the Trainer level ---------------------------------------------------------------
-
 
 @pytest.mark.parametrize(
     ("changes", "key", "pattern"),

@@ -14,8 +14,6 @@ from minifc.hookspecs import hookimpl
 from minifc.nn import Linear, Module, Parameter, ReLU, Sequential
 from minifc.registry import Registry, default_registry, reset_default_registry
 
-# -- misbehaving components and plugins --------------------------------------------------------------
-
 
 @pytest.fixture
 def registry():
