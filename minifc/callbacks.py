@@ -1,7 +1,10 @@
 """Training callbacks: plain objects whose ``on_*`` methods the Trainer calls, in list order.
 
 A callback implements any of ``on_train_begin(trainer)``, ``on_epoch_begin(trainer)``,
-``on_step_end(trainer)``, ``on_epoch_end(trainer)`` and ``on_train_end(trainer)``. The Trainer's
+``on_step_end(trainer)``, ``on_epoch_end(trainer)`` and ``on_train_end(trainer)``, and
+``on_evaluate_begin(trainer)`` / ``on_evaluate_end(trainer)`` around every :meth:`Trainer.evaluate`
+(the end-of-epoch accuracies and the best-parameter snapshot; ``on_evaluate_end`` runs even when the
+evaluation raises). The Trainer's
 own progress bar (:class:`ProgressBar`) and epoch lines (:class:`EpochLog`) are callbacks too.
 Setting ``trainer.stop_training = True`` ends training after the current step or epoch. The Trainer
 looks up ``on_step_end`` once, when
@@ -33,6 +36,10 @@ class Callback:
     def on_epoch_end(self, trainer: Any) -> None: ...
 
     def on_train_end(self, trainer: Any) -> None: ...
+
+    def on_evaluate_begin(self, trainer: Any) -> None: ...
+
+    def on_evaluate_end(self, trainer: Any) -> None: ...
 
 
 class EarlyStopping(Callback):

@@ -25,6 +25,7 @@ from .nn import Module
 from .optim import check_config
 from .training.data_parallel import DataParallel, wants_data_parallel
 from .training.divergence import finite_loss
+from .training.evaluate import evaluate
 from .training.first_step import check_grads, watch_layers
 from .training.gradients import LocalGradients
 from .training.inputs import (
@@ -40,7 +41,7 @@ from .training.metrics import accuracy
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
 from .training.schedule import apply_schedule, check_schedule
-from .training.snapshot import restore_snapshot, snapshot
+from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import Fused, choose_updater
 from .validate import check_int, check_number
@@ -252,18 +253,9 @@ class Trainer:
 
     def evaluate(self) -> tuple[float, float]:
         """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
-        histories and keep the parameters when validation accuracy is the best so far."""
-        d = self.data
-        if self.parallel is not None:
-            self.parallel.sync_buffers(self.model)
-        train_acc = self.check_accuracy(d["X_train"], d["y_train"], self.num_train_samples)
-        val_acc = self.check_accuracy(d["X_val"], d["y_val"], self.num_val_samples)
-        self.train_acc_history.append(train_acc)
-        self.val_acc_history.append(val_acc)
-        if val_acc > self.best_val_acc or not self.best_params:
-            self.best_val_acc = max(val_acc, self.best_val_acc)
-            self.best_params, self.best_buffers = snapshot(self.model)
-        return train_acc, val_acc
+        histories and keep the parameters when validation accuracy is the best so far
+        (:func:`minifc.training.evaluate.evaluate`)."""
+        return evaluate(self)
 
     # -- the loop ------------------------------------------------------------------------------
     def train(

@@ -16,6 +16,8 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
 - the budget picks width, depth, input and views (:data:`minifc_recipes.recipe.TIERS`; on CUDA
   :data:`minifc_recipes.recipe.CUDA_TIERS`); on a CPU fast enough to fit the epochs a larger tier
   needs into the budget, that tier (:func:`minifc_recipes.speed.step_up`);
+- optionally (``ema``), an exponential moving average of the weights, measured in their place
+  (:class:`minifc.ema.EMA`);
 - selection on the validation split (the Trainer keeps the best-validation parameters, and the number
   of test-time views is the best on validation); the test split is evaluated once, at the end, with one
   view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images
@@ -38,6 +40,7 @@ from typing import Any
 import torch
 
 from minifc.augment import crop_flip
+from minifc.ema import EMA
 from minifc.errors import MinifcError, UnknownComponentError
 from minifc.example_options import ExampleOptions
 
@@ -223,6 +226,46 @@ def _fit_to_machine(
     return chosen, checks
 
 
+def summary(recipe: Recipe, trainer: Any, final: dict[str, Any], steps_per_epoch: int) -> dict[str, Any]:
+    """The example's summary row: the net, the accuracies of the training run and of the final evaluation, and
+    the recipe's settings."""
+    return {
+        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm} {recipe.tier} {recipe.update_rule}",
+        "final_train_acc": trainer.train_acc_history[-1] if trainer.train_acc_history else float("nan"),
+        "final_val_acc": trainer.val_acc_history[-1] if trainer.val_acc_history else float("nan"),
+        "best_val_acc": trainer.best_val_acc,
+        "val_acc_tta": final["val_acc_by_views"][final["views"]],
+        **final,
+        "budget_s": recipe.budget_s,
+        "tier": recipe.tier,
+        "epochs": round(trainer.step_count / steps_per_epoch, 2),
+        "steps": trainer.step_count,
+        "threads": torch.get_num_threads(),
+        "recipe": asdict(recipe),
+    }
+
+
+def build_model(
+    recipe: Recipe,
+    data: dict[str, torch.Tensor],
+    views: ViewFn | None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    device: torch.device,
+) -> tuple[ViewAveraged, Callable[[torch.Tensor], torch.Tensor] | None]:
+    """The recipe's net on ``data``'s (preprocessed) rows with its loss, wrapped to average ``views`` at test
+    time, and the training batches' augmentation (MixUp, when the recipe has it, around ``augment``)."""
+    from minifc.builder import build_net
+
+    net = build_net(recipe.layers(), data["X_train"].shape[1], int(data["y_train"].max()) + 1, device=device)
+    loss: Callable[..., Any] | str = smoothed_softmax_loss(recipe.smoothing) if recipe.smoothing else "softmax"
+    if recipe.mixup:
+        from minifc.registry import get_loss
+
+        mixup = MixUp(recipe.mixup, loss if callable(loss) else get_loss(loss), before=augment)
+        loss, augment = mixup.loss, mixup.augment
+    return ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip, views=views), augment
+
+
 def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """Train the recipe (see the module docstring) on ``data`` (the dict of :func:`minifc.data.load_cifar10`).
 
@@ -234,7 +277,6 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     (``test_acc_single_view``, ``test_acc_multi_view``, ``test_acc`` with the views chosen on
     validation, ``val_acc_by_views``, ``seconds``, ``epochs``, machine load), the plot and the target.
     """
-    from minifc.builder import build_net
     from minifc.trainer import Trainer, resolve_device
 
     device = resolve_device(options.device)
@@ -255,14 +297,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
 
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    net = build_net(recipe.layers(), data["X_train"].shape[1], int(data["y_train"].max()) + 1, device=device)
-    loss: Callable[..., Any] | str = smoothed_softmax_loss(recipe.smoothing) if recipe.smoothing else "softmax"
-    if recipe.mixup:
-        from minifc.registry import get_loss
-
-        mixup = MixUp(recipe.mixup, loss if callable(loss) else get_loss(loss), before=augment)
-        loss, augment = mixup.loss, mixup.augment
-    model = ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip, views=views)
+    model, augment = build_model(recipe, data, views, augment, device)
     n_train = data["X_train"].shape[0]
     batch_size = min(recipe.batch_size, n_train)
     steps_per_epoch = max(n_train // batch_size, 1)
@@ -296,7 +331,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         num_epochs=epochs,
         device=device,
         seed=options.seed,
-        callbacks=[clock],
+        callbacks=[clock, *([EMA(recipe.ema, every=recipe.ema_every)] if recipe.ema else [])],
         augment=augment,
         num_train_samples=num_train_samples,
         num_val_samples=recipe.val_samples,
@@ -330,24 +365,13 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     plot_path = Path(options.out) / "best_accuracy_vs_time.png"
     plots = _plot(clock.points, (seconds, final["test_acc"]), plot_path, title, val_each_epoch)
     row = {
-        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm} {recipe.tier} {recipe.update_rule}",
-        "final_train_acc": trainer.train_acc_history[-1] if trainer.train_acc_history else float("nan"),
-        "final_val_acc": trainer.val_acc_history[-1] if trainer.val_acc_history else float("nan"),
-        "best_val_acc": trainer.best_val_acc,
-        "val_acc_tta": final["val_acc_by_views"][final["views"]],
-        **final,
-        "budget_s": recipe.budget_s,
-        "tier": recipe.tier,
+        **summary(recipe, trainer, final, steps_per_epoch),
         "speed_checks": [asdict(c) for c in speed_checks],
         "seconds": round(seconds, 1),
         "train_seconds": round(train_seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),
-        "epochs": round(trainer.step_count / steps_per_epoch, 2),
-        "steps": trainer.step_count,
         "curve": [[round(t, 1), a, v] for t, a, v in clock.points],
         "load_average": [load_before, _load_average()],
-        "threads": torch.get_num_threads(),
-        "recipe": asdict(recipe),
         "model": str(saved),
     }
     target = target_for(recipe.budget_s)

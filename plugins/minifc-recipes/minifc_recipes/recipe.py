@@ -151,7 +151,9 @@ class Recipe:
     Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)].
     Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
-    ``warmup_epochs`` then a cosine fitted to the budget; the accuracy measured after each epoch (to keep
+    ``warmup_epochs`` then a cosine fitted to the budget, and an exponential moving average of the weights
+    with decay ``ema`` per step (0: none; :class:`minifc.ema.EMA`, updated every ``ema_every`` steps), which
+    is then what every evaluation measures and what the run keeps; the accuracy measured after each epoch (to keep
     the best parameters) uses ``val_samples`` random validation images (None: all), the final
     evaluation always all of them. Test: views shifted by ``tta_shift`` and
     mirrored (``tta_flip``). ``tier``: the name of the tier whose settings these are (given explicitly,
@@ -176,6 +178,8 @@ class Recipe:
     batch_size: int = 256
     warmup_epochs: float = 1.0
     max_epochs: int = 200
+    ema: float = 0.0
+    ema_every: int = 4
     val_samples: int | None = 2000
     budget_s: float = BUDGET_S
     tta_flip: bool = True
