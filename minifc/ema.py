@@ -36,8 +36,10 @@ class EMA(Callback):
         decay: the average's per-step decay d in [0, 1); 0.999 averages over about the last 1,000 steps.
         every: update the average after every ``every``-th step only, with decay ``d ** every``
             (each update reads and writes every weight: on a large net on a CPU, a few percent of a step).
-        warmup: use ``min(decay, (1 + n) / (10 + n))`` for the n-th update, so the average forgets the
-            random initialisation within the first steps instead of over ``1 / (1 - decay)`` of them.
+        warmup: use ``min(decay, (1 + n) / (10 + n))`` per step, n being the steps averaged so far, so the
+            average forgets the random initialisation within the first steps instead of over
+            ``1 / (1 - decay)`` of them (until n reaches about ``9 / (1 - decay)``, the average spans about
+            the last n / 9 steps).
 
     The average starts from the weights when ``train()`` begins (and again when it resumes from a
     checkpoint: the checkpoint holds the raw weights, not the average).
@@ -60,7 +62,8 @@ class EMA(Callback):
     def on_step_end(self, trainer: Any) -> None:
         if self.average is None or trainer.step_count % self.every:
             return
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
+        steps = self.updates * self.every  # the warm-up counts steps, whatever ``every`` is
+        d = min(self.decay, (1 + steps) / (10 + steps)) if self.warmup else self.decay
         current = _tensors(trainer.model)
         torch._foreach_lerp_(list(self.average.values()), [current[k] for k in self.average], 1.0 - d**self.every)
         self.updates += 1

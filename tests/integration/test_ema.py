@@ -47,7 +47,7 @@ def test_the_average_follows_the_formula(every):
     for step, weights in enumerate(recorder.steps, start=1):
         if step % every:
             continue
-        d = min(0.9, (1 + n) / (10 + n)) ** every
+        d = min(0.9, (1 + n * every) / (10 + n * every)) ** every
         expected = {k: d * expected[k] + (1 - d) * weights[k] for k in expected}
         n += 1
     assert ema.updates == n == 3 * IPE // every
