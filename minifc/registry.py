@@ -167,22 +167,9 @@ class Registry:
         if name in self.plugins and self.plugins[name].status == "loaded":
             self._fail(name, dist, version, module, f"a plugin named {name!r} is already loaded", None)
             return
-        unmarked = [
-            attr
-            for attr in hookspecs.HOOKS
-            if callable(getattr(plugin, attr, None)) and self.pm.parse_hookimpl_opts(plugin, attr) is None
-        ]
-        if unmarked:
-            self._fail(name, dist, version, module, f"{', '.join(unmarked)} not marked with @minifc.hookimpl", None)
-            return
-        unknown = [
-            attr
-            for attr in dir(plugin)
-            if attr.startswith("minifc_") and attr not in hookspecs.HOOKS and callable(getattr(plugin, attr, None))
-        ]
-        if unknown:
-            reason = f"unknown hook(s) {unknown}; known: {sorted(hookspecs.HOOKS)}"
-            self._fail(name, dist, version, module, reason, None)
+        problem = _hook_problem(self.pm, plugin)
+        if problem:
+            self._fail(name, dist, version, module, problem, None)
             return
         try:
             self.pm.register(plugin, name=name)
@@ -334,6 +321,25 @@ class Registry:
                 continue
             if info is not None:
                 info.commands = sorted(set(getattr(cli, "commands", {})) - before)
+
+
+def _hook_problem(pm: pluggy.PluginManager, plugin: Any) -> str | None:
+    """Why ``plugin``'s hook functions cannot be registered (unmarked or unknown ``minifc_*`` hooks), or None."""
+    unmarked = [
+        attr
+        for attr in hookspecs.HOOKS
+        if callable(getattr(plugin, attr, None)) and pm.parse_hookimpl_opts(plugin, attr) is None
+    ]
+    if unmarked:
+        return f"{', '.join(unmarked)} not marked with @minifc.hookimpl"
+    unknown = [
+        attr
+        for attr in dir(plugin)
+        if attr.startswith("minifc_") and attr not in hookspecs.HOOKS and callable(getattr(plugin, attr, None))
+    ]
+    if unknown:
+        return f"unknown hook(s) {unknown}; known: {sorted(hookspecs.HOOKS)}"
+    return None
 
 
 def _args_for(impl: Any, **available: Any) -> dict[str, Any]:

@@ -283,10 +283,9 @@ class Trainer:
         return self
 
     def close(self) -> None:
-        """End a data-parallel run: every rank waits for the others, then leaves the process group the
-        Trainer joined from torchrun's environment (one passed in as ``distributed`` is left to its owner).
-        A no-op for a lone process. Call it once training and evaluation are over, like
-        ``torch.distributed.destroy_process_group()``."""
+        """End a data-parallel run (like ``torch.distributed.destroy_process_group()``): every rank waits for the
+        others, then leaves the group the Trainer joined from torchrun's environment (one passed in as
+        ``distributed`` is left to its owner); a no-op for one process."""
         if self.parallel is not None:
             self.parallel.close()
 
