@@ -73,6 +73,15 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     metavar="NAME[:k=v,...]",
     help="Registered regularizer, repeatable, e.g. --regularizer max_norm:max_norm=3.",
 )
+@click.option(
+    "--ema",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="DECAY",
+    help="Evaluate (and keep) an exponential moving average of the weights with this decay per step, "
+    "e.g. 0.999 (0: off).",
+)
 @click.option("--weight-scale", type=float, default=1e-2, show_default=True, help="Std of the initial weights.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)

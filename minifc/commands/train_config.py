@@ -77,6 +77,7 @@ KEYS: dict[str, Key] = {
     "lr_decay": Key(1.0, number(0.0), "update rule"),
     "schedule": Key(None, schedule_spec, "update rule", unset="none: lr_decay per epoch only"),
     "regularizers": Key([], regularizer_list, "update rule"),
+    "ema": Key(0.0, number(0.0, 1.0, high_open=True), "update rule"),
     # data
     "data": Key(None, folder_path, "data", unset="$MINIFC_DATA, then the cache"),
     "num_train": Key(None, integer(1, optional=True), "data", unset="all training images"),

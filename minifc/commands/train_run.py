@@ -20,6 +20,7 @@ import click
 import torch
 
 from ..callbacks import Callback
+from ..ema import EMA
 from ..checkpoint import clean_stale_temps
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
@@ -217,7 +218,7 @@ def _build(
         device=device,
         seed=config["seed"],
         checkpoint_path=out / CHECKPOINT,
-        callbacks=[gate],
+        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else [])],
         verbose=not quiet,
     )
     return trainer, data, gate

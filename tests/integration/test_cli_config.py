@@ -41,9 +41,10 @@ def test_train_from_a_toml_file_with_command_line_overrides(tiny_cifar, tmp_path
     config = tmp_path / "run.toml"
     config.write_text(RUN_TOML + f'data = "{tiny_cifar}"\n')
     out = tmp_path / "run"
-    result = invoke("--config", str(config), "--out", str(out), "--epochs", "1", "--seed", "3")
+    result = invoke("--config", str(config), "--out", str(out), "--epochs", "1", "--seed", "3", "--ema", "0.9")
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "config.json").read_text())
+    assert saved["ema"] == 0.9
     assert saved["epochs"] == 1 and saved["seed"] == 3  # the command line wins
     assert saved["hidden"] == [32, 16] and saved["update_rule"] == "adam" and saved["lr"] == 2e-3
     assert saved["update_rule_options"] == {"beta1": 0.85}
@@ -129,6 +130,7 @@ def test_config_file_format_comes_from_its_suffix(tmp_path) -> None:
 def test_command_line_values_are_checked_like_file_values() -> None:
     for args, needle in [
         (["--dropout", "1.5"], "--dropout must be a number in [0, 1)"),
+        (["--ema", "1"], "--ema must be a number in [0, 1)"),
         (["--dtype", "float16"], "'float16' is not one of 'float32', 'float64'"),
         (["--hidden", "10,x"], "--hidden must be a list of positive integers"),
         (["--schedule", "cosine"], "--schedule: unknown schedule 'cosine'"),
