@@ -202,6 +202,8 @@ def test_a_budget_picks_its_tier_and_explicit_settings_win():
     full = Recipe.from_options({})
     assert full.pca_dims == 512 and full.pca_samples == 4096 and full.budget_s == 900
     assert full.tier == LONGEST == "pca512-2x1024-long" and (full.width, full.depth) == (1024, 2)
+    assert (full.batch_size, full.learning_rate) == (512, 2e-3)  # the shorter tiers keep 256
+    assert {Recipe.from_options({}, budget=b).batch_size for b in bounds} == {256}
     # the strong weight decay was measured at 15 minutes only: the shorter tiers keep 0.05
     assert full.weight_decay == 0.5 and {Recipe.from_options({}, budget=b).weight_decay for b in bounds} == {0.05}
     assert full.padding == 3 and Recipe.from_options({}, budget=bounds[-1]).padding == 2
