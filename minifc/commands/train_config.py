@@ -186,7 +186,7 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule"}  # added after the first config.json format
+    optional = {"update_rule_options", "schedule", "ema"}  # added after the first config.json format
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(

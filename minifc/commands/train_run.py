@@ -20,8 +20,8 @@ import click
 import torch
 
 from ..callbacks import Callback
-from ..ema import EMA
 from ..checkpoint import clean_stale_temps
+from ..ema import EMA
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from .common import load_data, os_error_message, print_table, write_json, write_text
