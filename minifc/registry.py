@@ -325,18 +325,11 @@ class Registry:
 
 def _hook_problem(pm: pluggy.PluginManager, plugin: Any) -> str | None:
     """Why ``plugin``'s hook functions cannot be registered (unmarked or unknown ``minifc_*`` hooks), or None."""
-    unmarked = [
-        attr
-        for attr in hookspecs.HOOKS
-        if callable(getattr(plugin, attr, None)) and pm.parse_hookimpl_opts(plugin, attr) is None
-    ]
+    functions = [attr for attr in dir(plugin) if attr.startswith("minifc_") and callable(getattr(plugin, attr, None))]
+    unmarked = [attr for attr in hookspecs.HOOKS if attr in functions and pm.parse_hookimpl_opts(plugin, attr) is None]
     if unmarked:
         return f"{', '.join(unmarked)} not marked with @minifc.hookimpl"
-    unknown = [
-        attr
-        for attr in dir(plugin)
-        if attr.startswith("minifc_") and attr not in hookspecs.HOOKS and callable(getattr(plugin, attr, None))
-    ]
+    unknown = [attr for attr in functions if attr not in hookspecs.HOOKS]
     if unknown:
         return f"unknown hook(s) {unknown}; known: {sorted(hookspecs.HOOKS)}"
     return None
