@@ -9,7 +9,9 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
 - augmentation, on every training batch on the device: random crops of the zero-padded image and
   horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
   :class:`minifc_recipes.views.ProjectedViews`), optionally MixUp (:class:`minifc_recipes.mixup.MixUp`);
-- net: ``[linear, batchnorm1d, relu] x depth`` then a linear layer to the 10 classes;
+- net: ``[linear, batchnorm1d, relu] x depth``, optionally pre-LayerNorm inverted-bottleneck residual
+  blocks (``residual``, :class:`minifc_recipes.layers.ResidualMLP`) and a LayerNorm, then a linear layer
+  to the 10 classes;
 - loss: label-smoothed softmax cross-entropy; update rule: AdamW (or Lion) with a linear warm-up and a
   cosine decay to zero whose length is refitted to the time left every few steps
   (:mod:`minifc_recipes.budget`);
@@ -58,6 +60,8 @@ __all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
 
 _PLUGINS = {
     ("layer", "batchnorm1d"): "minifc-norm",
+    ("layer", "layernorm"): "minifc-norm",
+    ("layer", "residual_mlp"): "minifc-recipes",
     ("update_rule", "adamw"): "minifc-optim-extra",
     ("update_rule", "lion"): "minifc-optim-extra",
     ("loss", "softmax_smooth"): "minifc-recipes",
@@ -83,6 +87,8 @@ def require_plugins(recipe: Recipe) -> None:
     wanted = [("layer", recipe.norm), ("update_rule", recipe.update_rule)]
     if recipe.smoothing:
         wanted.append(("loss", "softmax_smooth"))
+    if recipe.residual:
+        wanted += [("layer", "residual_mlp"), ("layer", "layernorm")]
     registry = default_registry()
     missing = []
     for kind, name in wanted:
@@ -230,7 +236,8 @@ def summary(recipe: Recipe, trainer: Any, final: dict[str, Any], steps_per_epoch
     """The example's summary row: the net, the accuracies of the training run and of the final evaluation, and
     the recipe's settings."""
     return {
-        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm} {recipe.tier} {recipe.update_rule}",
+        "name": f"MLP {recipe.depth}x{recipe.width} {recipe.norm}"
+        + (f" +{recipe.residual} residual" if recipe.residual else "") + f" {recipe.tier} {recipe.update_rule}",
         "final_train_acc": trainer.train_acc_history[-1] if trainer.train_acc_history else float("nan"),
         "final_val_acc": trainer.val_acc_history[-1] if trainer.val_acc_history else float("nan"),
         "best_val_acc": trainer.best_val_acc,
@@ -340,7 +347,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     train_start = time.time()
     if options.verbose:
         print(
-            f"best ({recipe.tier or 'custom'}): {recipe.depth} x [linear {recipe.width}, {recipe.norm}, relu] on "
+            f"best ({recipe.tier or 'custom'}): {recipe.describe_net()} on "
             f"{data['X_train'].shape[1]} inputs, {recipe.update_rule}, batch {batch_size}, budget "
             f"{recipe.budget_s:.0f} s ({deadline - train_start:.0f} s left)"
         )

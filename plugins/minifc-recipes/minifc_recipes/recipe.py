@@ -162,7 +162,9 @@ class Recipe:
     eigenvalue; ``pca_dims`` None whitens all 3072 dimensions (ZCA, fitted on ``zca_samples`` images),
     a number k projects on the top k principal directions instead (:mod:`minifc_recipes.pca`, fitted on
     ``pca_samples`` images), and the views (crops, mirrors) are then made on the projected rows.
-    Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)].
+    Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)], then ``residual``
+    pre-LayerNorm inverted-bottleneck blocks (``residual_mlp`` with hidden width ``expansion`` x ``width``)
+    and a ``layernorm`` (0: none).
     Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget, and an exponential moving average of the weights
@@ -177,6 +179,8 @@ class Recipe:
     width: int = 1024
     depth: int = 2
     norm: str = "batchnorm1d"
+    residual: int = 0
+    expansion: float = 4.0
     dropout: float = 0.0
     zca_eps: float | None = 1.0
     zca_samples: int = 20000
@@ -231,4 +235,16 @@ class Recipe:
             specs += [{"name": "linear", "out_features": self.width}, self.norm, "relu"]
             if self.dropout:
                 specs.append({"name": "dropout", "p": self.dropout})
+        if isinstance(self.residual, bool) or not isinstance(self.residual, int) or self.residual < 0:
+            raise ValueError(f"best: recipe setting residual must be a whole number >= 0, got {self.residual!r}")
+        if self.residual:
+            specs += [{"name": "residual_mlp", "expansion": self.expansion} for _ in range(self.residual)]
+            specs.append("layernorm")
         return specs
+
+    def describe_net(self) -> str:
+        """The hidden layers in words, e.g. ``2 x [linear 1024, batchnorm1d, relu]``."""
+        text = f"{self.depth} x [linear {self.width}, {self.norm}, relu]"
+        if self.residual:
+            text += f" + {self.residual} x residual_mlp (expansion {self.expansion:g}), layernorm"
+        return text

@@ -26,7 +26,8 @@ __all__ = ["TRAIN_SHARE", "SIZE_SETTINGS", "SpeedCheck", "measure_step_seconds",
 TRAIN_SHARE = 0.9
 """The share of the time left that training is predicted to get (the rest: preprocessing, evaluations)."""
 
-SIZE_SETTINGS = ("pca_dims", "pca_samples", "zca_eps", "width", "depth", "batch_size")
+SIZE_SETTINGS = ("pca_dims", "pca_samples", "zca_eps", "width", "depth", "residual", "expansion",
+                 "batch_size")
 """Settings that size the net and its input: given explicitly, they are kept, and there is no climb."""
 
 

@@ -227,6 +227,22 @@ def test_recipe_dropout_follows_each_activation():
     assert {"name": "dropout", "p": 0.25} not in Recipe.from_options({}).layers()
 
 
+def test_recipe_residual_blocks_follow_the_hidden_layers_and_train(tmp_path):
+    _plugins()
+    recipe = Recipe.from_options({"recipe": {"depth": 1, "width": 16, "residual": 2, "expansion": 2}})
+    layers = recipe.layers()
+    assert layers[3:] == [{"name": "residual_mlp", "expansion": 2}] * 2 + ["layernorm"]
+    assert "2 x residual_mlp (expansion 2)" in recipe.describe_net()
+    assert "residual_mlp" not in str(Recipe.from_options({}).layers())
+    with pytest.raises(ValueError, match="residual"):
+        Recipe.from_options({"recipe": {"residual": -1}}).layers()
+    options = _options(tmp_path, epochs=2, recipe={"zca_eps": None, "depth": 1, "residual": 1, "expansion": 2})
+    row = best(_synthetic(), options)["rows"][0]
+    assert row["epochs"] == 2 and "residual" in row["name"]
+    net = minifc_recipes.saved.load_model(tmp_path / "model.pt").model.net
+    assert [type(m).__name__ for m in net][-3:] == ["ResidualMLP", "LayerNorm", "Linear"]
+
+
 def test_view_averaged_scores_and_unchanged_training():
     torch.manual_seed(0)
     net = Sequential(Linear(3072, 8), ReLU(), Linear(8, 3))
