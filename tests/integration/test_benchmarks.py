@@ -13,7 +13,7 @@ import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput", "loss")
+MODULES = ("common", "sides", "equivalence", "memory", "overhead", "throughput", "loss", "step_profile")
 TINY = ["--configs", "tiny", "--repeats", "1", "--steps", "2", "--warmup", "1", "--no-memory", "--threads", "1"]
 
 
@@ -167,6 +167,24 @@ def test_loss_benchmark_checks_both_sides_and_prints_a_row_per_case(bench, threa
     out = capsys.readouterr().out
     cases = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert cases == [["| 5", "3"], ["| 33", "3"], ["| 5", "40"], ["| 33", "40"]]
+
+
+def test_step_profile_sorts_ops_into_kinds_and_prints_each_side(bench, threads, capsys) -> None:
+    profiler = bench["step_profile"]
+    kinds = {op: profiler.kind_of(op) for op in ("aten::addmm_", "aten::mm", "aten::_foreach_add_",
+                                                 "aten::_fused_adam_", "aten::index_select", "aten::uniform_",
+                                                 "aten::threshold_backward", "aten::addmm_x")}
+    assert kinds == {"aten::addmm_": "products", "aten::mm": "products", "aten::_foreach_add_": "update",
+                     "aten::_fused_adam_": "update", "aten::index_select": "gather", "aten::uniform_": "random",
+                     "aten::threshold_backward": "rest", "aten::addmm_x": "rest"}
+    assert profiler.main(["--configs", "dropout", "--sides", "trainer", "mm", "--steps", "2", "--warmup", "1",
+                          "--threads", "1", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| dropout |")]
+    assert sum("| minifc Trainer | aten::" in line for line in rows) == 3  # its top 3 ops
+    kinds_row = rows[0].split(" | ")
+    assert kinds_row[1] == "minifc Trainer" and float(kinds_row[3].split()[0]) > 0  # the products take time
+    assert "(100%)" in rows[1]  # the matmul-only side is all products
 
 
 def test_throughput_overhead_option_still_works(bench, threads, capsys) -> None:
