@@ -26,7 +26,7 @@ from .recipe import TIERS, Recipe
 from .schedules import warmup_cosine_steps
 from .views import ProjectedViews, ViewAveraged
 
-__version__ = "0.1.7"
+__version__ = "0.1.8"
 __all__ = [
     "Recipe",
     "TIERS",
