@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import checked_device
 
 from minifc.commands.example import parse_settings
 from minifc.data import load_cifar10
@@ -44,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.data:
         p.error("--data DIR (or $MINIFC_DATA) is needed")
+    args.device = str(checked_device(p, args.device))
     return args
 
 

@@ -30,6 +30,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from common import checked_device
+
 TARGETS = {20: 0.54, 60: 0.62, 900: 0.75}  # the recipe's targets (test accuracy, chosen views), for the plot
 
 
@@ -54,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.budgets = [10.0] if args.smoke else [20.0, 60.0, 120.0, 300.0, 900.0]
     if any(b <= 0 for b in args.budgets):
         p.error(f"--budgets must be > 0 seconds, got {args.budgets}")
+    args.device = str(checked_device(p, args.device))
     return args
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 import minifc
+from minifc.device import resolve_device
 
 NUM_SAMPLES, INPUT_DIM, NUM_CLASSES = 4096, 3 * 32 * 32, 10
 
@@ -169,11 +170,23 @@ def add_machine_args(parser: argparse.ArgumentParser) -> None:
                         "only meaningful with --threads 1 on CPU")
 
 
+def checked_device(parser: argparse.ArgumentParser, name: str) -> torch.device:
+    """``--device NAME`` as a torch.device that exists here ("auto": cuda, then mps, then cpu); otherwise
+    exit through ``parser.error`` with a message naming the option and why."""
+    try:
+        return resolve_device(name)
+    except ValueError as e:
+        parser.error(f"--device: {str(e).removeprefix('device: ')}")
+
+
 def apply_machine_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[torch.device, torch.dtype]:
-    """Set threads and clock from the parsed options; returns (device, dtype)."""
+    """Check the device, set threads and clock from the parsed options; returns (device, dtype).
+    ``args.device`` becomes the resolved device's name (so "auto" reads as what it picked)."""
+    device = checked_device(parser, args.device)
+    args.device = str(device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    dtype = getattr(torch, args.dtype)
     if args.clock == "cpu" and (device.type != "cpu" or torch.get_num_threads() != 1):
         parser.error("--clock cpu needs --device cpu and --threads 1 (CPU time sums over threads)")
     set_clock(args.clock)

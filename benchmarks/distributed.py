@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 import torch
+from common import checked_device
 
 from minifc import FullyConnectedNet, Trainer
 from minifc.distributed import check_in_sync, run_local
@@ -132,6 +133,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         print(f"note: input width {args.dims[0]} (CIFAR is {INPUT_DIM})", file=sys.stderr)
     if args.batch % args.nproc:
         p.error(f"--batch {args.batch} is not divisible by --nproc {args.nproc}")
+    device = checked_device(p, args.device)
+    if device.type == "cuda" and torch.cuda.device_count() < args.nproc:
+        p.error(f"--device cuda: --nproc {args.nproc} needs one GPU per rank, this machine has "
+                f"{torch.cuda.device_count()}")
+    args.device = device.type  # each rank picks its own GPU
     return args
 
 

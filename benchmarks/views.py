@@ -17,6 +17,7 @@ import os
 import sys
 
 import torch
+from common import checked_device
 from minifc_recipes import ProjectedViews
 from minifc_recipes.saved import load_model
 
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--data DIR (or $MINIFC_DATA) is needed")
     if args.radius < 1:
         p.error(f"--radius must be >= 1, got {args.radius}")
+    args.device = str(checked_device(p, args.device))
     return args
 
 

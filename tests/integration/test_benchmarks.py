@@ -233,6 +233,26 @@ def test_budget_benchmark_runs_each_budget_as_a_process_and_writes_table_and_plo
         assert (out / "accuracy_vs_budget.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("script", ["throughput", "memory", "loss", "step_profile", "overhead", "ablation",
+                                    "budget", "distributed"])
+def test_a_device_that_is_not_here_is_named_before_anything_runs(script, capsys) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        module = importlib.import_module(script)
+        parse = getattr(module, "parse_args", getattr(module, "main", None))
+        extra = {"ablation": ["--data", "d", "--tier", "pca256-1x1024"], "budget": ["--data", "d"]}.get(script, [])
+        with pytest.raises(SystemExit) as info:
+            parse(["--device", "nope", *extra])
+        assert info.value.code == 2
+        assert "--device: 'nope' is not a torch device" in capsys.readouterr().err
+        if not torch.cuda.is_available():
+            with pytest.raises(SystemExit):
+                parse(["--device", "cuda", *extra])
+            assert "--device: 'cuda' was asked for but CUDA is not available here" in capsys.readouterr().err
+    finally:
+        sys.path.remove(str(BENCH))
+
+
 def test_budget_benchmark_arguments() -> None:
     sys.path.insert(0, str(BENCH))
     try:
