@@ -25,7 +25,7 @@ from minifc.nn import Module
 
 from .pca import Projection
 
-__all__ = ["ViewFn", "image_view", "ProjectedViews", "ViewAveraged", "accuracy_by_views"]
+__all__ = ["ViewFn", "image_view", "apply_drawn_maps", "ProjectedViews", "ViewAveraged", "accuracy_by_views"]
 
 ViewFn = Callable[[torch.Tensor, int, int, bool], torch.Tensor]
 
@@ -34,6 +34,28 @@ def image_view(X: torch.Tensor, dy: int, dx: int, flip: bool) -> torch.Tensor:
     """X (N, 3072) image rows -> the view: shifted by (dy, dx) (:func:`minifc.augment.shift`), then mirrored."""
     view = shift(X, dy, dx) if dy or dx else X
     return hflip(view) if flip else view
+
+
+def apply_drawn_maps(
+    Z: torch.Tensor, matrices: torch.Tensor, offsets: torch.Tensor, candidates: torch.Tensor, chunks: int
+) -> torch.Tensor:
+    """Z (N, k) -> a new (N, k): the batch cut into ``chunks`` runs of rows, each run mapped by one
+    ``z @ matrices[i] + offsets[i]`` with i drawn uniformly from ``candidates`` (indices, on the CPU)
+    with torch's CPU generator (so a CUDA batch needs no device synchronisation). matrices (V, k, k),
+    offsets (V, k). The maps are read in place: a few large products run far faster on a CPU than many
+    small ones, and gathering the drawn maps into one batched product would copy a (k, k) matrix per
+    run first (1 MB each at k = 512; on 2 cores that copy cost more than the products)."""
+    n = Z.shape[0]
+    groups = min(max(1, int(chunks)), n)
+    per = n // groups
+    picks = candidates[torch.randint(len(candidates), (groups + 1,))].tolist()
+    out = torch.empty_like(Z)
+    bounds = [(g * per, (g + 1) * per) for g in range(groups)]
+    if groups * per < n:  # the rows left over when n is not a multiple of the number of runs
+        bounds.append((groups * per, n))
+    for (start, stop), i in zip(bounds, picks, strict=False):
+        torch.addmm(offsets[i].to(Z), Z[start:stop], matrices[i].to(Z), out=out[start:stop])
+    return out
 
 
 class ProjectedViews:
@@ -94,23 +116,8 @@ class ProjectedViews:
     def augment(self, Z: torch.Tensor) -> torch.Tensor:
         """A random view of each row of Z (N, k): the batch is cut into ``chunks`` runs of rows, each
         given one view drawn uniformly (the rows come in random order, so over the epochs each image
-        still gets its views at random): a few products of (N / chunks, k) rows with a stored (k, k)
-        map, read in place. A few large products run far faster on a CPU than many small ones, and
-        gathering the drawn maps into one batched product would copy a (k, k) matrix per run first
-        (1 MB each at k = 512; on 2 cores that copy cost more than the products). The draw is made
-        with torch's CPU generator, so a CUDA batch needs no device synchronisation. Returns a new
-        (N, k) tensor."""
-        n, k = Z.shape
-        groups = min(self.chunks, n)
-        per = n // groups
-        picks = self.augment_views[torch.randint(len(self.augment_views), (groups + 1,))].tolist()
-        out = torch.empty_like(Z)
-        bounds = [(g * per, (g + 1) * per) for g in range(groups)]
-        if groups * per < n:  # the rows left over when n is not a multiple of the number of runs
-            bounds.append((groups * per, n))
-        for (start, stop), i in zip(bounds, picks, strict=False):
-            torch.addmm(self.offsets[i].to(Z), Z[start:stop], self.matrices[i].to(Z), out=out[start:stop])
-        return out
+        still gets its views at random); see :func:`apply_drawn_maps`. Returns a new (N, k) tensor."""
+        return apply_drawn_maps(Z, self.matrices, self.offsets, self.augment_views, self.chunks)
 
 
 class ViewAveraged(Classifier):
