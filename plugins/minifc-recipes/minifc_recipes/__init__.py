@@ -6,7 +6,8 @@
 - layers ``gelu`` and ``residual_mlp`` (pre-LayerNorm inverted-bottleneck residual block);
 - helpers :func:`fit_zca` / :func:`zca_apply` (input whitening, a fixed preprocessing),
   :func:`fit_pca` (PCA whitening to k dimensions) with :class:`ProjectedViews` (crops and mirrors of
-  projected rows), :class:`MixUp` (an augment and a loss sharing each batch's mixing),
+  projected rows), :class:`ProjectedWarps` (random rotations and zooms of projected rows),
+  :class:`MixUp` (an augment and a loss sharing each batch's mixing),
   :func:`warmup_cosine_steps` (a schedule with its warm-up in steps) and, for training inside a
   time budget, :class:`FittedSchedule` and :class:`BudgetClock`.
 """
@@ -25,6 +26,7 @@ from .preprocess import Whitening, fit_zca
 from .recipe import TIERS, Recipe
 from .schedules import warmup_cosine_steps
 from .views import ProjectedViews, ViewAveraged
+from .warps import ProjectedWarps
 
 __version__ = "0.1.8"
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "TIERS",
     "ViewAveraged",
     "ProjectedViews",
+    "ProjectedWarps",
     "Projection",
     "fit_pca",
     "MixUp",

@@ -8,7 +8,9 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   product, or ZCA whitening of all 3072 dimensions (``pca_dims=None``, :func:`minifc_recipes.fit_zca`);
 - augmentation, on every training batch on the device: random crops of the zero-padded image and
   horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
-  :class:`minifc_recipes.views.ProjectedViews`), optionally MixUp (:class:`minifc_recipes.mixup.MixUp`);
+  :class:`minifc_recipes.views.ProjectedViews`), optionally random rotations and zooms as well
+  (``rotate``, ``zoom``: :class:`minifc_recipes.warps.ProjectedWarps`, on projected rows) and MixUp
+  (:class:`minifc_recipes.mixup.MixUp`);
 - net: ``[linear, batchnorm1d, relu] x depth``, optionally pre-LayerNorm inverted-bottleneck residual
   blocks (``residual``, :class:`minifc_recipes.layers.ResidualMLP`) and a LayerNorm, then a linear layer
   to the 10 classes;
@@ -55,6 +57,7 @@ from .recipe import BUDGET_S, Recipe, target_for
 from .saved import MODEL_FILE, save_model
 from .speed import SpeedCheck, step_up
 from .views import ProjectedViews, ViewAveraged, ViewFn, accuracy_by_views
+from .warps import ProjectedWarps
 
 __all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
 
@@ -142,13 +145,22 @@ def prepare_inputs(
             out[key] = proj.apply(data[key])
         views = projected_views(proj, recipe)
         augment = views.augment if (recipe.padding or recipe.flip) else None
+        built = f"{len(views.keys)} views"
+        if recipe.rotate or recipe.zoom:
+            warps = ProjectedWarps(proj, recipe.warps, recipe.rotate, recipe.zoom, recipe.padding, recipe.flip)
+            augment, built = warps.augment, f"{built} and {recipe.warps} warps"
         if verbose:
             print(
                 f"PCA whitening to {proj.dims} dimensions (eps {proj.eps:.3g}) fitted on "
                 f"{min(recipe.pca_samples, len(X))} training images, applied, and its "
-                f"{len(views.keys)} views built in {time.time() - t0:.1f} s"
+                f"{built} built in {time.time() - t0:.1f} s"
             )
         return out, views, augment, proj
+    if recipe.rotate or recipe.zoom:
+        raise ValueError(
+            "best: the recipe settings rotate and zoom warp projected rows: they need pca_dims (a PCA tier), "
+            f"got pca_dims={recipe.pca_dims!r}, zca_eps={recipe.zca_eps!r}"
+        )
     augment = crop_flip(recipe.padding, recipe.flip) if (recipe.padding or recipe.flip) else None
     if not recipe.zca_eps:
         return out, None, augment, None

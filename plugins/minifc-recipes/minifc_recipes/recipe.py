@@ -165,7 +165,9 @@ class Recipe:
     Net: ``depth`` x [linear ``width``, ``norm``, relu, dropout ``dropout`` (0: none)], then ``residual``
     pre-LayerNorm inverted-bottleneck blocks (``residual_mlp`` with hidden width ``expansion`` x ``width``)
     and a ``layernorm`` (0: none).
-    Training: random crops of the ``padding``-padded image and mirror images (``flip``), MixUp with
+    Training: random crops of the ``padding``-padded image and mirror images (``flip``); with ``rotate``
+    (degrees) or ``zoom`` (a fraction) above 0, instead a bank of ``warps`` random affine warps that also
+    rotate and scale the image (:class:`minifc_recipes.warps.ProjectedWarps`; PCA tiers only), MixUp with
     ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget, and an exponential moving average of the weights
     with decay ``ema`` per step (0: none; :class:`minifc.ema.EMA`, updated every ``ema_every`` steps), which
@@ -188,6 +190,9 @@ class Recipe:
     pca_samples: int = 4096
     padding: int = 3
     flip: bool = True
+    rotate: float = 0.0
+    zoom: float = 0.0
+    warps: int = 96
     mixup: float = 0.0
     smoothing: float = 0.1
     update_rule: str = "adamw"
