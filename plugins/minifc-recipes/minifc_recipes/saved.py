@@ -99,7 +99,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     saved ``best`` model, or does not fit the net its recipe builds."""
     from minifc.builder import build_net
 
-    from .best import projected_views
+    from .inputs import projected_views
 
     path, device = Path(path), torch.device(device)
     state = safe_load(path)
