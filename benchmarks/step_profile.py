@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 from common import CONFIGS, add_machine_args, apply_machine_args, describe_machine, make_data, print_table, sync
@@ -42,7 +43,7 @@ def kind_of(op: str) -> str:
     return "rest"
 
 
-def profile_side(step, warmup: int, steps: int, device: torch.device) -> dict[str, float]:
+def profile_side(step: Callable[[], object], warmup: int, steps: int, device: torch.device) -> dict[str, float]:
     """Microseconds per step of each op of ``steps`` calls of ``step`` (after ``warmup`` calls): self CPU
     time on a CPU, self kernel time on a CUDA device (there the CPU time is only the launch)."""
     for _ in range(warmup):

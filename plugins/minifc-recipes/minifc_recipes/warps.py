@@ -95,9 +95,7 @@ class ProjectedWarps:
         dys, dxs = whole(padding), whole(padding)
         flips = (torch.rand(count, generator=g) < 0.5).tolist() if flip else [False] * count
         self.warps = list(zip(angles, scales, dys, dxs, flips, strict=True))
-        maps = [
-            projection.follow(lambda x, w=w: warp_view(x, *w)) for w in self.warps  # type: ignore[misc]
-        ]
+        maps = [projection.follow(lambda x, w=w: warp_view(x, *w)) for w in self.warps]
         self.matrices = torch.stack([m for m, _ in maps])  # (count, k, k)
         self.offsets = torch.stack([c for _, c in maps])  # (count, k)
         self.chunks = max(1, int(chunks))
