@@ -50,10 +50,13 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}{hint} Known {plural}: {', '.join(known) or '(none)'}"
 
 
-def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> torch.Tensor:
+def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str, values: bool = True) -> torch.Tensor:
     """Raise :class:`LabelError` unless y is an integer vector of length N with values in [0, C).
 
-    Returns y on the scores' device (labels built on the CPU index CUDA scores, as in plain torch).
+    ``values=False`` leaves the range to the caller: a loss whose CPU kernels refuse an out-of-range
+    index itself calls :func:`check_label_range` when one does, to name the labels (one kernel and
+    a host read fewer per step). Returns y on the scores' device (labels built on the CPU index
+    CUDA scores, as in plain torch).
     """
     if scores.dim() != 2:
         raise ShapeError(f"{who}: scores must have shape (N, C), got {tuple(scores.shape)}")
@@ -65,13 +68,15 @@ def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str) -> torch.Tenso
         raise LabelError(
             f"{who}: expected {scores.shape[0]} labels (one per row of scores), got shape {tuple(y.shape)}"
         )
-    c = scores.shape[1]
-    if y.numel() and y.device.type != "meta":  # meta tensors carry no values to check
-        _check_label_range(y, c, who)
+    if values:
+        check_label_range(y, scores.shape[1], who)
     return y if y.device == scores.device else y.to(scores.device)
 
 
-def _check_label_range(y: torch.Tensor, c: int, who: str) -> None:
+def check_label_range(y: torch.Tensor, c: int, who: str) -> None:
+    """Raise :class:`LabelError` unless every value of the integer labels y is in [0, c)."""
+    if not y.numel() or y.device.type == "meta":  # meta tensors carry no values to check
+        return
     lo, hi = (int(v) for v in torch.aminmax(y))  # one kernel (this runs on every loss call)
     if lo < 0 or hi >= c:
         raise LabelError(f"{who}: labels must be in [0, {c}) for {c} classes, got values in [{lo}, {hi}]")

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .errors import ShapeError, check_labels
+from .errors import ShapeError, check_label_range, check_labels
 
 __all__ = [
     "Linear",
@@ -222,12 +222,23 @@ def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
     Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
     """
-    y = check_labels(x, y, "softmax_loss")
+    on_cpu = x.device.type == "cpu"
+    # torch's CPU gather refuses an out-of-range index by itself, so there the range is checked only
+    # when it does (to name the labels); a CUDA kernel would assert and poison the context instead
+    y = check_labels(x, y, "softmax_loss", values=not on_cpu)
     n, c = x.shape
-    if x.device.type == "cpu" and c < _FEW_CLASSES:
-        return _softmax_loss_by_class(x, y.long().unsqueeze(0), n)
+    try:
+        if on_cpu and c < _FEW_CLASSES:
+            return _softmax_loss_by_class(x, y.long().unsqueeze(0), n)
+        return _softmax_loss_by_row(x, y.long().unsqueeze(1), n)
+    except RuntimeError:
+        check_label_range(y, c, "softmax_loss")
+        raise
+
+
+def _softmax_loss_by_row(x: torch.Tensor, cols: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax_loss's math on x (N, C); cols (N, 1) int64 labels."""
     log_probs = torch.log_softmax(x, dim=1)  # x - max - log(sum(exp(x - max))), one kernel
-    cols = y.long().unsqueeze(1)  # gather/scatter take int64 indices (a no-op for int64 labels)
     loss = log_probs.gather(1, cols).sum().div_(-n)  # mean of -log p of the correct class
     dx = log_probs.exp_().scatter_(1, cols, -1.0, reduce="add")  # softmax, minus 1 at the correct class
     return loss, dx.div_(n)

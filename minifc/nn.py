@@ -233,6 +233,8 @@ class Linear(Module):
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         x2 = F.flatten_samples(x)
+        # the bias first, while dout is still in cache (the weight's product evicts it on a wide layer)
+        self.bias.accumulate(dout.sum(0))
         dx = None
         if self.input_grad:  # before a sink may change the weight
             dx = dout.mm(self.weight.data.t())
@@ -244,7 +246,6 @@ class Linear(Module):
             target, beta, alpha = w.sink
             F.add_weight_grad_(target, x2, dout, beta, alpha)
             w.sink = (target, 1.0, alpha)  # a second use of this weight adds its share to the first
-        self.bias.accumulate(dout.sum(0))
         self._x = None
         return dx
 

@@ -175,6 +175,18 @@ def test_losses_reject_bad_labels(loss_fn, case):
         loss_fn(randn(3, 4), y)
 
 
+@pytest.mark.parametrize("num_classes", [4, 40])  # the by-class (few classes) and by-row CPU paths
+@pytest.mark.parametrize(
+    "labels", [[0, -1, 2], [0, 40, 2], [0, 2**40, 1], torch.tensor([0, 200, 1], dtype=torch.uint8)],
+    ids=["negative", "too large", "huge", "uint8"],
+)
+def test_softmax_loss_names_labels_its_kernels_refuse(labels, num_classes):
+    # on the CPU the range is left to gather's own bounds check; the error must still name the labels
+    y = labels if isinstance(labels, torch.Tensor) else torch.tensor(labels)
+    with pytest.raises(LabelError, match=rf"softmax_loss: labels must be in \[0, {num_classes}\)"):
+        softmax_loss(randn(3, num_classes), y)
+
+
 @pytest.mark.parametrize("loss_fn", [svm_loss, softmax_loss], ids=["svm", "softmax"])
 def test_losses_reject_non_matrix_scores(loss_fn):
     with pytest.raises(ShapeError, match=r"\(N, C\)"):
