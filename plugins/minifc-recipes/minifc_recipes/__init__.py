@@ -7,7 +7,8 @@
 - helpers :func:`fit_zca` / :func:`zca_apply` (input whitening, a fixed preprocessing),
   :func:`fit_pca` (PCA whitening to k dimensions) with :class:`ProjectedViews` (crops and mirrors of
   projected rows), :class:`ProjectedWarps` (random rotations and zooms of projected rows),
-  :class:`MixUp` (an augment and a loss sharing each batch's mixing),
+  :class:`MixUp` (an augment and a loss sharing each batch's mixing), :class:`CutMix` (the same with
+  a box of the partner image pasted in),
   :func:`warmup_cosine_steps` (a schedule with its warm-up in steps) and, for training inside a
   time budget, :class:`FittedSchedule` and :class:`BudgetClock`.
 """
@@ -18,6 +19,7 @@ from minifc.hookspecs import Register, hookimpl
 
 from . import best
 from .budget import BudgetClock, FittedSchedule
+from .cutmix import CutMix
 from .layers import GELU, ResidualMLP
 from .losses import DEFAULT_SMOOTHING, smoothed_softmax_loss, softmax_smooth
 from .mixup import MixUp
@@ -38,6 +40,7 @@ __all__ = [
     "Projection",
     "fit_pca",
     "MixUp",
+    "CutMix",
     "BudgetClock",
     "FittedSchedule",
     "GELU",

@@ -10,7 +10,7 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
   :class:`minifc_recipes.views.ProjectedViews`), optionally random rotations and zooms as well
   (``rotate``, ``zoom``: :class:`minifc_recipes.warps.ProjectedWarps`, on projected rows) and MixUp
-  (:class:`minifc_recipes.mixup.MixUp`);
+  (:class:`minifc_recipes.mixup.MixUp`) or CutMix (:class:`minifc_recipes.cutmix.CutMix`);
 - net: ``[linear, batchnorm1d, relu] x depth``, optionally pre-LayerNorm inverted-bottleneck residual
   blocks (``residual``, :class:`minifc_recipes.layers.ResidualMLP`) and a LayerNorm, then a linear layer
   to the 10 classes;
@@ -48,9 +48,11 @@ from minifc.errors import MinifcError, UnknownComponentError
 from minifc.example_options import ExampleOptions
 
 from .budget import BudgetClock, FittedSchedule, process_started_at
+from .cutmix import CutMix
 from .inputs import prepare_inputs
 from .losses import smoothed_softmax_loss
 from .mixup import MixUp
+from .pca import Projection
 from .recipe import BUDGET_S, Recipe, target_for
 from .saved import MODEL_FILE, save_model
 from .speed import SpeedCheck, step_up
@@ -208,18 +210,30 @@ def build_model(
     views: ViewFn | None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None,
     device: torch.device,
+    projection: Projection | None = None,
 ) -> tuple[ViewAveraged, Callable[[torch.Tensor], torch.Tensor] | None]:
     """The recipe's net on ``data``'s (preprocessed) rows with its loss, wrapped to average ``views`` at test
-    time, and the training batches' augmentation (MixUp, when the recipe has it, around ``augment``)."""
+    time, and the training batches' augmentation (MixUp or CutMix, when the recipe has it, around
+    ``augment``; CutMix's boxes as maps of rows projected by ``projection``, when given)."""
     from minifc.builder import build_net
 
     net = build_net(recipe.layers(), data["X_train"].shape[1], int(data["y_train"].max()) + 1, device=device)
     loss: Callable[..., Any] | str = smoothed_softmax_loss(recipe.smoothing) if recipe.smoothing else "softmax"
-    if recipe.mixup:
+    if recipe.mixup and recipe.cutmix:
+        raise ValueError(
+            f"best: the recipe settings mixup ({recipe.mixup!r}) and cutmix ({recipe.cutmix!r}) both mix the "
+            "batches; set one of them to 0"
+        )
+    if recipe.mixup or recipe.cutmix:
         from minifc.registry import get_loss
 
-        mixup = MixUp(recipe.mixup, loss if callable(loss) else get_loss(loss), before=augment)
-        loss, augment = mixup.loss, mixup.augment
+        base = loss if callable(loss) else get_loss(loss)
+        mixer = (
+            MixUp(recipe.mixup, base, before=augment)
+            if recipe.mixup
+            else CutMix(base, recipe.cutmix, projection=projection, before=augment)
+        )
+        loss, augment = mixer.loss, mixer.augment
     return ViewAveraged(net, loss, shift=recipe.tta_shift, flip=recipe.tta_flip, views=views), augment
 
 
@@ -254,7 +268,8 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
 
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    model, augment = build_model(recipe, data, views, augment, device)
+    projection = preprocessing if isinstance(preprocessing, Projection) else None
+    model, augment = build_model(recipe, data, views, augment, device, projection)
     n_train = data["X_train"].shape[0]
     batch_size = min(recipe.batch_size, n_train)
     steps_per_epoch = max(n_train // batch_size, 1)

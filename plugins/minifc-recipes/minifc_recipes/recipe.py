@@ -168,7 +168,8 @@ class Recipe:
     Training: random crops of the ``padding``-padded image and mirror images (``flip``); with ``rotate``
     (degrees) or ``zoom`` (a fraction) above 0, instead a bank of ``warps`` random affine warps that also
     rotate and scale the image (:class:`minifc_recipes.warps.ProjectedWarps`; PCA tiers only), MixUp with
-    ``mixup`` alpha (0: off), the label smoothing, the update rule and its settings, a warm-up of
+    ``mixup`` alpha (0: off) or CutMix with ``cutmix`` alpha (0: off; a bank of 64 boxes,
+    :class:`minifc_recipes.cutmix.CutMix`), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget, and an exponential moving average of the weights
     with decay ``ema`` per step (0: none; :class:`minifc.ema.EMA`, updated every ``ema_every`` steps), which
     is then what every evaluation measures and what the run keeps; the accuracy measured after each epoch (to keep
@@ -194,6 +195,7 @@ class Recipe:
     zoom: float = 0.0
     warps: int = 96
     mixup: float = 0.0
+    cutmix: float = 0.0
     smoothing: float = 0.1
     update_rule: str = "adamw"
     learning_rate: float = 1e-3
