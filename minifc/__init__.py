@@ -9,7 +9,7 @@ from .seeding import seed_everything
 from .solver import Solver
 from .trainer import Trainer
 
-__version__ = "0.2.10"
+__version__ = "0.2.11"
 
 __all__ = [
     "functional",
