@@ -85,6 +85,7 @@ class CutMix(MixUp):
         else:
             self.maps = masks.bool()  # (count, D)
         self.box: int | None = None
+        self._placed = self.maps  # the bank on the device and dtype of the last batch (moved once, not per batch)
 
     def draw(self, n: int, device: torch.device | str = "cpu") -> None:
         """Draw the next batch's box (and with it ``lam``) and ``perm``, from torch's global RNG."""
@@ -99,6 +100,8 @@ class CutMix(MixUp):
         self.draw(X.shape[0], X.device)
         assert self.perm is not None and self.box is not None
         partner = X[self.perm]
+        if self._placed.device != X.device or (self.projected and self._placed.dtype != X.dtype):
+            self._placed = self.maps.to(X.device, X.dtype if self.projected else torch.bool)
         if self.projected:
-            return torch.addmm(X, partner.sub_(X), self.maps[self.box].to(X))
-        return torch.where(self.maps[self.box].to(X.device), partner, X)
+            return torch.addmm(X, partner.sub_(X), self._placed[self.box])
+        return torch.where(self._placed[self.box], partner, X)

@@ -72,6 +72,12 @@ def test_cutmix_on_projected_rows_is_the_pasted_image_projected_again():
     for _ in range(4):
         out = mix.augment(z)
         torch.testing.assert_close(out, proj.apply(_pasted(rebuilt, rebuilt[mix.perm], mix.boxes[mix.box])))
+    torch.manual_seed(2)
+    reference = mix.augment(z)
+    torch.manual_seed(2)
+    single = mix.augment(z.float())  # a float32 batch: the float64 bank follows it
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single, reference.float(), rtol=1e-5, atol=1e-5)
 
 
 def test_cutmix_runs_its_inner_augment_first_and_names_a_bad_argument():
