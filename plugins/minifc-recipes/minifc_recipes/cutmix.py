@@ -93,11 +93,8 @@ class CutMix(MixUp):
         self.lam = self.lams[self.box]
         self.perm = torch.randperm(n, device=device)
 
-    def augment(self, X: torch.Tensor) -> torch.Tensor:
+    def mix(self, X: torch.Tensor) -> torch.Tensor:
         """X (N, D) -> a new (N, D): each row with the drawn box of its partner ``X[perm]`` pasted in."""
-        if self.before is not None:
-            X = self.before(X)
-        self.draw(X.shape[0], X.device)
         assert self.perm is not None and self.box is not None
         partner = X[self.perm]
         if self._placed.device != X.device or (self.projected and self._placed.dtype != X.dtype):

@@ -46,10 +46,14 @@ class MixUp:
         self.perm = torch.randperm(n, device=device)
 
     def augment(self, X: torch.Tensor) -> torch.Tensor:
-        """X (N, D) -> ``lam X + (1 - lam) X[perm]`` with a fresh ``lam`` and ``perm`` (a new tensor)."""
+        """X (N, D) -> a new (N, D): ``before``, then a fresh draw, then :meth:`mix`."""
         if self.before is not None:
             X = self.before(X)
         self.draw(X.shape[0], X.device)
+        return self.mix(X)
+
+    def mix(self, X: torch.Tensor) -> torch.Tensor:
+        """X (N, D) -> ``lam X + (1 - lam) X[perm]`` with the last draw (a new tensor)."""
         assert self.perm is not None and self.lam is not None
         return torch.lerp(X[self.perm], X, self.lam)
 
