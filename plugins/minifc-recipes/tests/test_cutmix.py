@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 import torch.nn.functional as TF
 from minifc_recipes import CutMix, fit_pca, softmax_smooth
 from minifc_recipes.best import best
 from minifc_recipes.cutmix import draw_boxes
+from short_runs import short_options
 
-from minifc.example_options import ExampleOptions
 from minifc.testing import synthetic_data
 
 F64 = torch.float64
@@ -93,17 +91,10 @@ def test_cutmix_runs_its_inner_augment_first_and_names_a_bad_argument():
         CutMix(softmax_smooth, projection=proj)
 
 
-def _options(tmp_path, recipe):
-    return ExampleOptions(out=tmp_path, epochs=2, verbose=False,
-                          extra={"recipe": {"width": 16, "batch_size": 64, **recipe}, "started_at": time.time()})
-
-
 def test_the_recipe_trains_with_cutmix_and_refuses_it_with_mixup(tmp_path):
-    for module in ("minifc_norm", "minifc_optim_extra"):
-        pytest.importorskip(module, reason="the best recipe needs minifc-norm and minifc-optim-extra")
     data = synthetic_data(num_train=256, num_val=64, num_test=64)
     for name, recipe in (("pca", {"pca_dims": 32, "pca_samples": 200}), ("pixels", {"zca_eps": None})):
-        row = best(data, _options(tmp_path / name, {**recipe, "cutmix": 1.0}))["rows"][0]
+        row = best(data, short_options(tmp_path / name, {**recipe, "cutmix": 1.0}))["rows"][0]
         assert row["epochs"] == 2 and row["recipe"]["cutmix"] == 1.0 and 0.0 <= row["test_acc"] <= 1.0
     with pytest.raises(ValueError, match=r"mixup \(0.2\) and cutmix \(1.0\) both mix the batches"):
-        best(data, _options(tmp_path / "both", {"pca_dims": 32, "pca_samples": 200, "mixup": 0.2, "cutmix": 1.0}))
+        best(data, short_options(tmp_path / "both", {"pca_dims": 32, "pca_samples": 200, "mixup": 0.2, "cutmix": 1.0}))

@@ -3,17 +3,15 @@ recipe settings ``rotate`` / ``zoom`` that train with them."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 import torch.nn.functional as TF
 from minifc_recipes import fit_pca
 from minifc_recipes.best import best
 from minifc_recipes.warps import ProjectedWarps, warp_view
+from short_runs import short_options
 
 from minifc.augment import as_images, hflip, shift
-from minifc.example_options import ExampleOptions
 from minifc.testing import synthetic_data
 
 F64 = torch.float64
@@ -74,17 +72,10 @@ def test_projected_warps_name_a_bad_argument(kwargs, match):
         ProjectedWarps(proj, **kwargs)
 
 
-def _options(tmp_path, recipe):
-    return ExampleOptions(out=tmp_path, epochs=2, verbose=False,
-                          extra={"recipe": {"width": 16, "batch_size": 64, **recipe}, "started_at": time.time()})
-
-
 def test_the_recipe_trains_with_warps_on_a_pca_tier_and_names_them_elsewhere(tmp_path):
-    for module in ("minifc_norm", "minifc_optim_extra"):
-        pytest.importorskip(module, reason="the best recipe needs minifc-norm and minifc-optim-extra")
     data = synthetic_data(num_train=256, num_val=64, num_test=64)
     recipe = {"pca_dims": 32, "pca_samples": 200, "rotate": 10.0, "zoom": 0.1, "warps": 4}
-    row = best(data, _options(tmp_path / "pca", recipe))["rows"][0]
+    row = best(data, short_options(tmp_path / "pca", recipe))["rows"][0]
     assert row["epochs"] == 2 and row["recipe"]["rotate"] == 10.0 and 0.0 <= row["test_acc"] <= 1.0
     with pytest.raises(ValueError, match="rotate and zoom warp projected rows"):
-        best(data, _options(tmp_path / "zca", {"pca_dims": None, "zca_samples": 200, "rotate": 10.0}))
+        best(data, short_options(tmp_path / "zca", {"pca_dims": None, "zca_samples": 200, "rotate": 10.0}))
