@@ -77,6 +77,6 @@ def check_label_range(y: torch.Tensor, c: int, who: str) -> None:
     """Raise :class:`LabelError` unless every value of the integer labels y is in [0, c)."""
     if not y.numel() or y.device.type == "meta":  # meta tensors carry no values to check
         return
-    lo, hi = (int(v) for v in torch.aminmax(y))  # one kernel and one host read for both ends
+    lo, hi = (int(v) for v in torch.aminmax(y))  # one kernel for both ends
     if lo < 0 or hi >= c:
         raise LabelError(f"{who}: labels must be in [0, {c}) for {c} classes, got values in [{lo}, {hi}]")
