@@ -24,6 +24,7 @@ from ..checkpoint import clean_stale_temps
 from ..ema import EMA
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
 from .train_config import build_schedule
@@ -277,18 +278,24 @@ def _checkpoint_message(message: str, out: Path) -> str:
 
 
 def _write_history(trainer: Any, out: Path) -> None:
+    """history.json (every history, the loss per step and per epoch) and history.csv (one row per epoch:
+    its mean training loss, the accuracies, the learning rate it ran with)."""
+    epochs = len(trainer.val_acc_history)
+    losses = epoch_losses(trainer.loss_history, trainer.iterations_per_epoch, epochs)
     history = {
         "loss_history": trainer.loss_history,
+        "epoch_loss_history": losses,
         "train_acc_history": trainer.train_acc_history,
         "val_acc_history": trainer.val_acc_history,
         "lr_history": trainer.lr_history,
     }
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["epoch", "train_acc", "val_acc", "learning_rate"])
+    writer.writerow(["epoch", "loss", "train_acc", "val_acc", "learning_rate"])
     for i, (tr, va) in enumerate(zip(trainer.train_acc_history, trainer.val_acc_history, strict=True)):
         lr = trainer.lr_history[i] if i < len(trainer.lr_history) else ""
-        writer.writerow([i + 1, tr, va, lr])
+        loss = losses[i] if i < len(losses) else ""
+        writer.writerow([i + 1, loss, tr, va, lr])
     try:
         write_json(out / "history.json", history)
         write_text(out / "history.csv", buf.getvalue())

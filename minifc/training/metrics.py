@@ -1,12 +1,14 @@
-"""Accuracy of a model's predictions, computed in batches without a graph."""
+"""Accuracy of a model's predictions, computed in batches without a graph; the mean loss per epoch."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["accuracy", "count_correct", "subsample"]
+__all__ = ["accuracy", "count_correct", "epoch_losses", "subsample"]
 
 
 def accuracy(
@@ -42,3 +44,17 @@ def subsample(
         return X, y
     idx = torch.randperm(X.shape[0], generator=generator)[:num_samples].to(X.device)
     return X[idx], y[idx]
+
+
+def epoch_losses(loss_history: Sequence[float], iterations_per_epoch: int, epochs: int) -> list[float]:
+    """The mean of each epoch's step losses: ``loss_history`` holds one loss per step, epoch ``e``
+    (1-based) its steps ``(e - 1) * iterations_per_epoch`` up to ``e * iterations_per_epoch``. One value
+    per epoch for the first ``epochs`` epochs that ``loss_history`` holds whole (a partial epoch, cut
+    short by an interruption, has none)."""
+    if iterations_per_epoch < 1:
+        return []
+    whole = min(epochs, len(loss_history) // iterations_per_epoch)
+    return [
+        math.fsum(loss_history[e * iterations_per_epoch : (e + 1) * iterations_per_epoch]) / iterations_per_epoch
+        for e in range(whole)
+    ]

@@ -1,0 +1,47 @@
+"""What `minifc train` reports besides the checkpoint: the loss per epoch in history.csv / history.json,
+the model summary printed before training, and history.png's panels (on a tiny fake CIFAR-10)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from minifc.cli import main
+from minifc.training.metrics import epoch_losses
+
+
+def train(data: Path, out: Path, *extra: str):
+    args = ["train", "--data", str(data), "--out", str(out), "--hidden", "20", "--num-train", "120",
+            "--batch-size", "40", "--epochs", "2", "--device", "cpu", *extra]  # fmt: skip
+    return CliRunner().invoke(main, args)
+
+
+@pytest.fixture(scope="module")
+def run(tiny_cifar, tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("reports") / "run"
+    result = train(tiny_cifar, out)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_history_csv_and_json_hold_the_mean_training_loss_of_each_epoch(run) -> None:
+    out, _ = run
+    history = json.loads((out / "history.json").read_text())
+    steps = history["loss_history"]
+    assert len(steps) == 2 * 3  # 120 images, batches of 40, 2 epochs
+    expected = [sum(steps[:3]) / 3, sum(steps[3:]) / 3]
+    assert history["epoch_loss_history"] == pytest.approx(expected)
+    rows = list(csv.DictReader((out / "history.csv").read_text().splitlines()))
+    assert list(rows[0]) == ["epoch", "loss", "train_acc", "val_acc", "learning_rate"]
+    assert [float(r["loss"]) for r in rows] == pytest.approx(expected)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+
+
+def test_epoch_losses_leave_out_a_partial_epoch() -> None:
+    assert epoch_losses([4.0, 2.0, 1.0, 3.0, 9.0], 2, 3) == [3.0, 2.0]
+    assert epoch_losses([4.0, 2.0, 1.0, 3.0], 2, 1) == [3.0]
+    assert epoch_losses([], 2, 0) == []
