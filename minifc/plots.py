@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars", "save_figure"]
+__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars", "save_figure", "smoothed"]
 
 
 def have_matplotlib() -> bool:
@@ -37,8 +37,9 @@ def plot_histories(
     title: str = "",
     first_epoch: int = 0,
 ) -> Path:
-    """One panel per history key, one line per run; ``runs`` maps a label to a dict of histories
-    (``loss_history`` per iteration, accuracies per epoch). Writes a PNG and returns its path.
+    """One panel per history key (or ``accuracy``: training and validation together), one line per run;
+    ``runs`` maps a label to a dict of histories (``loss_history`` per iteration, accuracies per epoch).
+    Writes a PNG and returns its path.
 
     ``first_epoch``: the epoch of each accuracy history's first value: 0 for the classic Solver (it
     measures after the first iteration, then after each epoch), 1 for the Trainer (after each epoch)."""
@@ -53,32 +54,92 @@ def history_figure(
 ) -> Any:
     """The matplotlib figure :func:`plot_histories` writes: accuracies are drawn at epochs
     ``first_epoch``, ``first_epoch + 1``, ..., losses at iterations 1, 2, ...; a legend names the runs
-    when there are several (give one run's name in the title)."""
+    when there are several (give one run's name in the title).
+
+    Panels: ``loss_history`` (the raw loss in a light colour under its running mean, see
+    :func:`smoothed`), ``accuracy`` (training and validation accuracy on one panel, as the course plots
+    them), or any other key of a per-epoch history (``train_acc_history``, ``val_acc_history``, ...)."""
     plt = pyplot()
-    names = {
-        "loss_history": "training loss",
-        "train_acc_history": "training accuracy",
-        "val_acc_history": "validation accuracy",
-    }
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, key in zip(axes[0], panels, strict=True):
-        for label, hist in runs.items():
-            values = list(hist.get(key, []))
-            if key == "loss_history":
-                ax.plot(range(1, len(values) + 1), values, "-", label=label, linewidth=0.8, alpha=0.8)
-                ax.set_xlabel("iteration")
-            else:
-                epochs = range(first_epoch, first_epoch + len(values))
-                ax.plot(epochs, values, "-o", label=label, markersize=3)
-                ax.set_xlabel("epoch")
-                ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title(names.get(key, key))
+        draw = _PANELS.get(key, _draw_epoch_series)
+        draw(ax, runs, key, first_epoch)
+        ax.set_title(_NAMES.get(key, key))
         ax.grid(alpha=0.3)
-        if len(runs) > 1:
+        if len(runs) > 1 or key == "accuracy":
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def smoothed(values: Sequence[float], window: int | None = None) -> list[float]:
+    """The running mean of ``values`` over ``window`` neighbours centred on each value (fewer at the
+    ends), so the curve does not lag behind the raw one; ``window`` defaults to a twentieth of the
+    values (1, no smoothing, below 40 values)."""
+    n = len(values)
+    w = max(n // 20, 1) if window is None else window
+    if w < 1:
+        raise ValueError(f"window must be >= 1, got {w}")
+    prefix = [0.0]
+    for v in values:
+        prefix.append(prefix[-1] + float(v))
+    half = w // 2
+    out = []
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i - half + w)
+        out.append((prefix[hi] - prefix[lo]) / (hi - lo))
+    return out
+
+
+_NAMES = {
+    "loss_history": "training loss",
+    "accuracy": "accuracy",
+    "train_acc_history": "training accuracy",
+    "val_acc_history": "validation accuracy",
+}
+
+
+def _draw_loss(ax: Any, runs: Mapping[str, Mapping[str, Sequence[float]]], key: str, first_epoch: int) -> None:
+    for label, hist in runs.items():
+        values = list(hist.get(key, []))
+        steps = range(1, len(values) + 1)
+        smooth = smoothed(values)
+        if smooth == values:  # too few values to smooth: the raw curve is the curve
+            ax.plot(steps, values, "-", label=label, linewidth=0.8, alpha=0.8)
+            continue
+        (raw,) = ax.plot(steps, values, "-", label="_nolegend_", linewidth=0.6, alpha=0.25)
+        ax.plot(steps, smooth, "-", color=raw.get_color(), label=label, linewidth=1.5)
+    ax.set_xlabel("iteration")
+
+
+def _draw_accuracy(ax: Any, runs: Mapping[str, Mapping[str, Sequence[float]]], key: str, first_epoch: int) -> None:
+    for label, hist in runs.items():
+        prefix = f"{label} " if len(runs) > 1 else ""
+        (train,) = ax.plot(*_at_epochs(hist, "train_acc_history", first_epoch), "-o", markersize=3,
+                           label=f"{prefix}train")  # fmt: skip
+        ax.plot(*_at_epochs(hist, "val_acc_history", first_epoch), "--o", markersize=3, color=train.get_color(),
+                label=f"{prefix}val")  # fmt: skip
+    _epoch_axis(ax)
+
+
+def _draw_epoch_series(ax: Any, runs: Mapping[str, Mapping[str, Sequence[float]]], key: str, first_epoch: int) -> None:
+    for label, hist in runs.items():
+        ax.plot(*_at_epochs(hist, key, first_epoch), "-o", label=label, markersize=3)
+    _epoch_axis(ax)
+
+
+def _at_epochs(hist: Mapping[str, Sequence[float]], key: str, first_epoch: int) -> tuple[range, list[float]]:
+    values = list(hist.get(key, []))
+    return range(first_epoch, first_epoch + len(values)), values
+
+
+def _epoch_axis(ax: Any) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
+
+_PANELS = {"loss_history": _draw_loss, "accuracy": _draw_accuracy}
 
 
 def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike, title: str = "") -> Path:

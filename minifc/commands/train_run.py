@@ -30,6 +30,7 @@ from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memo
 from .train_config import build_schedule
 
 CONFIG = "config.json"
+RUN_PANELS = ("loss_history", "accuracy")  # history.png: the loss (raw and smoothed), then both accuracies
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 
@@ -319,4 +320,5 @@ def _plot(trainer: Any, out: Path, config: dict[str, Any]) -> None:
         f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
         f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
     )
-    click.echo(f"plot: {plot_histories({out.name: hist}, out / 'history.png', title=title, first_epoch=1)}")
+    path = plot_histories({out.name: hist}, out / "history.png", RUN_PANELS, title=title, first_epoch=1)
+    click.echo(f"plot: {path}")

@@ -45,3 +45,19 @@ def test_epoch_losses_leave_out_a_partial_epoch() -> None:
     assert epoch_losses([4.0, 2.0, 1.0, 3.0, 9.0], 2, 3) == [3.0, 2.0]
     assert epoch_losses([4.0, 2.0, 1.0, 3.0], 2, 1) == [3.0]
     assert epoch_losses([], 2, 0) == []
+
+
+def test_history_png_shows_the_loss_and_both_accuracies_on_one_panel(tiny_cifar, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
+    import minifc.plots
+
+    figures = []
+    save = minifc.plots.save_figure
+    monkeypatch.setattr(minifc.plots, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
+    result = train(tiny_cifar, tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "history.png").read_bytes()[:4] == b"\x89PNG"
+    (fig,) = figures
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["training loss", "accuracy"]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["train", "val"]
