@@ -7,6 +7,7 @@ from .hookspecs import hookimpl
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
 from .seeding import seed_everything
 from .solver import Solver
+from .summary import summary
 from .trainer import Trainer
 
 __version__ = "0.2.11"
@@ -23,5 +24,6 @@ __all__ = [
     "Trainer",
     "hookimpl",
     "seed_everything",
+    "summary",
     "__version__",
 ]

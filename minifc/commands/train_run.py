@@ -24,6 +24,7 @@ from ..checkpoint import clean_stale_temps
 from ..ema import EMA
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from ..summary import summary
 from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
@@ -156,12 +157,20 @@ def _run_locked(
 
 class _Gate(Callback):
     """Runs once the Trainer has loaded the checkpoint (or started afresh), before the first step: stops a
-    resumed run that has nothing left to do, applies a new learning rate, and saves the configuration."""
+    resumed run that has nothing left to do, applies a new learning rate, saves the configuration and
+    prints the model's summary (``show``)."""
 
     def __init__(
-        self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None, write: bool = True
+        self,
+        out: Path,
+        config: dict[str, Any],
+        resume: bool,
+        new_lr: float | None,
+        write: bool = True,
+        show: bool = False,
     ) -> None:
         self.out, self.config, self.resume, self.new_lr, self.write = out, config, resume, new_lr, write
+        self.show = show
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -183,6 +192,8 @@ class _Gate(Callback):
                     opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
             if self.write:
                 write_json(self.out / CONFIG, self.config)
+        if self.show:
+            click.echo(summary(trainer.model, INPUT_DIM))
         self.started = True
 
 
@@ -206,7 +217,7 @@ def _build(
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config, resume, new_lr, write=main)
+    gate = _Gate(out, config, resume, new_lr, write=main, show=main and not quiet)
     trainer = Trainer(
         model,
         data,

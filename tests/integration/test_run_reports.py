@@ -61,3 +61,19 @@ def test_history_png_shows_the_loss_and_both_accuracies_on_one_panel(tiny_cifar,
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:2] == ["training loss", "accuracy"]
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["train", "val"]
+
+
+def test_train_prints_the_model_summary_before_the_first_epoch(run) -> None:
+    _, output = run
+    lines = output.splitlines()
+    assert lines[0].split() == ["layer", "output", "shape", "parameters"]
+    assert "0 LinearReLU(3072, 20)" in output and "1 Linear(20, 10)" in output
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split()[-1] == f"{3072 * 20 + 20 + 20 * 10 + 10:,}"
+    assert output.index("total") < output.index("epoch 1/2")
+
+
+def test_quiet_train_prints_no_summary(tiny_cifar, tmp_path) -> None:
+    result = train(tiny_cifar, tmp_path / "run", "--quiet", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "parameters" not in result.output
