@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import functional, gradcheck, nn, optim
 from .hookspecs import hookimpl
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
+from .runs import load_run
 from .seeding import seed_everything
 from .solver import Solver
 from .summary import summary
@@ -23,6 +24,7 @@ __all__ = [
     "Solver",
     "Trainer",
     "hookimpl",
+    "load_run",
     "seed_everything",
     "summary",
     "__version__",

@@ -9,9 +9,10 @@ import re
 import click
 import torch
 
+from ..runs import INPUT_DIM, NUM_CLASSES
+
 __all__ = ["INPUT_DIM", "NUM_CLASSES", "allocation_message", "check_model_memory", "linear_layers"]
 
-INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10
 #: copies of the parameters training holds at once: the weights, their gradients and the best ones so far
 COPIES = 3
 

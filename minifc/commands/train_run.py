@@ -24,10 +24,11 @@ from ..checkpoint import clean_stale_temps
 from ..ema import EMA
 from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from ..runs import build_model
 from ..summary import summary
 from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
-from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
+from .memory import INPUT_DIM, allocation_message, check_model_memory
 from .train_config import build_schedule
 
 CONFIG = "config.json"
@@ -241,26 +242,7 @@ def _build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.devic
     hidden = config["hidden"]
     check_model_memory(hidden, dtype, device)
     try:
-        if config["norm"]:
-            from ..builder import build_net, mlp_layers
-            from ..models import Classifier
-
-            specs = mlp_layers(hidden, norm=config["norm"], dropout=config["dropout"])
-            for spec in specs:
-                if isinstance(spec, dict) and spec.get("name") == "linear":
-                    spec["weight_scale"] = config["weight_scale"]
-            net = build_net(specs, INPUT_DIM, NUM_CLASSES, dtype=dtype, device=device)
-            return Classifier(net, "softmax", reg=config["reg"])
-        from ..models import FullyConnectedNet
-
-        return FullyConnectedNet(
-            hidden,
-            dropout=config["dropout"],
-            reg=config["reg"],
-            weight_scale=config["weight_scale"],
-            dtype=dtype,
-            device=device,
-        )
+        return build_model(config, dtype, device)
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and "alloc" not in str(e).lower() and "out of memory" not in str(e):
             raise
