@@ -7,7 +7,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["have_matplotlib", "pyplot", "history_figure", "plot_histories", "plot_bars", "save_figure", "smoothed"]
+__all__ = [
+    "have_matplotlib",
+    "pyplot",
+    "confusion_figure",
+    "history_figure",
+    "plot_histories",
+    "plot_bars",
+    "save_figure",
+    "smoothed",
+]
 
 
 def have_matplotlib() -> bool:
@@ -118,8 +127,10 @@ def _draw_accuracy(ax: Any, runs: Mapping[str, Mapping[str, Sequence[float]]], k
         prefix = f"{label} " if len(runs) > 1 else ""
         (train,) = ax.plot(*_at_epochs(hist, "train_acc_history", first_epoch), "-o", markersize=3,
                            label=f"{prefix}train")  # fmt: skip
-        ax.plot(*_at_epochs(hist, "val_acc_history", first_epoch), "--o", markersize=3, color=train.get_color(),
-                label=f"{prefix}val")  # fmt: skip
+        # one run: two colours, as the course draws it; several: each run's colour, validation dashed
+        style = {"linestyle": "--", "color": train.get_color()} if len(runs) > 1 else {"linestyle": "-"}
+        ax.plot(*_at_epochs(hist, "val_acc_history", first_epoch), marker="o", markersize=3, label=f"{prefix}val",
+                **style)  # fmt: skip
     _epoch_axis(ax)
 
 
@@ -158,6 +169,32 @@ def plot_bars(values: Mapping[str, Mapping[str, float]], path: str | os.PathLike
     if title:
         ax.set_title(title)
     return save_figure(fig, path)
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "") -> Any:
+    """A confusion matrix (C, C) as a figure: rows the true classes, columns the predicted ones, each cell
+    its count, shaded by the fraction of its row (how often that class is predicted as the column's)."""
+    plt = pyplot()
+    counts = [list(map(int, row)) for row in matrix]
+    n = len(counts)
+    if n != len(class_names) or any(len(row) != n for row in counts):
+        raise ValueError(f"confusion_figure: a {n} x {n} matrix needs {n} class names, got {len(class_names)}")
+    fractions = [[c / max(sum(row), 1) for c in row] for row in counts]
+    size = max(4.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    for i, row in enumerate(counts):
+        for j, count in enumerate(row):
+            colour = "white" if fractions[i][j] > 0.5 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title)
+    return fig
 
 
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:

@@ -51,7 +51,7 @@ def test_the_accuracy_panel_holds_training_and_validation_accuracy_with_a_legend
         assert [list(line.get_ydata()) for line in acc.lines] == [[0.2, 0.3], [0.15, 0.25]]
         assert [list(line.get_xdata()) for line in acc.lines] == [[1, 2], [1, 2]]
         assert [t.get_text() for t in acc.get_legend().get_texts()] == ["train", "val"]
-        assert acc.lines[0].get_color() == acc.lines[1].get_color()
+        assert acc.lines[0].get_color() != acc.lines[1].get_color()
     finally:
         plt.close(fig)
 
@@ -63,6 +63,9 @@ def test_several_runs_on_the_accuracy_panel_are_named() -> None:
     try:
         names = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         assert names == ["sgd train", "sgd val", "adam train", "adam val"]
+        sgd_train, sgd_val, adam_train, _ = fig.axes[0].lines
+        assert sgd_train.get_color() == sgd_val.get_color() != adam_train.get_color()
+        assert sgd_val.get_linestyle() == "--"
     finally:
         plt.close(fig)
 
