@@ -14,6 +14,7 @@ from . import __version__
 #: subcommand name -> "module:attribute" under minifc.commands, imported only when used
 COMMANDS: dict[str, str] = {
     "train": "train:train",
+    "evaluate": "evaluate:evaluate",
     "example": "example:example",
     "plugins": "plugins:plugins",
     "check": "check:check",

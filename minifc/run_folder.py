@@ -37,6 +37,10 @@ RUN_FILES = (
     "history.csv",
     "result.json",
     "history.png",
+    "evaluate_test.json",  # minifc evaluate's reports on the run
+    "evaluate_val.json",
+    "confusion_test.png",
+    "confusion_val.png",
 )
 
 

@@ -1,4 +1,5 @@
-"""Accuracy of a model's predictions, computed in batches without a graph; the mean loss per epoch."""
+"""Accuracy of a model's predictions and their confusion matrix, computed in batches without a graph; the mean
+loss per epoch."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["accuracy", "count_correct", "epoch_losses", "subsample"]
+__all__ = ["accuracy", "confusion_matrix", "count_correct", "epoch_losses", "subsample"]
 
 
 def accuracy(
@@ -33,6 +34,30 @@ def count_correct(model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int 
             scores = model.loss(X[start : start + batch_size])
             correct += (scores.argmax(dim=1) == y[start : start + batch_size].to(scores.device)).sum()
     return int(correct.item())
+
+
+def confusion_matrix(
+    model: Any, X: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1000
+) -> torch.Tensor:
+    """(num_classes, num_classes) int64 counts on the CPU: entry ``[i, j]`` is how many rows of X (N, ...)
+    with label ``i`` in y (N,) the model scores highest at class ``j`` (its trace: the correct ones).
+    Raises ValueError for lengths that differ or a label outside [0, num_classes)."""
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"confusion_matrix: X has {X.shape[0]} rows but y has {y.shape[0]} labels")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"confusion_matrix: labels must be in [0, {num_classes}), got {int(y.min())} to {int(y.max())}"
+        )
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64)
+    with torch.no_grad():
+        for start in range(0, X.shape[0], batch_size):
+            scores = model.loss(X[start : start + batch_size])
+            if scores.shape[1] != num_classes:
+                raise ValueError(f"confusion_matrix: the model scores {scores.shape[1]} classes, not {num_classes}")
+            labels = y[start : start + batch_size].to(scores.device)
+            pairs = labels * num_classes + scores.argmax(dim=1)
+            counts += torch.bincount(pairs, minlength=num_classes * num_classes).cpu()
+    return counts.reshape(num_classes, num_classes)
 
 
 def subsample(
