@@ -13,11 +13,12 @@ from typing import Any
 
 import torch
 
+from . import models
 from .checkpoint import non_finite, safe_load
-from .commands.train_config import ConfigError, read_saved_config
+from .commands.train_config import ConfigError, absolute_data, read_saved_config
 from .device import resolve_device
 from .errors import CheckpointError
-from .models import Classifier, FullyConnectedNet
+from .models import Classifier
 from .training.state import CHECKPOINT_FORMAT
 
 __all__ = ["CONFIG", "CHECKPOINT", "INPUT_DIM", "NUM_CLASSES", "build_model", "load_run", "read_run_config"]
@@ -27,7 +28,8 @@ INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10  # what minifc train trains on: CIFAR-1
 
 
 def read_run_config(run: str | os.PathLike) -> dict[str, Any]:
-    """The checked configuration of the run in folder ``run`` (its ``config.json``). Raises
+    """The checked configuration of the run in folder ``run`` (its ``config.json``; its data folder
+    absolute, a relative one being relative to ``run``). Raises
     :class:`ConfigError` naming the path for a folder that does not exist or holds no run, or an
     incomplete or invalid ``config.json``."""
     folder = Path(run)
@@ -38,7 +40,8 @@ def read_run_config(run: str | os.PathLike) -> dict[str, Any]:
     path = folder / CONFIG
     if not path.is_file():
         raise ConfigError(f"{folder} is not a run folder: it holds no {CONFIG} (minifc train --out writes one)")
-    return read_saved_config(path)
+    config, _ = absolute_data(read_saved_config(path))
+    return config
 
 
 def build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.device) -> Classifier:
@@ -54,7 +57,7 @@ def build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.device
                 spec["weight_scale"] = config["weight_scale"]
         net = build_net(specs, INPUT_DIM, NUM_CLASSES, dtype=dtype, device=device)
         return Classifier(net, "softmax", reg=config["reg"])
-    return FullyConnectedNet(
+    return models.FullyConnectedNet(  # looked up when called: tests replace it to simulate a failed allocation
         hidden,
         dropout=config["dropout"],
         reg=config["reg"],

@@ -87,12 +87,14 @@ def text(optional: bool = False, choices: tuple[str, ...] = ()) -> Callable[[Any
 
 
 def folder_path(value: Any, where: str) -> str | None:
-    """A folder path made absolute (relative to the current folder, ``~`` expanded); None or "" gives None."""
+    """A folder path as given, ``~`` expanded and normalized (``a/./b/`` is ``a/b``): a relative path stays
+    relative (to the current folder on the command line; :func:`~minifc.commands.train_config.load_config_file`
+    makes a file's relative to the file's folder); None or "" gives None."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise bad_value(where, "a folder path (a string)", value)
-    return os.path.abspath(os.path.expanduser(value))
+    return os.path.normpath(os.path.expanduser(value))
 
 
 def hidden_widths(value: Any, where: str) -> list[int]:

@@ -13,6 +13,7 @@ from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
     ConfigError,
+    absolute_data,
     check_values,
     load_config_file,
     read_saved_config,
@@ -148,14 +149,17 @@ def train(
     sources.update({key: where_option(key) for key in given})
     run_dir = Path(out if ctx.get_parameter_source("out") in _EXPLICIT else requested.get("out", DEFAULT_OUT))
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
-    requested = {k: v for k, v in requested.items() if k in KEYS}
+    requested, data_relative = absolute_data({k: v for k, v in requested.items() if k in KEYS})
     if not resume and restarted_by_launcher() and (run_dir / "checkpoint.pt").is_file():
         note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
         click.echo(note, err=True)
         resume, force = True, False
     applied: dict[str, Any] = {}
     try:
-        config, applied = _resumed_config(run_dir, requested) if resume else (resolve(requested, sources), {})
+        if resume:
+            config, applied, data_relative = _resumed_config(run_dir, requested)
+        else:
+            config = resolve(requested, sources)
     except (MinifcError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     if print_config:
@@ -163,18 +167,20 @@ def train(
         return
     from .train_run import run
 
-    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"))
+    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"),
+        data_relative=data_relative)  # fmt: skip
 
 
-def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The saved configuration of the run in ``out`` with the changes ``--resume`` allows, and those
-    changes; refuses (UsageError, naming every difference) options that cannot change in a run that
-    continues."""
+def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The saved configuration of the run in ``out`` with the changes ``--resume`` allows, those changes,
+    and whether it gives its data folder relative to ``out``; refuses (UsageError, naming every
+    difference) options that cannot change in a run that continues."""
     path = out / CONFIG
     if not path.is_file():
         raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
     try:
-        saved = resolve(read_saved_config(path), {key: f"{path}: key {key!r}" for key in KEYS})
+        saved, relative = absolute_data(read_saved_config(path))
+        saved = resolve(saved, {key: f"{path}: key {key!r}" for key in KEYS})
     except (MinifcError, ValueError) as e:
         raise click.ClickException(f"--resume: the saved configuration cannot be used: {e}") from None
     refused, applied = resume_changes(saved, requested)
@@ -187,4 +193,4 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
         )
     for key, new in applied.items():
         click.echo(f"note: {where_option(key)} changes from {saved[key]} to {new} for the rest of this run", err=True)
-    return {**saved, **applied}, applied
+    return {**saved, **applied}, applied, relative

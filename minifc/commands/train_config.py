@@ -37,6 +37,7 @@ from .config_checks import (
 __all__ = [
     "ConfigError",
     "KEYS",
+    "absolute_data",
     "RUNTIME_KEYS",
     "SCHEDULES",
     "Key",
@@ -46,6 +47,7 @@ __all__ = [
     "read_saved_config",
     "resolve",
     "resume_changes",
+    "saved_form",
     "to_json",
     "to_toml",
     "where_option",
@@ -142,7 +144,8 @@ def check_values(raw: Mapping[str, Any], source: str, *, file: bool) -> dict[str
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a TOML (``.toml``) or JSON (``.json``) configuration file."""
+    """Read and check a TOML (``.toml``) or JSON (``.json``) configuration file. A relative ``data``
+    folder in it is relative to the file's folder; it is returned relative to the current folder."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
@@ -154,7 +157,40 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
-    return check_values(raw, str(path), file=True)
+    values = check_values(raw, str(path), file=True)
+    if values.get("data") and not os.path.isabs(values["data"]):
+        values["data"] = _relative_to_cwd(os.path.join(os.path.abspath(path.parent), values["data"]))
+    return values
+
+
+def _relative_to_cwd(path: str) -> str:
+    """The absolute ``path`` relative to the current folder (itself where no relative path leads there)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def absolute_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``values`` with a relative ``data`` folder made absolute (relative to the current folder), and
+    whether it was relative: a run's ``config.json`` then keeps it relative (:func:`saved_form`)."""
+    data = values.get("data")
+    if not data or os.path.isabs(data):
+        return dict(values), False
+    return {**values, "data": os.path.abspath(data)}, True
+
+
+def saved_form(config: Mapping[str, Any], folder: str | os.PathLike, relative: bool) -> dict[str, Any]:
+    """``config`` as ``folder/config.json`` stores it: a data folder given as a relative path is stored
+    relative to ``folder`` (what a relative ``data`` in a configuration file is relative to), so the run
+    folder and the data can move together; an absolute one stays absolute."""
+    data = config.get("data")
+    if not relative or not data:
+        return dict(config)
+    try:
+        return {**config, "data": os.path.relpath(data, os.path.abspath(folder))}
+    except ValueError:  # another drive (Windows)
+        return dict(config)
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
@@ -214,7 +250,7 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None)
             text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
             raise ConfigError(text if text.startswith(where) else f"{where}: {text}") from None
     if config["data"] is None and os.environ.get("MINIFC_DATA"):
-        config["data"] = folder_path(os.environ["MINIFC_DATA"], "the environment variable MINIFC_DATA")
+        config["data"] = os.path.abspath(folder_path(os.environ["MINIFC_DATA"], "the environment variable MINIFC_DATA"))
     return config
 
 

@@ -29,7 +29,7 @@ from ..summary import summary
 from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, allocation_message, check_model_memory
-from .train_config import build_schedule
+from .train_config import build_schedule, saved_form
 
 CONFIG = "config.json"
 RUN_PANELS = ("loss_history", "accuracy")  # history.png: the loss (raw and smoothed), then both accuracies
@@ -50,10 +50,13 @@ def run(
     force: bool,
     quiet: bool,
     new_lr: float | None = None,
+    data_relative: bool = False,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given. Errors become one-line click errors. In a data-parallel job (torchrun) only
-    rank 0 claims the folder and writes files; the other ranks train beside it."""
+    now on when given; ``data_relative``: config.json gives the data folder relative to ``out``
+    (:func:`~minifc.commands.train_config.saved_form`). Errors become one-line click errors. In a
+    data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
+    beside it."""
     if not _is_main_rank():
         _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
         return
@@ -66,7 +69,8 @@ def run(
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
     with lock:
         try:
-            _guarded(ctx, out, lambda: _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet,
+            saved = saved_form(config, out, data_relative)
+            _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
                                                    new_lr=new_lr))
         finally:
             lock.release()
@@ -112,8 +116,17 @@ def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, n
 
 
 def _run_locked(
-    config: dict[str, Any], out: Path, lock: Any, *, resume: bool, force: bool, quiet: bool, new_lr: float | None
+    config: dict[str, Any],
+    saved: dict[str, Any],
+    out: Path,
+    lock: Any,
+    *,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    new_lr: float | None,
 ) -> None:
+    """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
     if note:
         click.echo(note, err=True)
@@ -131,12 +144,12 @@ def _run_locked(
             f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
             f"into {out}/replaced-<time>/), or another --out"
         )
-    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True)
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
             click.echo(f"--force: the previous run's files were moved to {moved}", err=True)
-        write_json(out / CONFIG, config)
+        write_json(out / CONFIG, saved)
     try:
         trainer.train(resume=resume)
     finally:
@@ -199,8 +212,16 @@ class _Gate(Callback):
 
 
 def _build(
-    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None, main: bool
+    config: dict[str, Any],
+    out: Path,
+    *,
+    resume: bool,
+    quiet: bool,
+    new_lr: float | None,
+    main: bool,
+    saved: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any], _Gate]:
+    """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     from ..device import resolve_device
     from ..trainer import Trainer
 
@@ -218,7 +239,7 @@ def _build(
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config, resume, new_lr, write=main, show=main and not quiet)
+    gate = _Gate(out, config if saved is None else saved, resume, new_lr, write=main, show=main and not quiet)
     trainer = Trainer(
         model,
         data,
