@@ -73,7 +73,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu", weights
 
     ``device``: where the model goes ("cpu", "cuda", "auto", ...). ``weights``: ``"best"`` (the
     parameters of the epoch with the best validation accuracy, which ``minifc train`` tests) or
-    ``"last"`` (those of the last epoch saved). Everything is checked before the model is built:
+    ``"last"`` (those of the last epoch saved). Everything is checked before any weight is loaded:
     :class:`ConfigError` for a folder without a valid ``config.json``, :class:`CheckpointError` naming
     the file for a missing, corrupt or mismatched ``checkpoint.pt``, ValueError for a device this
     machine lacks or an unknown ``weights``.
@@ -85,12 +85,13 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu", weights
     path = Path(run) / CHECKPOINT
     dtype = getattr(torch, config["dtype"])
     state = _read_state(path)
-    params, buffers = _pick(state, weights)
+    prefix = "best_" if weights == "best" and state["best_params"] else ""  # none before a first evaluation
+    params, buffers = state[f"{prefix}params"], state[f"{prefix}buffers"]
     with torch.random.fork_rng(devices=[target] if target.type == "cuda" else []):  # the caller's RNG unchanged
         model = build_model(config, dtype, target)
     net = model.net
-    _check(path, "params" if weights == "last" or not state["best_params"] else "best_params", params, model.params)
-    _check(path, "buffers", buffers, dict(net.named_buffers()), allow_empty=True)
+    _check(path, f"{prefix}params", params, model.params)
+    _check(path, f"{prefix}buffers", buffers, dict(net.named_buffers()), allow_empty=True)
     model.params = {k: v.to(target, dtype, copy=True) for k, v in params.items()}  # copies: no shared storage
     if buffers:
         net.load_state_dict(buffers, strict=False)
@@ -110,12 +111,6 @@ def _read_state(path: Path) -> dict[str, Any]:
         if not isinstance(value, dict) or not all(isinstance(v, torch.Tensor) for v in value.values()):
             raise CheckpointError(f"{path}: {key} must be a dict of tensors")
     return state
-
-
-def _pick(state: dict[str, Any], weights: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    if weights == "best" and state["best_params"]:
-        return state["best_params"], state["best_buffers"]
-    return state["params"], state["buffers"]
 
 
 def _check(
