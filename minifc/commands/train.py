@@ -36,7 +36,7 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     type=click.Path(dir_okay=False),
     default=None,
     help="TOML or JSON file of options (keys as --print-config shows them; a run's config.json works too). "
-    "Options given on the command line override it.",
+    "Options given on the command line override it; a relative data folder in it is relative to the file.",
 )
 @click.option(
     "--print-config",
