@@ -19,13 +19,23 @@ from typing import Any
 
 from .checkpoint import pid_alive
 from .errors import MinifcError
+from .safe_files import check_regular, check_regular_files, create_exclusive, open_regular
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: the pid in the file decides alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK", "RUN_FILES", "FolderLocked", "RunLock", "claim", "holds_run", "move_aside"]
+__all__ = [
+    "LOCK",
+    "RUN_FILES",
+    "FolderLocked",
+    "RunLock",
+    "check_run_files",
+    "claim",
+    "holds_run",
+    "move_aside",
+]
 
 LOCK = ".minifc-lock"
 #: the files a run writes into its folder (the checkpoint first); --force moves these aside
@@ -79,20 +89,23 @@ class RunLock:
 def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
     """Create ``folder`` if needed and take its lock, or raise :class:`FolderLocked` naming the holder.
 
-    Raises OSError (naming the path) when the folder cannot be created or written (read-only, full).
+    Raises OSError (naming the path) when the folder cannot be created or written (read-only, full), and
+    :class:`~minifc.errors.UnsafePathError` naming the file when the lock or a run file (:data:`RUN_FILES`)
+    is a symbolic link or not a regular file: nothing is followed, written or removed then.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
+    check_run_files(folder)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "command": command}
     for _ in range(10):  # another process may remove or replace the file between our calls: look again
         created = True
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = create_exclusive(path)
         except FileExistsError:
             created = False
             try:
-                fd = os.open(path, os.O_RDWR)
+                fd = open_regular(path, "lock file")
             except FileNotFoundError:
                 continue
         try:
@@ -115,6 +128,14 @@ def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
     raise FolderLocked(f"{folder} is being claimed by other processes at this moment ({path} keeps changing)")
 
 
+def check_run_files(folder: str | os.PathLike) -> None:
+    """Raise :class:`~minifc.errors.UnsafePathError` naming the first of the lock and :data:`RUN_FILES` in
+    ``folder`` that is a symbolic link (even a dangling one) or not a regular file: minifc never reads,
+    writes, follows or removes such a file."""
+    check_regular(Path(folder) / LOCK, "lock file")
+    check_regular_files(folder, RUN_FILES, "run file")
+
+
 def stale_lock_message(lock: RunLock) -> str | None:
     """A line saying which stale lock ``lock`` replaced, or None when there was none."""
     old = lock.replaced
@@ -131,14 +152,14 @@ def stale_lock_message(lock: RunLock) -> str | None:
 def holds_run(folder: str | os.PathLike) -> bool:
     """True when ``folder`` holds any of a run's files (:data:`RUN_FILES`)."""
     folder = Path(folder)
-    return any((folder / name).exists() for name in RUN_FILES)
+    return any(os.path.lexists(folder / name) for name in RUN_FILES)
 
 
 def move_aside(folder: str | os.PathLike) -> Path | None:
     """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/``; returns that
     folder, or None when there was nothing to move. Nothing is deleted."""
     folder = Path(folder)
-    present = [name for name in RUN_FILES if (folder / name).exists()]
+    present = [name for name in RUN_FILES if os.path.lexists(folder / name)]
     if not present:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -177,7 +198,7 @@ def _try_flock(fd: int) -> bool:
 
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return False
     own = os.fstat(fd)

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..errors import MinifcError
+from ..errors import MinifcError, UnsafePathError
+from ..run_folder import check_run_files
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
@@ -171,6 +172,10 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
     changes; refuses (UsageError, naming every difference) options that cannot change in a run that
     continues."""
     path = out / CONFIG
+    try:
+        check_run_files(out)
+    except UnsafePathError as e:
+        raise click.ClickException(str(e)) from None
     if not path.is_file():
         raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
     try:

@@ -22,7 +22,7 @@ import torch
 from ..callbacks import Callback
 from ..checkpoint import clean_stale_temps
 from ..ema import EMA
-from ..errors import CheckpointError, MinifcError
+from ..errors import CheckpointError, MinifcError, UnsafePathError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
@@ -56,7 +56,7 @@ def run(
     created = not out.exists()
     try:
         lock = claim(out)
-    except FolderLocked as e:
+    except (FolderLocked, UnsafePathError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None

@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from minifc.cli import main
-from minifc.run_folder import LOCK, claim
+from minifc.run_folder import LOCK, RUN_FILES, claim
 
 
 def train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -276,3 +276,40 @@ def test_a_stale_checkpoint_temp_file_is_removed_at_start(finished_run) -> None:
     result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
     assert result.exit_code == 0, result.output
     assert not stale.exists() and stale.name in result.output
+
+
+# -- links where a run file belongs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--resume", "--force"])
+def test_a_link_at_any_run_file_is_refused_naming_it_and_its_target_is_unchanged(
+    tiny_cifar, finished_run, tmp_path, option
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"a user's file\n")
+    for name in [LOCK, *RUN_FILES]:
+        path = finished_run / name
+        kept = path.read_bytes() if path.exists() else None
+        path.unlink(missing_ok=True)
+        path.symlink_to(victim)
+        before = snapshot(finished_run)
+        result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", option))
+        assert_one_line_error(result, str(path), "symbolic link")
+        assert victim.read_bytes() == b"a user's file\n", name
+        assert path.is_symlink() and snapshot(finished_run) == before, name
+        path.unlink()
+        if kept is not None:
+            path.write_bytes(kept)
+
+
+def test_a_link_at_an_example_output_is_refused_before_the_example_runs(tmp_path) -> None:
+    from minifc.testing import invoke_cli
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").symlink_to(victim)
+    result = invoke_cli("example", "two-layer", "--out", str(out), "--device", "cpu", "--force")
+    assert_one_line_error(result, str(out / "summary.json"), "symbolic link")
+    assert victim.read_text() == "mine" and (out / "summary.json").is_symlink()

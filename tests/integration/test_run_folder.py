@@ -12,7 +12,10 @@ import time
 
 import pytest
 
+from minifc.checkpoint import atomic_save
+from minifc.errors import UnsafePathError
 from minifc.run_folder import LOCK, RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from minifc.safe_files import write_text
 
 
 def dead_pid() -> int:
@@ -108,3 +111,54 @@ def test_move_aside_moves_only_run_files_and_loses_nothing(tmp_path) -> None:
     assert not holds_run(tmp_path) and (tmp_path / "notes.txt").exists()
     (tmp_path / "config.json").write_text("{}")
     assert move_aside(tmp_path) != target  # a second one in the same second gets its own folder
+
+
+# -- links where a run file belongs: refused, naming the link; the link's target is never written ------------
+
+
+@pytest.mark.parametrize("name", [LOCK, *RUN_FILES])
+def test_a_link_at_a_run_file_is_refused_and_its_target_untouched(tmp_path, name) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"the user's own file\n")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / name).symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=f"{folder / name}.*symbolic link"):
+        claim(folder)
+    assert victim.read_bytes() == b"the user's own file\n"
+    assert (folder / name).is_symlink()
+    assert name == LOCK or not os.path.lexists(folder / LOCK)  # refused before the lock was taken
+
+
+@pytest.mark.parametrize("kind", ["dangling", "fifo", "devnull", "folder"])
+def test_a_lock_that_is_not_a_regular_file_is_refused_naming_it(tmp_path, kind) -> None:
+    path = tmp_path / LOCK
+    if kind == "dangling":
+        path.symlink_to(tmp_path / "nowhere")
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block forever
+    elif kind == "devnull":
+        path.symlink_to(os.devnull)
+    else:
+        path.mkdir()
+    with pytest.raises(UnsafePathError, match=str(path)):
+        claim(tmp_path)
+    assert os.path.lexists(path)  # left as it was
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_safe_writers_refuse_a_link_and_leave_its_target(tmp_path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    link = tmp_path / "config.json"
+    link.symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=str(link)):
+        write_text(link, "{}")
+    with pytest.raises(UnsafePathError, match=str(link)):
+        atomic_save({"a": 1}, link)
+    real = tmp_path / "checkpoint.pt"
+    atomic_save({"a": 1}, real)
+    with pytest.raises(UnsafePathError, match=str(link)):  # the older checkpoint's name is a link
+        atomic_save({"a": 2}, real, keep_previous=link)
+    assert victim.read_text() == "mine" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "config.json", "victim.txt"]  # no temps

@@ -40,3 +40,14 @@ def test_solver_histories_start_at_epoch_zero_and_several_runs_get_a_legend() ->
 def test_plot_histories_writes_a_png(tmp_path) -> None:
     path = plot_histories({"run": HIST}, tmp_path / "h.png", title="t", first_epoch=1)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plot_is_never_written_through_a_link(tmp_path) -> None:
+    from minifc.errors import UnsafePathError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (tmp_path / "history.png").symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=str(tmp_path / "history.png")):
+        plot_histories({"run": HIST}, tmp_path / "history.png")
+    assert victim.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["history.png", "victim.txt"]
