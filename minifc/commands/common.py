@@ -27,6 +27,14 @@ def load_data(root: str | None, dtype: torch.dtype, device: torch.device) -> dic
         raise click.ClickException(str(e)) from None
 
 
+def non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback refusing an empty value (``--out ''``, often an unset shell variable), which would
+    otherwise mean the current folder."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty (an unset shell variable?): give a folder, e.g. runs/first", ctx, param)
+    return value
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """A plain aligned table on stdout: accuracies with 4 decimals, times (columns named like
     ``seconds``) in seconds with 1 decimal (2 below one second)."""

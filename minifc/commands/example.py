@@ -13,7 +13,7 @@ from ..errors import MinifcError, UnknownComponentError, UnsafePathError
 from ..example_options import ExampleOptions
 from ..registry import default_registry, parse_value
 from ..safe_files import check_regular_files
-from .common import load_data, os_error_message, print_table, write_json
+from .common import load_data, non_empty, os_error_message, print_table, write_json
 
 SUMMARY = "summary.json"
 
@@ -95,7 +95,11 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
 )
 @click.option("--data", "data_root", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
-    "--out", type=click.Path(file_okay=False), default=None, help="Folder for plots and summary.json [runs/NAME]."
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    callback=non_empty,
+    help="Folder for plots and summary.json [runs/NAME].",
 )
 @click.option(
     "--device",

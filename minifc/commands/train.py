@@ -10,6 +10,7 @@ import click
 
 from ..errors import MinifcError, UnsafePathError
 from ..run_folder import check_run_files
+from .common import non_empty
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
@@ -96,6 +97,7 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     type=click.Path(file_okay=False),
     default=DEFAULT_OUT,
     show_default=True,
+    callback=non_empty,
     help="Folder for the checkpoint, configuration, history (JSON, CSV) and plot.",
 )
 @click.option(
@@ -133,6 +135,11 @@ def train(
     The options come from the command line, over --config FILE, over the defaults; the resolved
     configuration is saved in --out/config.json (a file --config reads too).
     """
+    if resume and force:
+        raise click.UsageError(
+            "--resume and --force cannot be used together: --resume continues the run in --out, --force "
+            "replaces it (its files are moved aside); give one of them"
+        )
     if nproc_per_node is not None and not under_launcher():
         ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}

@@ -313,3 +313,25 @@ def test_a_link_at_an_example_output_is_refused_before_the_example_runs(tmp_path
     result = invoke_cli("example", "two-layer", "--out", str(out), "--device", "cpu", "--force")
     assert_one_line_error(result, str(out / "summary.json"), "symbolic link")
     assert victim.read_text() == "mine" and (out / "summary.json").is_symlink()
+
+
+# -- options that contradict each other, or are empty ---------------------------------------------------------
+
+
+def test_resume_and_force_together_are_refused_naming_both(tiny_cifar, finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", "--resume", "--force"))
+    assert result.exit_code == 2, result.output
+    assert "--resume and --force cannot be used together" in result.output
+    assert snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize("command", ["train", "example"])
+def test_an_empty_out_is_refused_naming_the_option(tiny_cifar, tmp_path, monkeypatch, command) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = train_args(tiny_cifar, Path("x"), "--epochs", "1") if command == "train" else ["example", "two-layer"]
+    args = [*args, "--out", ""]
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--out': is empty" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
