@@ -127,6 +127,10 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
     Raises :class:`CheckpointError` naming the file for a missing, truncated, corrupt or unsafe file.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = [p.name for p in sorted(path.glob("*.pt")) if p.is_file()]
+        hint = f"pass one of the files in it ({', '.join(inside)})" if inside else "it holds no .pt file"
+        raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file: {hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import set_aside
 from .checkpoint import pid_alive
 from .errors import MinifcError
 from .safe_files import check_regular, check_regular_files, create_exclusive, open_regular
@@ -156,25 +156,10 @@ def holds_run(folder: str | os.PathLike) -> bool:
 
 
 def move_aside(folder: str | os.PathLike) -> Path | None:
-    """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/``; returns that
-    folder, or None when there was nothing to move. Nothing is deleted."""
-    folder = Path(folder)
-    present = [name for name in RUN_FILES if os.path.lexists(folder / name)]
-    if not present:
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = folder / f"replaced-{stamp}"
-    n = 1
-    while True:
-        try:
-            target.mkdir()
-            break
-        except FileExistsError:
-            n += 1
-            target = folder / f"replaced-{stamp}-{n}"
-    for name in present:
-        os.replace(folder / name, target / name)
-    return target
+    """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/`` in one step (see
+    :mod:`minifc.set_aside`: a move a killed process left is finished first); returns that folder, or
+    None when there was nothing to move. Nothing is deleted."""
+    return set_aside.move_aside(folder, RUN_FILES)
 
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
