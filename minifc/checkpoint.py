@@ -105,8 +105,9 @@ def clean_stale_temps(*paths: str | os.PathLike, untagged: bool = False) -> list
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with this id runs on this machine (a process of another user counts)."""
-    if pid <= 0:
+    """True when a process with this id runs on this machine (a process of another user counts); False
+    for anything that cannot be a process id (a bool, 0, a negative number, one beyond the OS's range)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
     if os.name == "nt":  # os.kill there would end the process; without a safe probe, assume it runs
         return True
@@ -116,7 +117,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: beyond pid_t (a lock file that says 10**21)
         return False
     return True
 

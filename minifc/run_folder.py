@@ -143,6 +143,9 @@ def stale_lock_message(lock: RunLock) -> str | None:
         return None
     if not old:
         return f"replaced an unreadable lock file {lock.path} (its writer stopped before writing it)"
+    problem = _lock_problem(old)
+    if problem:
+        return f"replaced an invalid lock file {lock.path} ({problem}; no process held it)"
     return (
         f"replaced a stale lock {lock.path}: {_who(old)} is no longer running "
         f"(it was killed or crashed; its files are checked below)"
@@ -203,9 +206,9 @@ def _read(fd: int) -> dict[str, Any]:
 def _stale(info: dict[str, Any]) -> bool:
     """A lock file whose flock nobody holds: stale unless its pid may still be its owner (another host,
     where the pid cannot be checked, or a running process that started before the lock was written)."""
-    pid = info.get("pid")
-    if not info or not isinstance(pid, int):
+    if not info or _lock_problem(info):
         return True
+    pid = info["pid"]
     if info.get("host") != socket.gethostname():
         return False
     if pid == os.getpid() or not pid_alive(pid):
@@ -213,6 +216,20 @@ def _stale(info: dict[str, Any]) -> bool:
     started = _process_start(pid)
     lock_time = _parse_time(info.get("started"))
     return started is not None and lock_time is not None and started > lock_time + 2  # the pid was reused
+
+
+_MAX_PID = 2**31 - 1  # pid_t
+
+
+def _lock_problem(info: dict[str, Any]) -> str | None:
+    """Why a lock file's JSON cannot be one minifc wrote (a pid that is no process id, a host that is no
+    name), or None when it can."""
+    pid, host = info.get("pid"), info.get("host")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= _MAX_PID:
+        return f"its pid {json.dumps(pid)} is not a process id"
+    if not isinstance(host, str):
+        return f"its host {json.dumps(host)} is not a host name"
+    return None
 
 
 def _process_start(pid: int) -> float | None:
@@ -241,7 +258,7 @@ def _who(info: dict[str, Any]) -> str:
 
 def _held_message(path: Path, info: dict[str, Any]) -> str:
     folder = path.parent
-    if not info:
+    if not info or _lock_problem(info):
         return f"{folder} is in use by another run, which is starting at this moment (lock file {path})"
     here = info.get("host") == socket.gethostname()
     hint = "wait for it to finish or stop it" if here else f"if that run is no longer running, delete {path}"

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from ..errors import MinifcError, UnsafePathError
-from ..run_folder import check_run_files
+from ..run_folder import RUN_FILES, check_run_files
+from ..set_aside import interrupted_message
 from .common import non_empty
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
@@ -183,6 +184,9 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
         check_run_files(out)
     except UnsafePathError as e:
         raise click.ClickException(str(e)) from None
+    interrupted = interrupted_message(out, RUN_FILES)
+    if interrupted:
+        raise click.ClickException(f"--resume: {interrupted}")
     if not path.is_file():
         raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
     try:

@@ -335,3 +335,44 @@ def test_an_empty_out_is_refused_naming_the_option(tiny_cifar, tmp_path, monkeyp
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--out': is empty" in result.output
     assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+# -- a --force killed while moving the old run aside; a folder with part of a run; invalid locks -------------------
+
+
+def test_an_interrupted_force_is_described_and_a_second_force_finishes_it_into_one_folder(
+    tiny_cifar, finished_run
+) -> None:
+    old = snapshot(finished_run)
+    pending = finished_run / ".replacing-20200101-000000"  # what a --force killed after its first move leaves
+    pending.mkdir()
+    (finished_run / "checkpoint.pt").rename(pending / "checkpoint.pt")
+    before = snapshot(finished_run)
+    for extra in (["--resume"], []):
+        result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", *extra))
+        assert_one_line_error(result, "an earlier --force was interrupted", f"{pending} holds checkpoint.pt",
+                              "still holds checkpoint.prev.pt, config.json", "--force to finish")  # fmt: skip
+        assert snapshot(finished_run) == before
+    result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "1", "--force"))
+    assert result.exit_code == 0, result.output
+    assert "finishing the move an interrupted --force began" in result.output
+    (moved,) = finished_run.glob("replaced-*")
+    assert not list(finished_run.glob(".replacing-*"))
+    assert snapshot(moved) == old  # the whole old run, in one folder
+
+
+def test_resume_of_a_folder_without_its_checkpoint_says_what_is_there(finished_run) -> None:
+    (finished_run / "checkpoint.pt").unlink()
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
+    assert_one_line_error(result, "holds checkpoint.prev.pt, config.json, history.json", "but no checkpoint.pt",
+                          f"cp {finished_run / 'checkpoint.prev.pt'}")  # fmt: skip
+    assert "before its first epoch ended" not in result.output
+
+
+def test_a_lock_with_an_impossible_pid_is_reported_and_replaced(tiny_cifar, tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK).write_text(json.dumps({"pid": 10**21, "host": os.uname().nodename, "started": "x"}))
+    result = invoke(train_args(tiny_cifar, out, "--epochs", "1"))
+    assert result.exit_code == 0, result.output
+    assert f"replaced an invalid lock file {out / LOCK}" in result.output and "Traceback" not in result.output
