@@ -51,7 +51,7 @@ def _kind(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
 def _refusal(path: Path, mode: int, what: str) -> UnsafePathError:
