@@ -13,11 +13,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
 from .errors import CheckpointError
+from .safe_files import check_regular, reraise_naming, temp_prefix, write_atomic
 
 __all__ = ["atomic_save", "safe_load", "check_finite", "non_finite", "clean_stale_temps", "pid_alive"]
 
@@ -28,58 +29,42 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
 
     ``keep_previous``: a path where the file being replaced is kept (itself replaced atomically),
     so that ``path`` exists at every moment and the older checkpoint survives a bad new one.
-    Temporary files are named ``.<name>.<pid>.<random>.tmp``; one that a killed process left behind
-    is removed by :func:`clean_stale_temps`. An OSError (a full disk, a read-only folder) leaves
-    ``path`` as it was and names ``path`` in its ``filename``.
+    A symbolic link or a non-regular file at ``path`` or ``keep_previous`` is refused
+    (:class:`~minifc.errors.UnsafePathError` naming it, see :mod:`minifc.safe_files`); nothing is
+    written through a link. Temporary files are named ``.<name>.<pid>.<random>.tmp``; one that a killed
+    process left behind is removed by :func:`clean_stale_temps`. An OSError (a full disk, a read-only
+    folder) leaves ``path`` as it was and names ``path`` in its ``filename``.
     """
     path = Path(path)
+    prev = Path(keep_previous) if keep_previous is not None else None
+    check_regular(path, "checkpoint")
+    if prev is not None:
+        check_regular(prev, "older checkpoint")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as e:
-        _reraise_naming(e, path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        _chmod_like_new_file(tmp)
-        if keep_previous is not None and path.is_file():
-            _keep_copy(path, Path(keep_previous))
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        _reraise_naming(e, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+        reraise_naming(e, path)
 
+    def keep() -> None:
+        if prev is not None and path.is_file():
+            _keep_copy(path, prev)
 
-def _reraise_naming(e: OSError, path: Path) -> NoReturn:
-    """Raise ``e`` itself when it names a file, else the same error (same errno and subclass) naming ``path``."""
-    if e.filename is not None or e.errno is None:
-        raise e
-    raise OSError(e.errno, e.strerror, str(path)) from e
-
-
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}.{os.getpid()}."
+    return write_atomic(path, lambda f: torch.save(obj, f), what="checkpoint", durable=True, before_replace=keep)
 
 
 def _keep_copy(path: Path, prev: Path) -> None:
     """Make ``prev`` a copy of ``path`` (a hard link when the file system allows), atomically."""
     if prev.is_file() and os.path.samefile(path, prev):
         return  # a kill between the link and the rename of a previous save: prev already is path's file
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(prev), suffix=".tmp", dir=prev.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(prev), suffix=".tmp", dir=prev.parent)
     os.close(fd)
     try:
         try:
             os.unlink(tmp)
-            os.link(path, tmp)
+            os.link(path, tmp, follow_symlinks=False)
         except OSError:
-            shutil.copy2(path, tmp)
+            shutil.copy2(path, tmp, follow_symlinks=False)
+        check_regular(prev, "older checkpoint")
         os.replace(tmp, prev)
     finally:
         # gone after a normal rename; still there when the rename had nothing to do (both names already one
@@ -120,8 +105,9 @@ def clean_stale_temps(*paths: str | os.PathLike, untagged: bool = False) -> list
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with this id runs on this machine (a process of another user counts)."""
-    if pid <= 0:
+    """True when a process with this id runs on this machine (a process of another user counts); False
+    for anything that cannot be a process id (a bool, 0, a negative number, one beyond the OS's range)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
     if os.name == "nt":  # os.kill there would end the process; without a safe probe, assume it runs
         return True
@@ -131,30 +117,9 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: beyond pid_t (a lock file that says 10**21)
         return False
     return True
-
-
-def _chmod_like_new_file(path: str) -> None:
-    """mkstemp creates files readable by their owner only; give them the usual umask-based mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def safe_load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> Any:
@@ -163,6 +128,10 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
     Raises :class:`CheckpointError` naming the file for a missing, truncated, corrupt or unsafe file.
     """
     path = Path(path)
+    if path.is_dir():
+        inside = [p.name for p in sorted(path.glob("*.pt")) if p.is_file()]
+        hint = f"pass one of the files in it ({', '.join(inside)})" if inside else "it holds no .pt file"
+        raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file: {hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:

@@ -35,6 +35,11 @@ class CheckpointError(MinifcError, RuntimeError):
     """A checkpoint is missing, corrupt, truncated or unsafe."""
 
 
+class UnsafePathError(MinifcError, OSError):
+    """A file minifc would write, lock or move is a symbolic link or not a regular file (a FIFO, a device,
+    a folder): refused, naming it, and never followed."""
+
+
 def closest(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name``, or None when nothing is close."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)

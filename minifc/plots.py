@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .safe_files import write_atomic
+
 __all__ = [
     "have_matplotlib",
     "pyplot",
@@ -198,11 +200,16 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
 
 
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
-    """Write the matplotlib figure ``fig`` as a PNG at ``path`` (creating its folder) and close it."""
+    """Write the matplotlib figure ``fig`` at ``path`` (creating its folder) and close it: a PNG, or the
+    format the suffix names. Written beside ``path`` and renamed over it, never through a link (a link
+    at ``path`` is refused, naming it: :mod:`minifc.safe_files`)."""
     plt = pyplot()
-    fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = path.suffix[1:].lower() or "png"
+        write_atomic(path, lambda f: fig.savefig(f, dpi=100, format=fmt), what="plot")
+    finally:
+        plt.close(fig)
     return path

@@ -12,20 +12,30 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import set_aside
 from .checkpoint import pid_alive
 from .errors import MinifcError
+from .safe_files import check_regular, check_regular_files, create_exclusive, open_regular
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: the pid in the file decides alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK", "RUN_FILES", "FolderLocked", "RunLock", "claim", "holds_run", "move_aside"]
+__all__ = [
+    "LOCK",
+    "RUN_FILES",
+    "FolderLocked",
+    "RunLock",
+    "check_run_files",
+    "claim",
+    "holds_run",
+    "move_aside",
+]
 
 LOCK = ".minifc-lock"
 #: the files a run writes into its folder (the checkpoint first); --force moves these aside
@@ -83,20 +93,23 @@ class RunLock:
 def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
     """Create ``folder`` if needed and take its lock, or raise :class:`FolderLocked` naming the holder.
 
-    Raises OSError (naming the path) when the folder cannot be created or written (read-only, full).
+    Raises OSError (naming the path) when the folder cannot be created or written (read-only, full), and
+    :class:`~minifc.errors.UnsafePathError` naming the file when the lock or a run file (:data:`RUN_FILES`)
+    is a symbolic link or not a regular file: nothing is followed, written or removed then.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
+    check_run_files(folder)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "command": command}
     for _ in range(10):  # another process may remove or replace the file between our calls: look again
         created = True
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = create_exclusive(path)
         except FileExistsError:
             created = False
             try:
-                fd = os.open(path, os.O_RDWR)
+                fd = open_regular(path, "lock file")
             except FileNotFoundError:
                 continue
         try:
@@ -119,6 +132,14 @@ def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
     raise FolderLocked(f"{folder} is being claimed by other processes at this moment ({path} keeps changing)")
 
 
+def check_run_files(folder: str | os.PathLike) -> None:
+    """Raise :class:`~minifc.errors.UnsafePathError` naming the first of the lock and :data:`RUN_FILES` in
+    ``folder`` that is a symbolic link (even a dangling one) or not a regular file: minifc never reads,
+    writes, follows or removes such a file."""
+    check_regular(Path(folder) / LOCK, "lock file")
+    check_regular_files(folder, RUN_FILES, "run file")
+
+
 def stale_lock_message(lock: RunLock) -> str | None:
     """A line saying which stale lock ``lock`` replaced, or None when there was none."""
     old = lock.replaced
@@ -126,6 +147,9 @@ def stale_lock_message(lock: RunLock) -> str | None:
         return None
     if not old:
         return f"replaced an unreadable lock file {lock.path} (its writer stopped before writing it)"
+    problem = _lock_problem(old)
+    if problem:
+        return f"replaced an invalid lock file {lock.path} ({problem}; no process held it)"
     return (
         f"replaced a stale lock {lock.path}: {_who(old)} is no longer running "
         f"(it was killed or crashed; its files are checked below)"
@@ -135,29 +159,14 @@ def stale_lock_message(lock: RunLock) -> str | None:
 def holds_run(folder: str | os.PathLike) -> bool:
     """True when ``folder`` holds any of a run's files (:data:`RUN_FILES`)."""
     folder = Path(folder)
-    return any((folder / name).exists() for name in RUN_FILES)
+    return any(os.path.lexists(folder / name) for name in RUN_FILES)
 
 
 def move_aside(folder: str | os.PathLike) -> Path | None:
-    """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/``; returns that
-    folder, or None when there was nothing to move. Nothing is deleted."""
-    folder = Path(folder)
-    present = [name for name in RUN_FILES if (folder / name).exists()]
-    if not present:
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = folder / f"replaced-{stamp}"
-    n = 1
-    while True:
-        try:
-            target.mkdir()
-            break
-        except FileExistsError:
-            n += 1
-            target = folder / f"replaced-{stamp}-{n}"
-    for name in present:
-        os.replace(folder / name, target / name)
-    return target
+    """Move the run files in ``folder`` into a new ``folder/replaced-<date>-<time>/`` in one step (see
+    :mod:`minifc.set_aside`: a move a killed process left is finished first); returns that folder, or
+    None when there was nothing to move. Nothing is deleted."""
+    return set_aside.move_aside(folder, RUN_FILES)
 
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -181,7 +190,7 @@ def _try_flock(fd: int) -> bool:
 
 def _same_file(fd: int, path: Path) -> bool:
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return False
     own = os.fstat(fd)
@@ -201,9 +210,9 @@ def _read(fd: int) -> dict[str, Any]:
 def _stale(info: dict[str, Any]) -> bool:
     """A lock file whose flock nobody holds: stale unless its pid may still be its owner (another host,
     where the pid cannot be checked, or a running process that started before the lock was written)."""
-    pid = info.get("pid")
-    if not info or not isinstance(pid, int):
+    if not info or _lock_problem(info):
         return True
+    pid = info["pid"]
     if info.get("host") != socket.gethostname():
         return False
     if pid == os.getpid() or not pid_alive(pid):
@@ -211,6 +220,20 @@ def _stale(info: dict[str, Any]) -> bool:
     started = _process_start(pid)
     lock_time = _parse_time(info.get("started"))
     return started is not None and lock_time is not None and started > lock_time + 2  # the pid was reused
+
+
+_MAX_PID = 2**31 - 1  # pid_t
+
+
+def _lock_problem(info: dict[str, Any]) -> str | None:
+    """Why a lock file's JSON cannot be one minifc wrote (a pid that is no process id, a host that is no
+    name), or None when it can."""
+    pid, host = info.get("pid"), info.get("host")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= _MAX_PID:
+        return f"its pid {json.dumps(pid)} is not a process id"
+    if not isinstance(host, str):
+        return f"its host {json.dumps(host)} is not a host name"
+    return None
 
 
 def _process_start(pid: int) -> float | None:
@@ -239,7 +262,7 @@ def _who(info: dict[str, Any]) -> str:
 
 def _held_message(path: Path, info: dict[str, Any]) -> str:
     folder = path.parent
-    if not info:
+    if not info or _lock_problem(info):
         return f"{folder} is in use by another run, which is starting at this moment (lock file {path})"
     here = info.get("host") == socket.gethostname()
     hint = "wait for it to finish or stop it" if here else f"if that run is no longer running, delete {path}"

@@ -73,7 +73,8 @@ class Trainer:
         num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
         augment: ``augment(X_batch) -> X_batch`` applied to every training minibatch on the device.
         checkpoint_path: file rewritten (atomically) after every epoch; the previous one is kept
-            beside it as ``<name>.prev<suffix>``.
+            beside it as ``<name>.prev<suffix>``. An earlier run's files there (a run this Trainer did
+            not resume) are moved into ``replaced-<time>/`` beside them at the first save, with a warning.
         loss: loss name or function, used when ``model`` is a bare Module.
         progress: tqdm bar per epoch; None shows it only when stderr is a terminal.
         verbose: print a line per epoch (False: nothing at all).

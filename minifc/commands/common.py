@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import click
 import torch
 
+from .. import safe_files
 from ..errors import MinifcError
 
 
@@ -26,6 +25,14 @@ def load_data(root: str | None, dtype: torch.dtype, device: torch.device) -> dic
         raise click.ClickException(e.message(option="--data")) from None
     except (MinifcError, ImportError) as e:
         raise click.ClickException(str(e)) from None
+
+
+def non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback refusing an empty value (``--out ''``, often an unset shell variable), which would
+    otherwise mean the current folder."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty (an unset shell variable?): give a folder, e.g. runs/first", ctx, param)
+    return value
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -53,26 +60,9 @@ def _fmt(value: Any, column: str = "") -> str:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never half a file).
-
-    The temporary file is ``.<name>.<pid>.<random>.tmp``, the naming
-    :func:`minifc.checkpoint.clean_stale_temps` recognizes.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never half a file,
+    never through a link: see :mod:`minifc.safe_files`)."""
+    safe_files.write_text(path, text, what="file")
 
 
 def write_json(path: Path, obj: Any) -> None:

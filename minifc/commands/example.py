@@ -9,10 +9,11 @@ from typing import Any
 import click
 import torch
 
-from ..errors import MinifcError, UnknownComponentError
+from ..errors import MinifcError, UnknownComponentError, UnsafePathError
 from ..example_options import ExampleOptions
 from ..registry import default_registry, parse_value
-from .common import load_data, os_error_message, print_table, write_json
+from ..safe_files import check_regular_files
+from .common import load_data, non_empty, os_error_message, print_table, write_json
 
 SUMMARY = "summary.json"
 
@@ -34,7 +35,12 @@ def _refuse_overwrite(out_dir: Path, force: bool) -> None:
     """Stop unless ``out_dir`` holds no results of an earlier example (or ``--force`` says so)."""
     if not out_dir.is_dir():
         return
-    found = sorted(p.name for p in out_dir.iterdir() if p.name == SUMMARY or p.suffix.lower() == ".png")
+    outputs = sorted(p for p in out_dir.iterdir() if p.name == SUMMARY or p.suffix.lower() == ".png")
+    try:  # an example writes these names: a link there is refused before it runs, never written through
+        check_regular_files(out_dir, [p.name for p in outputs], "example output")
+    except UnsafePathError as e:
+        raise click.ClickException(str(e)) from None
+    found = [p.name for p in outputs]
     if not found:
         return
     if not force:
@@ -89,7 +95,11 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
 )
 @click.option("--data", "data_root", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
-    "--out", type=click.Path(file_okay=False), default=None, help="Folder for plots and summary.json [runs/NAME]."
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    callback=non_empty,
+    help="Folder for plots and summary.json [runs/NAME].",
 )
 @click.option(
     "--device",
@@ -172,7 +182,10 @@ def example(
     except OSError as e:
         raise click.ClickException(os_error_message(e, f"example {name}")) from None
     _report(name, summary, tuned=epochs is not None or num_train is not None or bool(settings))
-    write_json(out_dir / SUMMARY, summary)
+    try:
+        write_json(out_dir / SUMMARY, summary)
+    except OSError as e:
+        raise click.ClickException(os_error_message(e, f"example {name}: could not write the summary")) from None
     click.echo(f"summary: {out_dir / SUMMARY}")
 
 

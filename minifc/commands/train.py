@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
-from ..errors import MinifcError
+from ..errors import MinifcError, UnsafePathError
+from ..run_folder import RUN_FILES, check_run_files
+from ..set_aside import interrupted_message
+from .common import non_empty
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
@@ -96,6 +99,7 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     type=click.Path(file_okay=False),
     default=DEFAULT_OUT,
     show_default=True,
+    callback=non_empty,
     help="Folder for the checkpoint, configuration, history (JSON, CSV) and plot.",
 )
 @click.option(
@@ -133,6 +137,11 @@ def train(
     The options come from the command line, over --config FILE, over the defaults; the resolved
     configuration is saved in --out/config.json (a file --config reads too).
     """
+    if resume and force:
+        raise click.UsageError(
+            "--resume and --force cannot be used together: --resume continues the run in --out, --force "
+            "replaces it (its files are moved aside); give one of them"
+        )
     if nproc_per_node is not None and not under_launcher():
         ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
@@ -176,6 +185,13 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
     and whether it gives its data folder relative to ``out``; refuses (UsageError, naming every
     difference) options that cannot change in a run that continues."""
     path = out / CONFIG
+    try:
+        check_run_files(out)
+    except UnsafePathError as e:
+        raise click.ClickException(str(e)) from None
+    interrupted = interrupted_message(out, RUN_FILES)
+    if interrupted:
+        raise click.ClickException(f"--resume: {interrupted}")
     if not path.is_file():
         raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
     try:

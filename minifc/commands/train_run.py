@@ -22,9 +22,10 @@ import torch
 from ..callbacks import Callback
 from ..checkpoint import clean_stale_temps
 from ..ema import EMA
-from ..errors import CheckpointError, MinifcError
+from ..errors import CheckpointError, MinifcError, UnsafePathError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from ..runs import build_model
+from ..set_aside import interrupted_message
 from ..summary import summary
 from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
@@ -63,7 +64,7 @@ def run(
     created = not out.exists()
     try:
         lock = claim(out)
-    except FolderLocked as e:
+    except (FolderLocked, UnsafePathError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
@@ -134,11 +135,11 @@ def _run_locked(
     if removed:
         names = ", ".join(p.name for p in removed)
         click.echo(f"removed {len(removed)} temporary file(s) a killed run left in {out}: {names}", err=True)
+    interrupted = interrupted_message(out, RUN_FILES)
+    if interrupted and not force:
+        raise click.ClickException(interrupted)
     if resume and not (out / CHECKPOINT).is_file():
-        raise click.UsageError(
-            f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
-            f"Start it again with --force (or use another --out)."
-        )
+        raise click.UsageError(_no_checkpoint_message(out))
     if not resume and holds_run(out) and not force:
         raise click.UsageError(
             f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
@@ -148,7 +149,8 @@ def _run_locked(
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
-            click.echo(f"--force: the previous run's files were moved to {moved}", err=True)
+            how = " (finishing the move an interrupted --force began)" if interrupted else ""
+            click.echo(f"--force: the previous run's files were moved to {moved}{how}", err=True)
         write_json(out / CONFIG, saved)
     try:
         trainer.train(resume=resume)
@@ -167,6 +169,22 @@ def _run_locked(
     _plot(trainer, out, config)
     trainer.close()
     click.echo(f"run saved in {out}")
+
+
+def _no_checkpoint_message(out: Path) -> str:
+    """Why ``--resume`` cannot continue the run in ``out``: what the folder holds instead of a checkpoint."""
+    present = [name for name in RUN_FILES if os.path.lexists(out / name)]
+    if present in ([], [CONFIG]):
+        return (
+            f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
+            f"Start it again with --force (or use another --out)."
+        )
+    prev = out / "checkpoint.prev.pt"
+    back = f"; to continue from the epoch before, copy it back: cp {prev} {out / CHECKPOINT}" if prev.is_file() else ""
+    return (
+        f"--resume: {out} holds {', '.join(present)} but no {CHECKPOINT} (moved or deleted?): there is nothing "
+        f"to resume from{back}. Start a new run there with --force (its files are moved aside), or use another --out."
+    )
 
 
 class _Gate(Callback):

@@ -7,6 +7,7 @@ applied, so a bad file changes nothing.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from ..checkpoint import atomic_save, check_finite, non_finite, safe_load
 from ..errors import CheckpointError
 from ..nn import Module
+from ..set_aside import move_aside
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -185,19 +187,33 @@ def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
 
     ``path`` exists at every moment (old or new, never half-written). Refuses (CheckpointError)
     to write a state holding NaN or Inf, so a diverged run never overwrites a good checkpoint.
-    The first save of a run that did not resume replaces ``checkpoint_path`` without keeping it
-    (and removes a stale ``.prev``): files of an earlier run are never this run's older checkpoint.
+    The first save of a run that did not resume finds the files at ``checkpoint_path`` (and its
+    ``.prev``) to be an earlier run's: they are moved into ``replaced-<time>/`` beside them, with a
+    warning saying where (:func:`minifc.set_aside.move_aside`), never overwritten nor offered as this
+    run's older checkpoint.
     """
     state = trainer.state()
     check_finite({k: state[k] for k in TENSOR_STATE}, f"checkpoint {path}")
     prev = _prev_path(path)
     fresh = trainer.checkpoint_path is not None and path == trainer.checkpoint_path and not trainer._owns_checkpoint
-    if fresh:  # the files there belong to an earlier run: never offer them as this run's older checkpoint
-        prev.unlink(missing_ok=True)
+    if fresh:
+        _set_aside_earlier_run(path, prev)
     saved = atomic_save(state, path, keep_previous=None if fresh else prev)
     if trainer.checkpoint_path is not None and path == trainer.checkpoint_path:
         trainer._owns_checkpoint = True
     return saved
+
+
+def _set_aside_earlier_run(path: Path, prev: Path) -> None:
+    """Move the checkpoint files of a run this Trainer did not resume out of its way, saying where."""
+    if not (os.path.lexists(path) or os.path.lexists(prev)):
+        return
+    moved = move_aside(path.parent, (path.name, prev.name))
+    warnings.warn(
+        f"checkpoint_path {path} held the checkpoint of an earlier run, which this Trainer did not resume: "
+        f"moved it into {moved} (to continue a run instead, call train(resume=True))",
+        stacklevel=2,
+    )
 
 
 def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
@@ -234,7 +250,10 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     trainer.generator.set_state(rng["generator"])
     trainer.sampler.reset()
     trainer._validated = False
-    trainer._owns_checkpoint = True
+    # resumed from checkpoint_path or its .prev: the files there are this run's; resumed from another file,
+    # they may be another run's, and the first save moves them aside
+    own = trainer.checkpoint_path
+    trainer._owns_checkpoint = own is not None and path.resolve() in (own.resolve(), _prev_path(own).resolve())
 
 
 def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> None:

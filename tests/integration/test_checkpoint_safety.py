@@ -62,10 +62,14 @@ def test_prev_file_holds_the_previous_epoch(tmp_path):
 
 def test_a_fresh_run_never_offers_an_earlier_runs_checkpoint_as_its_older_one(tmp_path):
     path = tmp_path / "ck.pt"
-    make_trainer(num_epochs=3, checkpoint_path=path, optim_config={"learning_rate": 0.5}).train()
+    earlier = make_trainer(num_epochs=3, checkpoint_path=path, optim_config={"learning_rate": 0.5}).train()
     fresh = make_trainer(num_epochs=1, checkpoint_path=path)
-    fresh.train()
+    with pytest.warns(UserWarning, match="held the checkpoint of an earlier run.*moved it into"):
+        fresh.train()
     assert not prev_path(path).exists()  # the earlier run's files are not this run's .prev
+    (moved,) = tmp_path.glob("replaced-*")  # they are kept, whole, out of the new run's way
+    assert safe_load(moved / "ck.pt")["loss_history"] == earlier.loss_history
+    assert sorted(p.name for p in moved.iterdir()) == ["ck.prev.pt", "ck.pt"]
     assert safe_load(path)["loss_history"] == fresh.loss_history
     fresh.num_epochs = 2
     fresh.train()  # the same run goes on: now its own epoch 1 is kept as .prev

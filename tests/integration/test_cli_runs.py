@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from minifc.cli import main
-from minifc.run_folder import LOCK, claim
+from minifc.run_folder import LOCK, RUN_FILES, claim
 
 
 def train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -276,3 +276,103 @@ def test_a_stale_checkpoint_temp_file_is_removed_at_start(finished_run) -> None:
     result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
     assert result.exit_code == 0, result.output
     assert not stale.exists() and stale.name in result.output
+
+
+# -- links where a run file belongs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--resume", "--force"])
+def test_a_link_at_any_run_file_is_refused_naming_it_and_its_target_is_unchanged(
+    tiny_cifar, finished_run, tmp_path, option
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"a user's file\n")
+    for name in [LOCK, *RUN_FILES]:
+        path = finished_run / name
+        kept = path.read_bytes() if path.exists() else None
+        path.unlink(missing_ok=True)
+        path.symlink_to(victim)
+        before = snapshot(finished_run)
+        result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", option))
+        assert_one_line_error(result, str(path), "symbolic link")
+        assert victim.read_bytes() == b"a user's file\n", name
+        assert path.is_symlink() and snapshot(finished_run) == before, name
+        path.unlink()
+        if kept is not None:
+            path.write_bytes(kept)
+
+
+def test_a_link_at_an_example_output_is_refused_before_the_example_runs(tmp_path) -> None:
+    from minifc.testing import invoke_cli
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").symlink_to(victim)
+    result = invoke_cli("example", "two-layer", "--out", str(out), "--device", "cpu", "--force")
+    assert_one_line_error(result, str(out / "summary.json"), "symbolic link")
+    assert victim.read_text() == "mine" and (out / "summary.json").is_symlink()
+
+
+# -- options that contradict each other, or are empty ---------------------------------------------------------
+
+
+def test_resume_and_force_together_are_refused_naming_both(tiny_cifar, finished_run) -> None:
+    before = snapshot(finished_run)
+    result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", "--resume", "--force"))
+    assert result.exit_code == 2, result.output
+    assert "--resume and --force cannot be used together" in result.output
+    assert snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize("command", ["train", "example"])
+def test_an_empty_out_is_refused_naming_the_option(tiny_cifar, tmp_path, monkeypatch, command) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = train_args(tiny_cifar, Path("x"), "--epochs", "1") if command == "train" else ["example", "two-layer"]
+    args = [*args, "--out", ""]
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--out': is empty" in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+# -- a --force killed while moving the old run aside; a folder with part of a run; invalid locks -------------------
+
+
+def test_an_interrupted_force_is_described_and_a_second_force_finishes_it_into_one_folder(
+    tiny_cifar, finished_run
+) -> None:
+    old = snapshot(finished_run)
+    pending = finished_run / ".replacing-20200101-000000"  # what a --force killed after its first move leaves
+    pending.mkdir()
+    (finished_run / "checkpoint.pt").rename(pending / "checkpoint.pt")
+    before = snapshot(finished_run)
+    for extra in (["--resume"], []):
+        result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "3", *extra))
+        assert_one_line_error(result, "an earlier --force was interrupted", f"{pending} holds checkpoint.pt",
+                              "still holds checkpoint.prev.pt, config.json", "--force to finish")  # fmt: skip
+        assert snapshot(finished_run) == before
+    result = invoke(train_args(tiny_cifar, finished_run, "--epochs", "1", "--force"))
+    assert result.exit_code == 0, result.output
+    assert "finishing the move an interrupted --force began" in result.output
+    (moved,) = finished_run.glob("replaced-*")
+    assert not list(finished_run.glob(".replacing-*"))
+    assert snapshot(moved) == old  # the whole old run, in one folder
+
+
+def test_resume_of_a_folder_without_its_checkpoint_says_what_is_there(finished_run) -> None:
+    (finished_run / "checkpoint.pt").unlink()
+    result = invoke(["train", "--out", str(finished_run), "--resume", "--epochs", "3"])
+    assert_one_line_error(result, "holds checkpoint.prev.pt, config.json, history.json", "but no checkpoint.pt",
+                          f"cp {finished_run / 'checkpoint.prev.pt'}")  # fmt: skip
+    assert "before its first epoch ended" not in result.output
+
+
+def test_a_lock_with_an_impossible_pid_is_reported_and_replaced(tiny_cifar, tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK).write_text(json.dumps({"pid": 10**21, "host": os.uname().nodename, "started": "x"}))
+    result = invoke(train_args(tiny_cifar, out, "--epochs", "1"))
+    assert result.exit_code == 0, result.output
+    assert f"replaced an invalid lock file {out / LOCK}" in result.output and "Traceback" not in result.output

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from minifc.callbacks import Callback
 from minifc.checkpoint import safe_load
+from minifc.errors import CheckpointError
 from minifc.models import FullyConnectedNet
 from minifc.trainer import Trainer
 
@@ -182,7 +184,7 @@ def test_resume_continues_for_more_epochs(tmp_path):
     data = {"X_train": torch.randn(30, 4, generator=g), "y_train": torch.randint(2, (30,), generator=g)}
     data.update(X_val=data["X_train"][:10], y_val=data["y_train"][:10])
 
-    def trainer(epochs: int) -> Trainer:
+    def trainer(epochs: int, name: str = "ck.pt") -> Trainer:
         torch.manual_seed(0)
         model = FullyConnectedNet([5], input_dim=4, num_classes=2)
         return Trainer(
@@ -193,11 +195,68 @@ def test_resume_continues_for_more_epochs(tmp_path):
             device="cpu",
             seed=3,
             verbose=False,
-            checkpoint_path=tmp_path / "ck.pt",
+            checkpoint_path=tmp_path / name,
         )
 
-    long = trainer(3).train()
+    long = trainer(3, "long.pt").train()
     trainer(2).train()
     more = trainer(3).train(resume=True)
     assert more.loss_history == long.loss_history
     assert all(torch.equal(more.model.params[k], long.model.params[k]) for k in long.model.params)
+
+
+# -- a Trainer that starts over an earlier run's checkpoint_path ----------------------------------------------
+
+
+def _small_trainer(path: Path, epochs: int = 2, **kw) -> Trainer:
+    g = torch.Generator().manual_seed(0)
+    data = {"X_train": torch.randn(30, 4, generator=g), "y_train": torch.randint(2, (30,), generator=g)}
+    data.update(X_val=data["X_train"][:10], y_val=data["y_train"][:10])
+    model = FullyConnectedNet([5], input_dim=4, num_classes=2)
+    return Trainer(model, data, batch_size=10, num_epochs=epochs, device="cpu", seed=3, verbose=False,
+                   checkpoint_path=path, **kw)  # fmt: skip
+
+
+def test_rerunning_a_trainer_without_resume_moves_the_earlier_checkpoint_aside(tmp_path) -> None:
+    path, prev = tmp_path / "ck.pt", tmp_path / "ck.prev.pt"
+    _small_trainer(path).train()
+    earlier = {p.name: p.read_bytes() for p in (path, prev)}
+    with pytest.warns(UserWarning, match=rf"{path} held the checkpoint of an earlier run.*moved it into.*resume=True"):
+        again = _small_trainer(path, epochs=1).train()
+    (moved,) = tmp_path.glob("replaced-*")
+    assert {p.name: p.read_bytes() for p in moved.iterdir()} == earlier  # byte for byte, .prev included
+    assert safe_load(path)["epoch"] == 1 and safe_load(path)["loss_history"] == again.loss_history
+    assert not prev.exists()
+
+
+def test_a_run_that_stops_before_its_first_save_leaves_the_earlier_checkpoint_in_place(tmp_path) -> None:
+    path = tmp_path / "ck.pt"
+    _small_trainer(path).train()
+    before = path.read_bytes()
+
+    class Stop(Callback):
+        def on_train_begin(self, trainer) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _small_trainer(path, callbacks=[Stop()]).train()
+    assert path.read_bytes() == before and not list(tmp_path.glob("replaced-*"))
+
+
+def test_resuming_from_another_file_moves_checkpoint_paths_run_aside(tmp_path) -> None:
+    source, other = tmp_path / "a" / "ck.pt", tmp_path / "b" / "ck.pt"
+    _small_trainer(source).train()
+    _small_trainer(other).train()
+    kept = other.read_bytes()
+    with pytest.warns(UserWarning, match="earlier run"):
+        _small_trainer(other, epochs=3).train(resume=source)
+    (moved,) = (tmp_path / "b").glob("replaced-*")
+    assert (moved / "ck.pt").read_bytes() == kept and safe_load(other)["epoch"] == 3
+
+
+def test_resume_from_a_folder_says_it_is_a_folder_and_names_the_file_to_pass(tmp_path) -> None:
+    path = tmp_path / "run" / "checkpoint.pt"
+    _small_trainer(path).train()
+    with pytest.raises(CheckpointError, match=r"is a folder, not a checkpoint file: pass one of the files in it "
+                                              r"\(checkpoint\.prev\.pt, checkpoint\.pt\)"):  # fmt: skip
+        _small_trainer(path).train(resume=tmp_path / "run")

@@ -12,7 +12,11 @@ import time
 
 import pytest
 
+from minifc import set_aside
+from minifc.checkpoint import atomic_save, pid_alive
+from minifc.errors import UnsafePathError
 from minifc.run_folder import LOCK, RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from minifc.safe_files import write_text
 
 
 def dead_pid() -> int:
@@ -108,3 +112,107 @@ def test_move_aside_moves_only_run_files_and_loses_nothing(tmp_path) -> None:
     assert not holds_run(tmp_path) and (tmp_path / "notes.txt").exists()
     (tmp_path / "config.json").write_text("{}")
     assert move_aside(tmp_path) != target  # a second one in the same second gets its own folder
+
+
+# -- links where a run file belongs: refused, naming the link; the link's target is never written ------------
+
+
+@pytest.mark.parametrize("name", [LOCK, *RUN_FILES])
+def test_a_link_at_a_run_file_is_refused_and_its_target_untouched(tmp_path, name) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"the user's own file\n")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / name).symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=f"{folder / name}.*symbolic link"):
+        claim(folder)
+    assert victim.read_bytes() == b"the user's own file\n"
+    assert (folder / name).is_symlink()
+    assert name == LOCK or not os.path.lexists(folder / LOCK)  # refused before the lock was taken
+
+
+@pytest.mark.parametrize("kind", ["dangling", "fifo", "devnull", "folder"])
+def test_a_lock_that_is_not_a_regular_file_is_refused_naming_it(tmp_path, kind) -> None:
+    path = tmp_path / LOCK
+    if kind == "dangling":
+        path.symlink_to(tmp_path / "nowhere")
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block forever
+    elif kind == "devnull":
+        path.symlink_to(os.devnull)
+    else:
+        path.mkdir()
+    with pytest.raises(UnsafePathError, match=str(path)):
+        claim(tmp_path)
+    assert os.path.lexists(path)  # left as it was
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_safe_writers_refuse_a_link_and_leave_its_target(tmp_path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    link = tmp_path / "config.json"
+    link.symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=str(link)):
+        write_text(link, "{}")
+    with pytest.raises(UnsafePathError, match=str(link)):
+        atomic_save({"a": 1}, link)
+    real = tmp_path / "checkpoint.pt"
+    atomic_save({"a": 1}, real)
+    with pytest.raises(UnsafePathError, match=str(link)):  # the older checkpoint's name is a link
+        atomic_save({"a": 2}, real, keep_previous=link)
+    assert victim.read_text() == "mine" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "config.json", "victim.txt"]  # no temps
+
+
+# -- lock files that no process could have written --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pid", "host", "problem"),
+    [
+        (10**21, None, "pid 1000000000000000000000 is not a process id"),
+        (True, None, "pid true is not a process id"),
+        ("123", None, 'pid "123" is not a process id'),
+        (-5, None, "pid -5 is not a process id"),
+        (None, 7, "host 7 is not a host name"),
+    ],
+)
+def test_an_invalid_lock_is_reported_and_replaced_without_a_traceback(tmp_path, pid, host, problem) -> None:
+    info = {"pid": os.getppid() if pid is None else pid, "host": socket.gethostname() if host is None else host,
+            "started": "2020-01-01 00:00:00 +0000"}  # fmt: skip
+    (tmp_path / LOCK).write_text(json.dumps(info))
+    with claim(tmp_path) as lock:
+        message = stale_lock_message(lock)
+        assert f"invalid lock file {tmp_path / LOCK}" in message and problem in message
+    assert not pid_alive(10**21) and not pid_alive(True) and not pid_alive(-1)
+
+
+# -- moving an earlier run aside is one step, or finished as one --------------------------------------------------
+
+
+def test_a_move_aside_killed_half_way_is_described_and_finished_into_one_folder(tmp_path, monkeypatch) -> None:
+    for name in RUN_FILES:
+        (tmp_path / name).write_text(name)
+    real_replace, moved = os.replace, []
+
+    def killed_after_two(src, dst):
+        if len(moved) == 2:
+            raise KeyboardInterrupt  # what a kill leaves: two files moved, the rest not
+        moved.append(src)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(set_aside.os, "replace", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        move_aside(tmp_path)
+    monkeypatch.undo()
+    (pending,) = set_aside.interrupted_moves(tmp_path)
+    assert pending.name.startswith(".replacing-") and not list(tmp_path.glob("replaced-*"))
+    message = set_aside.interrupted_message(tmp_path, RUN_FILES)
+    assert f"{pending} holds checkpoint.prev.pt, checkpoint.pt" in message
+    assert f"{tmp_path} still holds config.json" in message and "--force" in message
+    target = move_aside(tmp_path)  # a second --force finishes the first one's move
+    assert sorted(p.name for p in target.iterdir()) == sorted(RUN_FILES)
+    assert all((target / name).read_text() == name for name in RUN_FILES)
+    assert set_aside.interrupted_moves(tmp_path) == [] and len(list(tmp_path.glob("replaced-*"))) == 1
+    assert set_aside.interrupted_message(tmp_path, RUN_FILES) is None

@@ -91,3 +91,14 @@ def test_smoothed_is_a_centred_running_mean_that_shrinks_at_the_ends() -> None:
     assert smoothed([]) == []
     with pytest.raises(ValueError, match="window"):
         smoothed([1.0], window=0)
+
+
+def test_a_plot_is_never_written_through_a_link(tmp_path) -> None:
+    from minifc.errors import UnsafePathError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (tmp_path / "history.png").symlink_to(victim)
+    with pytest.raises(UnsafePathError, match=str(tmp_path / "history.png")):
+        plot_histories({"run": HIST}, tmp_path / "history.png")
+    assert victim.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["history.png", "victim.txt"]
