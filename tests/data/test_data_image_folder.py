@@ -53,10 +53,12 @@ def test_image_folder_shapes_values_labels_and_seeded_order(tmp_path: Path) -> N
     assert torch.cat([d["X_train"], d["X_val"]]).view(-1, 3, 1024).double().mean(dim=(0, 2)).abs().max() < 1e-6
 
 
-def test_image_folder_test_split_is_shuffled_the_same_on_every_load(tmp_path: Path) -> None:
+def test_image_folder_test_split_is_shuffled_the_same_on_every_load(tmp_path: Path, clean_env: Path) -> None:
     make_image_folder(tmp_path / "data", n_train=2, n_test=10)
     torch.manual_seed(123)
-    first = load_cifar10(tmp_path / "data")  # decodes and writes the cache
+    first = load_cifar10(tmp_path / "data")  # decodes and writes the cache (in the listing order)
+    (cache,) = (clean_env / "decoded").glob("*.pt")
+    assert torch.load(cache, weights_only=True)["y_test"].tolist() == [c for c in range(10) for _ in range(10)]
     torch.manual_seed(456)
     again = load_cifar10(tmp_path / "data")  # from the cache, another global RNG state
     assert torch.equal(first["y_test"], again["y_test"]) and torch.equal(first["X_test"], again["X_test"])
