@@ -1,11 +1,14 @@
 """Numeric gradients and relative errors, plus one-call checks of a layer, loss, model or Module.
 
-Run checks in float64: with float32, centred differences at h = 1e-7 are dominated by rounding.
+Run checks in float64: with float32, centred differences at h = 1e-7 are dominated by rounding (relative
+errors of 0.1-0.5 for a correct backward), so each check warns (UserWarning) when given lower precision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
@@ -18,6 +21,8 @@ __all__ = [
     "check_loss",
     "check_model",
     "check_module",
+    "gradient_names",
+    "warn_unless_float64",
 ]
 
 
@@ -73,6 +78,32 @@ def rel_error(x: torch.Tensor | float, y: torch.Tensor | float, eps: float = 1e-
     return top / bot
 
 
+def warn_unless_float64(who: str, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
+    """A UserWarning naming the floating-point tensors that are not float64 (their gradient check is
+    meaningless); nothing when all are float64 (integer tensors such as labels are ignored)."""
+    low = [f"{name} is {t.dtype}" for name, t in tensors if t.is_floating_point() and t.dtype != torch.float64]
+    if low:
+        warnings.warn(
+            f"{who}: {', '.join(low)}; gradient checks need float64 (centred differences at h=1e-7 are dominated "
+            "by rounding in lower precision: relative errors of 0.1-0.5 even for a correct backward). Create the "
+            "inputs with dtype=torch.float64",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def gradient_names(forward: Callable[..., object], n: int) -> list[str]:
+    """``d<name>`` for the first ``n`` positional parameters of ``forward`` (``forward(x, w, b)``: dx, dw,
+    db); ``d0, d1, ...`` when its signature does not name ``n`` distinct positional parameters."""
+    try:
+        params = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [f"d{p.name}" for p in params if p.kind in kinds][:n]
+    return names if len(set(names)) == n else [f"d{i}" for i in range(n)]
+
+
 def check_layer(
     forward: Callable[..., tuple[torch.Tensor, object]],
     backward: Callable[[torch.Tensor, object], object],
@@ -83,8 +114,12 @@ def check_layer(
     """Check a classic layer: ``forward(*inputs, *extra) -> (out, cache)`` and
     ``backward(dout, cache) -> grads`` (one tensor or a tuple, one per input, in order).
 
-    Returns ``{"d0": err, "d1": err, ...}``: the relative error of each input's gradient.
+    Returns the relative error of each input's gradient, named after ``forward``'s parameters:
+    ``{"dx": err, "dw": err, "db": err}`` for ``Linear.forward(x, w, b)`` (``d0, d1, ...`` when the
+    signature does not name them). Warns when an input is not float64.
     """
+    names = gradient_names(forward, len(inputs))
+    warn_unless_float64("check_layer", [(name[1:], x) for name, x in zip(names, inputs, strict=True)])
     gen = torch.Generator(device=inputs[0].device).manual_seed(seed)
     out, cache = forward(*inputs, *extra)
     dout = torch.randn(out.shape, dtype=out.dtype, device=out.device, generator=gen)
@@ -95,7 +130,7 @@ def check_layer(
     errors = {}
     for i, (x, g) in enumerate(zip(inputs, grads, strict=True)):
         num = compute_numeric_gradient(lambda _: forward(*inputs, *extra)[0], x, dout)
-        errors[f"d{i}"] = rel_error(num, g)
+        errors[names[i]] = rel_error(num, g)
     return errors
 
 
@@ -104,7 +139,9 @@ def check_loss(
     scores: torch.Tensor,
     y: torch.Tensor,
 ) -> float:
-    """Relative error of ``loss_fn(scores, y)[1]`` against the numeric gradient of the loss."""
+    """Relative error of ``loss_fn(scores, y)[1]`` against the numeric gradient of the loss. Warns when
+    ``scores`` is not float64."""
+    warn_unless_float64("check_loss", [("scores", scores)])
     _, dscores = loss_fn(scores, y)
     num = compute_numeric_gradient(lambda _: loss_fn(scores, y)[0], scores)
     return rel_error(num, dscores)
@@ -113,10 +150,11 @@ def check_loss(
 def check_model(model: object, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Check every gradient of a model with the classic contract (``params``, ``loss(X, y)``).
 
-    Returns ``{param_name: relative error}``.
+    Returns ``{param_name: relative error}``. Warns when ``X`` or a parameter is not float64.
     """
-    _, grads = model.loss(X, y)  # type: ignore[attr-defined]
     params: Mapping[str, torch.Tensor] = model.params  # type: ignore[attr-defined]
+    warn_unless_float64("check_model", [("X", X), *sorted(params.items())])
+    _, grads = model.loss(X, y)  # type: ignore[attr-defined]
     errors = {}
     for name in sorted(grads):
         num = compute_numeric_gradient(lambda _: model.loss(X, y)[0], params[name])  # type: ignore[attr-defined]
@@ -128,8 +166,9 @@ def check_module(module: Module, x: torch.Tensor, seed: int = 0) -> dict[str, fl
     """Check a Module's backward: dx and every parameter's gradient, for ``L = sum(dout * forward(x))``.
 
     Dropout-like modules must be deterministic for this (eval mode, or a fixed seed).
-    Returns ``{"dx": err, "<param name>": err, ...}``.
+    Returns ``{"dx": err, "<param name>": err, ...}``. Warns when ``x`` or a parameter is not float64.
     """
+    warn_unless_float64("check_module", [("x", x), *((n, p.data) for n, p in module.named_parameters())])
     gen = torch.Generator(device=x.device).manual_seed(seed)
     skipping = [m for m in module.modules() if getattr(m, "input_grad", True) is False]
     for m in skipping:  # a net's first layer may skip dx; the check needs it

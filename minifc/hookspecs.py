@@ -145,7 +145,8 @@ def minifc_register_examples(register: Register) -> None:
     ``extra``). The summary is a dict: ``rows`` (one dict per trained model, with ``name``,
     ``final_train_acc``, ``final_val_acc``, ``best_val_acc`` and ``seconds``; optionally
     ``test_acc`` and ``epochs``), ``plots`` (paths of the files written under ``options.out``) and
-    optionally ``target`` (``(row key, threshold)`` the default settings should reach). The
+    optionally ``target`` (``(row key, threshold)`` the default settings should reach) and
+    ``columns`` (``{row key: header}``: the summary table's columns, in order, and their headers). The
     ``description`` is what ``minifc example --help`` lists. ``budget=True`` says the example reads
     ``options.budget`` (``minifc example NAME --budget SECONDS``; the command refuses ``--budget``
     for an example registered without it). Names use ``-`` between words (``two-layer``).

@@ -1,28 +1,59 @@
 """Why a component name is not registered here, when a known plugin package provides it.
 
 ``plugin_index.json`` (shipped with minifc) lists the components of the plugin packages published
-beside minifc. A lookup of a name that is not registered consults it, so that the error can say
-"provided by the plugin package X, which is not installed / blocked / failed to load" instead of
-only suggesting a similar built-in name.
+beside minifc, in the repository's ``plugins/`` folder (no package index serves them). A lookup of a
+name that is not registered consults it, so that the error can say "provided by the plugin package
+X, which is not installed (pip install ./plugins/X)" instead of only suggesting a similar built-in
+name.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["provider_hint"]
+__all__ = ["install_command", "provider_hint"]
+
+_INDEX = Path(__file__).with_name("plugin_index.json")
 
 
 @cache
-def _index() -> dict[str, dict[str, list[str]]]:
+def _load() -> dict[str, Any]:
     try:
-        return json.loads((Path(__file__).with_name("plugin_index.json")).read_text())["packages"]
-    except (OSError, ValueError, KeyError):
+        data = json.loads(_INDEX.read_text())
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _index() -> dict[str, dict[str, list[str]]]:
+    packages = _load().get("packages", {})
+    return packages if isinstance(packages, dict) else {}
+
+
+def install_command(dist: str, source_root: Path | None = None, cwd: Path | None = None) -> str:
+    """``pip install <folder>`` for the plugin package ``dist``.
+
+    The folder is the real one when the repository's ``plugins/`` lies beside the minifc package
+    (a source checkout; ``source_root`` defaults to the folder above the package): relative to
+    ``cwd`` (default: the current folder) when inside it, else absolute. Otherwise it is the
+    folder relative to a clone of the minifc repository.
+    """
+    folder = str(_load().get("folder", "plugins"))
+    root = Path(__file__).resolve().parent.parent if source_root is None else source_root
+    real = root / folder / dist
+    if (real / "setup.cfg").is_file() or (real / "pyproject.toml").is_file():
+        here = Path.cwd() if cwd is None else cwd
+        try:
+            shown = "./" + real.resolve().relative_to(here.resolve()).as_posix()
+        except ValueError:
+            shown = os.fspath(real.resolve())
+        return f"pip install {shown}"
+    return f"pip install ./{folder}/{dist} in a clone of the minifc repository"
 
 
 def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
@@ -37,6 +68,6 @@ def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
         try:
             md.distribution(dist)
         except md.PackageNotFoundError:
-            return f" It is provided by the plugin package {dist}, which is not installed (pip install {dist})."
+            return f" It is provided by the plugin package {dist}, which is not installed ({install_command(dist)})."
         return f" It is provided by the plugin package {dist}, which is installed but not loaded here."
     return ""

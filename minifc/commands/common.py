@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,16 @@ def non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Mapping[str, str] | None = None
+) -> None:
     """A plain aligned table on stdout: accuracies with 4 decimals, times (columns named like
-    ``seconds``) in seconds with 1 decimal (2 below one second)."""
+    ``seconds``) in seconds with 1 decimal (2 below one second). ``headers`` maps a column (a row key)
+    to the text of its header (default: the key)."""
+    titles = [(headers or {}).get(c, c) for c in columns]
     cells = [[_fmt(row.get(c, ""), c) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    widths = [max(len(t), *(len(r[i]) for r in cells)) for i, t in enumerate(titles)]
+    click.echo("  ".join(t.ljust(w) for t, w in zip(titles, widths, strict=True)))
     click.echo("  ".join("-" * w for w in widths))
     for r in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))

@@ -195,7 +195,10 @@ def _report(name: str, summary: Any, tuned: bool) -> None:
         raise click.ClickException(f"example {name} returned {type(summary).__name__}, not a summary dict with 'rows'")
     rows = summary.get("rows", [])
     click.echo(f"\n{name}: summary")
-    if rows:
+    headers = summary.get("columns")
+    if rows and isinstance(headers, dict) and headers:  # the example's own columns and headers
+        print_table(rows, [str(key) for key in headers], {str(k): str(v) for k, v in headers.items()})
+    elif rows:
         columns = ["name", "final_train_acc", "final_val_acc", "best_val_acc"]
         columns += [c for c in ("test_acc", "epochs") if c in rows[0]]
         print_table(rows, [*columns, "seconds"])

@@ -19,14 +19,13 @@ The root folder is the ``root`` argument, else the environment variable ``MINIFC
    :mod:`minifc.data.image_folder` as ``torchvision.datasets.ImageFolder`` lists it: class folders sorted by name
    give labels 0..9 (alphabetical is CIFAR-10's label order), files sorted by path within each class; only regular
    files are images, and each real folder is visited once. Decoding needs torchvision. Such a folder lists its
-   images class by class, so the training images get a fixed, seeded order before the split, and train and
-   validation both hold every class in proportion. The exact rule::
+   images class by class, so each split gets a fixed, seeded order: the training images before the split (train
+   and validation both hold every class in proportion), and the test images (any slice of the test set holds
+   every class in proportion, as in the batches). The exact rule, for the training and the test images alike::
 
-       files = training images in the listing order above (class by class, by file name)
+       files = the split's images in the listing order above (class by class, by file name)
        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(0))  # CPU generator
-       training images = files[order]
-
-   The test images keep the listing order.
+       images = files[order]
 3. Only when no root was given (neither ``root`` nor ``MINIFC_DATA``) and nothing is found at the default root:
    ``torchvision.datasets.CIFAR10(default_root(), download=True)`` downloads the batches there (needs internet).
 

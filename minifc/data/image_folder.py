@@ -27,7 +27,8 @@ from .image_decode import decode_images
 from .layout import CLASSES, IMAGE_EXTENSIONS
 
 ORDER_SEED = 0
-"""Seed of the CPU generator whose ``randperm`` orders the training images before the validation split."""
+"""Seed of the CPU generators whose ``randperm`` orders the training images (before the validation split) and,
+separately, the test images."""
 
 _DECODE_RATE = 2400  # images per second, about, for the time estimate in the decoding message
 
@@ -43,9 +44,9 @@ class ImageFile(NamedTuple):
 def read_image_folder(base: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The image folder ``base`` -> ``x_train (N, 3, 32, 32) uint8, y_train (N,) int64, x_test, y_test``.
 
-    The training images are in the seeded order (the listing order permuted by ``randperm`` with a CPU generator
-    seeded with :data:`ORDER_SEED`); the test images keep the listing order. Decoded images come from the cache
-    when it matches the folder.
+    Each split is in its seeded order: its listing order permuted by :func:`seeded_order` (``randperm`` with a CPU
+    generator seeded with :data:`ORDER_SEED`, untouched by the global RNG). Decoded images come from the cache when
+    it matches the folder; the cache holds the listing order, so the order is applied on every load.
 
     Raises:
         DataError: a malformed folder (class folders, an empty class, something that is not an image file) or an
@@ -74,8 +75,13 @@ def read_image_folder(base: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
         }
         if cacheable:
             save_cache(cache, base, fp, decoded)
-    order = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(ORDER_SEED))
-    return decoded["x_train"][order], decoded["y_train"][order], decoded["x_test"], decoded["y_test"]
+    train, test = seeded_order(len(train_files)), seeded_order(len(test_files))
+    return decoded["x_train"][train], decoded["y_train"][train], decoded["x_test"][test], decoded["y_test"][test]
+
+
+def seeded_order(n: int) -> torch.Tensor:
+    """``(n,)`` int64: the fixed permutation of a split of ``n`` listed images (CPU; the global RNG is untouched)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(ORDER_SEED))
 
 
 def _announce(base: Path, cache: Path | None, n: int) -> None:

@@ -43,11 +43,32 @@ def test_image_folder_shapes_values_labels_and_seeded_order(tmp_path: Path) -> N
     torch.testing.assert_close(raw_images(d, ("X_train", "X_val")), expected / 255 - mean, atol=1e-6, rtol=0)
     assert torch.cat([d["y_train"], d["y_val"]]).tolist() == [listing[j][0] for j in order]
 
-    test_expected = torch.tensor([image_value(c, i, "test") for c in range(10) for i in range(2)]).double()
+    # The test images: their listing order permuted the same way, with their own generator seeded 0.
+    test_listing = [(c, i) for c in range(10) for i in range(2)]
+    test_order = torch.randperm(20, generator=torch.Generator().manual_seed(0)).tolist()
+    test_expected = torch.tensor([image_value(*test_listing[j], "test") for j in test_order]).double()
     torch.testing.assert_close(raw_images(d, ("X_test",)), test_expected / 255 - mean, atol=1e-6, rtol=0)
-    assert d["y_test"].tolist() == [c for c in range(10) for _ in range(2)]
+    assert d["y_test"].tolist() == [test_listing[j][0] for j in test_order]
     # The training mean (over train and validation) is zero per channel.
     assert torch.cat([d["X_train"], d["X_val"]]).view(-1, 3, 1024).double().mean(dim=(0, 2)).abs().max() < 1e-6
+
+
+def test_image_folder_test_split_is_shuffled_the_same_on_every_load(tmp_path: Path, clean_env: Path) -> None:
+    make_image_folder(tmp_path / "data", n_train=2, n_test=10)
+    torch.manual_seed(123)
+    first = load_cifar10(tmp_path / "data")  # decodes and writes the cache (in the listing order)
+    (cache,) = (clean_env / "decoded").glob("*.pt")
+    assert torch.load(cache, weights_only=True)["y_test"].tolist() == [c for c in range(10) for _ in range(10)]
+    torch.manual_seed(456)
+    again = load_cifar10(tmp_path / "data")  # from the cache, another global RNG state
+    assert torch.equal(first["y_test"], again["y_test"]) and torch.equal(first["X_test"], again["X_test"])
+    # Not class by class: the first 20% of the test set covers several classes.
+    head = first["y_test"][:20]
+    assert len(set(head.tolist())) >= 5, head
+    assert sorted(first["y_test"].tolist()) == [c for c in range(10) for _ in range(10)]
+    # Labels still match their pixels (R = 25 * label).
+    labels = torch.cat([first["y_train"], first["y_val"], first["y_test"]])
+    assert (red_channel(first) / 25).round().long().tolist() == labels.tolist()
 
 
 def test_image_folder_jpeg_and_class_balance(tmp_path: Path) -> None:

@@ -123,6 +123,25 @@ def test_runs_a_plugin_example_and_refuses_to_overwrite_without_force(tmp_path):
     assert len(CALLS) == 2 and (out / "summary.json").exists()
 
 
+def test_an_example_names_its_own_columns(tmp_path):
+    def labelled(data, options):
+        summary = tiny(data, options)
+        summary["columns"] = {"name": "name", "best_val_acc": "val acc (64 images, 1 view)", "seconds": "s (budget 9)"}
+        return summary
+
+    @hookimpl
+    def minifc_register_examples(register):
+        register("labelled", labelled, description="a stand-in with its own column headers")
+
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_examples=minifc_register_examples), "labelplugin")
+    result = invoke_cli("example", "labelled", "--out", str(tmp_path / "o"), "--device", "cpu", registry=reg)
+    assert result.exit_code == 0, result.output
+    header, _, line = result.output.split("labelled: summary\n", 1)[1].splitlines()[:3]
+    assert header.split("  ")[0] == "name" and "val acc (64 images, 1 view)" in header and "s (budget 9)" in header
+    assert "final_val_acc" not in header and line.split() == ["tiny", "0.5000", "0.00"]
+
+
 def test_an_empty_or_unrelated_out_folder_is_fine(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = invoke_cli("example", "tiny", "--out", str(tmp_path), "--device", "cpu", registry=with_tiny())

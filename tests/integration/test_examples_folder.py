@@ -4,6 +4,8 @@ and passes its own tests."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,10 @@ from pathlib import Path
 import pytest
 
 import minifc
-from minifc.testing import check_plugin, plugin_registry
+import minifc.optim
+from minifc.example_options import ExampleOptions
+from minifc.examples import run_example
+from minifc.testing import check_plugin, plugin_registry, synthetic_data, use_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -91,8 +96,65 @@ def test_plugin_template_registers_and_passes_minifc_check(template):
     }
 
 
+def test_plugin_template_update_rule_is_declared_with_bounds(template):
+    assert template.adamax.defaults["learning_rate"] == 2e-3 and set(template.adamax.state_keys) == {"m", "u", "t"}
+    with pytest.raises(ValueError, match="beta1"):
+        minifc.optim.check_config(template.adamax, {"beta1": 1.5})
+
+
+def test_plugin_template_plot_starts_at_epoch_1(template, monkeypatch, tmp_path):
+    seen = {}
+
+    def plot(runs, path, title="", first_epoch=0, **kwargs):
+        seen["first_epoch"] = first_epoch
+        return Path(path)
+
+    module = sys.modules[template.leaky_relu_example.__module__]
+    monkeypatch.setattr(module, "have_matplotlib", lambda: True)
+    monkeypatch.setattr(module, "plot_histories", plot)
+    data = synthetic_data(num_train=100, num_val=20, num_test=20, dim=12, num_classes=3)
+    options = ExampleOptions(out=tmp_path, epochs=1, device="cpu", verbose=False)
+    with use_registry(plugin_registry(template, "myplugin")) as registry:
+        run_example("leaky-relu", data, options, registry=registry)
+    assert seen == {"first_epoch": 1}
+
+
+def run_template_tests(package: Path) -> subprocess.CompletedProcess:
+    """``pytest PACKAGE/tests`` from the folder above it, as its README says, with nothing installed: the
+    ``-c`` runner puts only that folder (not the package root) on sys.path, like the ``pytest`` script."""
+    code = "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    proc = run(["-c", code, "-q", "-p", "no:cacheprovider", str(package / "tests")])
+    return proc
+
+
 @pytest.mark.subprocess
 def test_plugin_template_passes_its_own_tests():
-    proc = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests")], extra_path=(TEMPLATE,))
+    proc = run_template_tests(TEMPLATE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout
+
+
+@pytest.mark.subprocess
+def test_a_renamed_copy_of_the_plugin_template_passes_its_own_tests(tmp_path):
+    copy = tmp_path / "minifc-coolplugin"
+    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    # The renames its README lists: the module folder, setup.cfg (include, entry point, name), the tests' imports.
+    (copy / "minifc_myplugin").rename(copy / "minifc_coolplugin")
+    renames = [
+        ("minifc_myplugin", "minifc_coolplugin"),
+        ("minifc-myplugin", "minifc-coolplugin"),
+        ("myplugin =", "coolplugin ="),
+    ]
+    for path in [copy / "setup.cfg", *sorted((copy / "tests").glob("*.py"))]:
+        text = path.read_text()
+        for old, new in renames:
+            text = text.replace(old, new)
+        path.write_text(text)
+    assert "myplugin" not in (copy / "setup.cfg").read_text().replace("coolplugin", "")
+    proc = run_template_tests(copy)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    passed = re.search(r"(\d+) passed", proc.stdout)
+    assert passed and int(passed.group(1)) >= 4, out
+    # Not installed: the entry-point test skips, naming the renamed distribution.
+    assert "SKIPPED" in proc.stdout and "minifc-coolplugin is not installed" in proc.stdout, out

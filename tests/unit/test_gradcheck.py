@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -65,10 +67,11 @@ def test_check_layer_on_the_classic_layers(device):
     w, b = torch.randn(4, 5, dtype=F64, device=device), torch.randn(5, dtype=F64, device=device)
     for layer in (F.Linear, F.Linear_ReLU):
         errors = check_layer(layer.forward, layer.backward, x, w, b)
-        assert set(errors) == {"d0", "d1", "d2"} and max(errors.values()) < 1e-8
-    assert check_layer(F.ReLU.forward, F.ReLU.backward, x)["d0"] < 1e-8
+        assert set(errors) == {"dx", "dw", "db"} and max(errors.values()) < 1e-8
+    assert check_layer(F.ReLU.forward, F.ReLU.backward, x)["dx"] < 1e-8
     dropout = {"mode": "train", "p": 0.3, "seed": 1}
-    assert check_layer(F.Dropout.forward, F.Dropout.backward, x, extra=(dropout,))["d0"] < 1e-8
+    assert set(check_layer(F.Dropout.forward, F.Dropout.backward, x, extra=(dropout,))) == {"dx"}
+    assert check_layer(F.Dropout.forward, F.Dropout.backward, x, extra=(dropout,))["dx"] < 1e-8
 
 
 def test_check_layer_catches_a_wrong_backward():
@@ -78,7 +81,40 @@ def test_check_layer_catches_a_wrong_backward():
 
     x, w, b = torch.randn(3, 4, dtype=F64), torch.randn(4, 2, dtype=F64), torch.randn(2, dtype=F64)
     errors = check_layer(F.Linear.forward, wrong_backward, x, w, b)
-    assert errors["d0"] < 1e-8 and errors["d1"] > 0.1
+    assert errors["dx"] < 1e-8 and errors["dw"] > 0.1 and errors["db"] < 1e-8
+
+
+def test_check_layer_names_fall_back_to_positions_without_named_parameters():
+    x = torch.randn(3, 4, dtype=F64)
+
+    def forward(*inputs):
+        return F.ReLU.forward(inputs[0])
+
+    assert set(check_layer(forward, F.ReLU.backward, x)) == {"d0"}
+    assert set(check_layer(lambda a: F.ReLU.forward(a), F.ReLU.backward, x)) == {"da"}
+
+
+def test_float32_checks_warn_naming_the_dtype_and_float64():
+    x, w, b = (torch.randn(*s) for s in [(4, 5, 6), (30, 3), (3,)])  # the README snippet without float64
+    with pytest.warns(UserWarning, match=r"check_layer: x is torch.float32, w is torch.float32.*need float64"):
+        errors = check_layer(F.Linear.forward, F.Linear.backward, x, w, b)
+    assert set(errors) == {"dx", "dw", "db"}
+    scores, y = torch.randn(6, 4), torch.randint(4, (6,))
+    with pytest.warns(UserWarning, match=r"check_loss: scores is torch.float32.*float64"):
+        check_loss(F.softmax_loss, scores, y)
+    with pytest.warns(UserWarning, match=r"check_module: x is torch.float32.*float64"):
+        check_module(Linear(5, 3, dtype=torch.float32), torch.randn(2, 5))
+    model = TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3, dtype=torch.float32)
+    with pytest.warns(UserWarning, match=r"check_model: X is torch.float32, W1 is torch.float32.*float64"):
+        check_model(model, torch.randn(2, 5), torch.tensor([0, 2]))
+
+
+def test_float64_checks_do_not_warn():
+    x, w, b = (torch.randn(*s, dtype=F64) for s in [(4, 5, 6), (30, 3), (3,)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_layer(F.Linear.forward, F.Linear.backward, x, w, b)
+        check_loss(F.softmax_loss, torch.randn(6, 4, dtype=F64), torch.randint(4, (6,)))
 
 
 def test_check_layer_rejects_missing_gradients():

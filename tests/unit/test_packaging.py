@@ -54,3 +54,40 @@ def test_the_core_names_no_plugin_package():
         if pattern.search(line)
     ]
     assert hits == []
+
+
+def _readme_install_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Install and quick start")
+    match = re.search(r"pip install -e '\.\[([^\]]*)\]'", readme[start:])
+    assert match, "README's install section names no `pip install -e '.[...]'`"
+    return match.group(0)
+
+
+def _readme_quick_test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r'^\s*(pytest -m "[^"]*")', readme[readme.index("## Tests"):], re.MULTILINE)
+    assert match, "README's Tests section names no quick pytest command"
+    return match.group(1)
+
+
+def test_the_readme_install_command_installs_what_its_test_commands_need():
+    install = _readme_install_command()
+    extras = {e.strip() for e in re.search(r"\[([^\]]*)\]", install).group(1).split(",")}
+    assert "test" in extras, install
+    cfg = _setup_cfg(ROOT)
+    test_requirements = {re.split(r"[<>=!~ ]", r.strip())[0] for r in cfg["options.extras_require"]["test"].split()}
+    assert "pytest" in test_requirements
+
+
+def test_ci_runs_the_readme_install_then_its_quick_tests_then_tox():
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    install, quick = _readme_install_command(), _readme_quick_test_command()
+    assert install in lines, f".ci/run does not run README's {install!r}"
+    assert quick in lines, f".ci/run does not run README's {quick!r}"
+    assert "pip install tox && tox" in lines
+    assert lines.index(install) < lines.index(quick) < lines.index("pip install tox && tox")
+    # the commands above run in the fresh venv: it is activated before the first of them
+    activate = next(i for i, line in enumerate(lines) if line.startswith(". ") and "bin/activate" in line)
+    assert activate < lines.index(install)
+    assert "set -euo pipefail" in lines  # any failing step (pytest's exit 5 included) fails CI

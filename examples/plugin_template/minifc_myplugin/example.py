@@ -57,5 +57,7 @@ def leaky_relu_example(data: dict[str, torch.Tensor], options: ExampleOptions) -
         runs[name] = {k: getattr(trainer, k) for k in ("loss_history", "train_acc_history", "val_acc_history")}
     plots = []
     if have_matplotlib():
-        plots.append(str(plot_histories(runs, options.out / "leaky_relu.png", title="relu vs leaky_relu, adamax")))
+        # the Trainer measures after each epoch: its accuracy histories start at epoch 1
+        path = plot_histories(runs, options.out / "leaky_relu.png", title="relu vs leaky_relu, adamax", first_epoch=1)
+        plots.append(str(path))
     return {"rows": rows, "plots": plots}

@@ -3,7 +3,10 @@ names in a Trainer, and the example on synthetic data. Runs without installing t
 
 from __future__ import annotations
 
-import minifc_myplugin
+import configparser
+from pathlib import Path
+
+import minifc_myplugin as plugin
 import pytest
 import torch
 from minifc_myplugin import LeakyReLU, adamax
@@ -21,9 +24,24 @@ from minifc.testing import (
     use_registry,
 )
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_names() -> tuple[str, str]:
+    """``(distribution, entry point)`` as setup.cfg declares them: a renamed copy tests its own names."""
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE_ROOT / "setup.cfg")
+    entry = next(line for line in cfg["options.entry_points"]["minifc.plugins"].splitlines() if line.strip())
+    name, module = (part.strip() for part in entry.split("=", 1))
+    assert module == plugin.__name__, f"setup.cfg's entry point {entry!r} does not name the module {plugin.__name__}"
+    return cfg["metadata"]["name"], name
+
+
+DISTRIBUTION, ENTRY_POINT = package_names()
+
 
 def test_minifc_check_passes():
-    rows = check_plugin(minifc_myplugin, "myplugin")  # raises, listing every failing check
+    rows = check_plugin(plugin, ENTRY_POINT)  # raises, listing every failing check
     assert {r.component for r in rows} == {"leaky_relu", "adamax"}
 
 
@@ -56,7 +74,7 @@ def test_adamax_matches_torch_optim():
 
 def test_names_work_in_a_trainer_and_the_example_runs(tmp_path):
     data = synthetic_data(num_train=200, num_val=50, num_test=50, dim=30, num_classes=3, separation=2.0)
-    with use_registry(plugin_registry(minifc_myplugin, "myplugin")) as registry:
+    with use_registry(plugin_registry(plugin, ENTRY_POINT)) as registry:
         options = ExampleOptions(out=tmp_path, epochs=3, device="cpu", verbose=False)
         summary = run_example("leaky-relu", data, options, registry=registry)
     assert [row["name"] for row in summary["rows"]] == ["relu", "leaky_relu"]
@@ -64,8 +82,10 @@ def test_names_work_in_a_trainer_and_the_example_runs(tmp_path):
 
 
 def test_installed_entry_point_passes_minifc_check():
-    if not entry_point_installed("minifc-myplugin"):
-        pytest.skip("minifc-myplugin is not installed (pip install ./examples/plugin_template)")
-    result = invoke_cli("check", "myplugin")
+    if not entry_point_installed(DISTRIBUTION):
+        pytest.skip(f"{DISTRIBUTION} is not installed (pip install {PACKAGE_ROOT}); its entry point is not tested")
+    result = invoke_cli("check", ENTRY_POINT)
     assert result.exit_code == 0, result.output
-    assert "leaky_relu" in result.output and "FAIL" not in result.output
+    components = {r.component for r in check_plugin(plugin, ENTRY_POINT)}
+    assert all(name in result.output for name in components), result.output
+    assert "FAIL" not in result.output

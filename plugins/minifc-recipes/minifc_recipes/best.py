@@ -54,6 +54,7 @@ from .losses import smoothed_softmax_loss
 from .mixup import MixUp
 from .pca import Projection
 from .recipe import BUDGET_S, Recipe, target_for
+from .report import Timeline, budget_line, column_headers
 from .saved import MODEL_FILE, save_model
 from .speed import SpeedCheck, step_up
 from .views import ViewAveraged, ViewFn, accuracy_by_views
@@ -246,7 +247,9 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     ``recipe`` (a dict of :class:`Recipe` overrides) and ``started_at`` (a ``time.time()`` the budget
     counts from; default: the start of this process). Returns the example summary with one row
     (``test_acc_single_view``, ``test_acc_multi_view``, ``test_acc`` with the views chosen on
-    validation, ``val_acc_by_views``, ``seconds``, ``epochs``, machine load), the plot and the target.
+    validation, ``val_acc_by_views``, ``seconds`` from the budget's start to the end, ``over_budget_s``,
+    ``phases``, ``epochs``, machine load), the plot, the target and the table's ``columns`` (headers that
+    say how many images and views each accuracy measured).
     """
     from minifc.trainer import Trainer, resolve_device
 
@@ -317,10 +320,14 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
             f"{recipe.budget_s:.0f} s ({deadline - train_start:.0f} s left)"
         )
     trainer.train()
-    train_seconds = time.time() - train_start
+    train_end = time.time()
     final = final_evaluation(model, data)
+    eval_end = time.time()
     saved = save_model(Path(options.out) / MODEL_FILE, recipe, model, preprocessing)
-    seconds = time.time() - started_at
+    title = f"MLP {recipe.depth} x {recipe.width} on CIFAR-10, {trainer.step_count / steps_per_epoch:.1f} epochs"
+    plot_path = Path(options.out) / "best_accuracy_vs_time.png"
+    plots = _plot(clock.points, (eval_end - started_at, final["test_acc"]), plot_path, title, val_each_epoch)
+    timeline = Timeline(started_at, train_start, train_end, eval_end, time.time())
     cpu_seconds = time.process_time() - cpu_start
     if options.verbose:
         print(
@@ -330,21 +337,24 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         print(
             f"best: test accuracy {final['test_acc_single_view']:.4f} with one view, "
             f"{final['test_acc_multi_view']:.4f} with {final['multi_views']} views (chosen on validation) after "
-            f"{trainer.step_count / steps_per_epoch:.1f} epochs; {seconds:.1f} s in all, {train_seconds:.1f} s "
-            f"training, {cpu_seconds:.0f} CPU s, load average {_load_average()}"
+            f"{trainer.step_count / steps_per_epoch:.1f} epochs"
         )
-    title = f"MLP {recipe.depth} x {recipe.width} on CIFAR-10, {trainer.step_count / steps_per_epoch:.1f} epochs"
-    plot_path = Path(options.out) / "best_accuracy_vs_time.png"
-    plots = _plot(clock.points, (seconds, final["test_acc"]), plot_path, title, val_each_epoch)
+        load = _load_average()
+        print(f"best: {budget_line(timeline, recipe.budget_s)}; {cpu_seconds:.0f} CPU s, load average {load}")
     row = {
         **summary(recipe, trainer, final, steps_per_epoch),
         "speed_checks": [asdict(c) for c in speed_checks],
-        "seconds": round(seconds, 1),
-        "train_seconds": round(train_seconds, 1),
+        "seconds": round(timeline.seconds, 1),
+        "over_budget_s": round(max(0.0, timeline.seconds - recipe.budget_s), 1),
+        "phases": timeline.phases(),
+        "train_seconds": round(train_end - train_start, 1),
         "cpu_seconds": round(cpu_seconds, 1),
         "curve": [[round(t, 1), a, v] for t, a, v in clock.points],
         "load_average": [load_before, _load_average()],
         "model": str(saved),
     }
+    columns = column_headers(
+        min(num_train_samples, n_train), val_each_epoch, n_val, n_test, final["views"], recipe.budget_s
+    )
     target = target_for(recipe.budget_s)
-    return {"rows": [row], "plots": plots, **({"target": ("test_acc", target)} if target else {})}
+    return {"rows": [row], "plots": plots, "columns": columns, **({"target": ("test_acc", target)} if target else {})}

@@ -44,9 +44,10 @@ class BudgetClock:
         final_eval: the final evaluation's cost as a multiple of one epoch-end evaluation (measured
             after the first epoch; until then a guess of ``first_eval_steps`` steps per evaluation).
         probe: optional; ``probe()`` measures a slice of the final evaluation and returns the whole
-            one's estimated seconds. When given it replaces ``final_eval`` from the first epoch's end
-            on (called then and every ``probe_every`` epochs): an epoch-end evaluation is a poor
-            yardstick when the final one uses other batches and views.
+            one's estimated seconds. When given it replaces ``final_eval`` from the first re-plan on
+            (called then, and at the end of every ``probe_every``-th epoch after that one): an epoch-end
+            evaluation is a poor yardstick when the final one uses other batches and views, and a short
+            budget may end before the first epoch does.
         schedule: the :class:`FittedSchedule` to refit, or None (``adapt`` False: fixed epochs).
         max_steps: at most this many steps in all.
         margin_s: seconds kept free after the final evaluation (writing the results).
@@ -78,6 +79,7 @@ class BudgetClock:
         self.eval_seconds: float | None = None
         self.probe, self.probe_every = probe, max(1, probe_every)
         self.final_seconds: float | None = None  # the probe's latest estimate
+        self.probed_epoch: int | None = None  # trainer.epoch at the latest probe
         self.stop_at = deadline - margin_s
         self._last = time.time()
 
@@ -90,6 +92,8 @@ class BudgetClock:
             self.step_seconds.append(now - self._last)
         self._last = now
         if trainer.step_count % self.replan_every == 0 and self.step_seconds:
+            if self.probe is not None and self.probed_epoch is None:
+                now = self._run_probe(trainer)
             self._plan(trainer, now)
         done = self.schedule is not None and trainer.step_count >= (self.schedule.total_steps or math.inf)
         if now >= self.stop_at or done:
@@ -101,12 +105,22 @@ class BudgetClock:
         now = time.time()
         self.eval_seconds = now - self._last  # the epoch-end evaluation (and checkpoint, if any)
         self.points.append((now - self.started_at, trainer.train_acc_history[-1], trainer.val_acc_history[-1]))
-        if self.probe is not None and (trainer.epoch - 1) % self.probe_every == 0:
-            self.final_seconds = self.probe()
-            now = time.time()
+        if self.probe is not None and (
+            self.probed_epoch is None or trainer.epoch - self.probed_epoch >= self.probe_every
+        ):
+            now = self._run_probe(trainer)
         self._last = now
         if self.step_seconds:
             self._plan(trainer, now, report=trainer.verbose)
+
+    def _run_probe(self, trainer: Any) -> float:
+        """Estimate the final evaluation's seconds; returns the time after it (the probe's own time counts as
+        neither a step's nor an evaluation's)."""
+        assert self.probe is not None
+        self.final_seconds = self.probe()
+        self.probed_epoch = trainer.epoch
+        self._last = time.time()
+        return self._last
 
     def _plan(self, trainer: Any, now: float, report: bool = False) -> None:
         """Move ``stop_at`` to leave the final evaluation its time, and (adapting) refit the schedule."""

@@ -150,7 +150,7 @@ def test_budget_clock_fits_the_schedule_to_the_time_left_and_stops_part_way(monk
     assert now[0] <= clock.stop_at
 
 
-def test_budget_clock_probes_the_final_evaluation_at_the_first_epoch_end_and_every_few(monkeypatch):
+def test_budget_clock_probes_the_final_evaluation_at_the_first_replan_and_every_few_epochs(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(budget_module.time, "time", lambda: now[0])
     probes = []
@@ -165,14 +165,19 @@ def test_budget_clock_probes_the_final_evaluation_at_the_first_epoch_end_and_eve
                         first_eval_steps=5, replan_every=4, probe=probe, probe_every=2)
     trainer = _FakeTrainer(ipe=10)
     clock.on_train_begin(trainer)
-    _steps(clock, trainer, now, 10, 1.0)
-    assert clock.stop_at == 1100.0 - 1.0 - 4.0 * 5.0  # before the first epoch's end: the guess
+    _steps(clock, trainer, now, 3, 1.0)
+    assert probes == [] and clock.final_seconds is None
+    _steps(clock, trainer, now, 1, 1.0)
+    # at the first re-plan (step 4), long before the first epoch's end: measured, not guessed (a short budget
+    # may never reach an epoch's end)
+    assert len(probes) == 1 and clock.stop_at == 1100.0 - 1.0 - 7.0
+    _steps(clock, trainer, now, 6, 1.0)
     _end_epoch(clock, trainer, now, 2.0)
     assert len(probes) == 1 and clock.eval_seconds == 2.0 and clock.stop_at == 1100.0 - 1.0 - 7.0
     for _ in range(3):
         _steps(clock, trainer, now, 10, 1.0)
         _end_epoch(clock, trainer, now, 2.0)
-    assert len(probes) == 2 and trainer.epoch == 4  # after epochs 1 and 3
+    assert len(probes) == 3 and trainer.epoch == 4  # during epoch 1, after epochs 2 and 4
     assert clock.step_seconds[-1] == 1.0  # the probe's time does not count as a step's
 
 
@@ -190,11 +195,35 @@ def test_budget_clock_with_fixed_epochs_only_stops_for_the_final_evaluation(monk
     assert trainer.evaluated == 1  # the Trainer measures it, not the clock
 
 
-def test_spent_budget_still_evaluates_once(tmp_path):
+def test_spent_budget_still_evaluates_once(tmp_path, capsys):
     _plugins()
     options = _options(tmp_path, recipe={"budget_s": 1.0, "zca_eps": None}, started_at=time.time() - 60)
-    row = best(_synthetic(), options)["rows"][0]
+    options.verbose = True
+    summary = best(_synthetic(), options)
+    row = summary["rows"][0]
     assert row["steps"] == 1 and 0.0 <= row["test_acc"] <= 1.0  # the one step the Trainer takes before any callback
+    # the overrun is said, not hidden: budget against the seconds measured, and where they went
+    assert row["seconds"] >= 60 and row["over_budget_s"] == round(row["seconds"] - 1.0, 1)
+    assert row["phases"]["before_training"] >= 60 and set(row["phases"]) == {
+        "before_training", "training", "final_evaluation", "saving"
+    }
+    out = capsys.readouterr().out
+    assert f"{row['seconds']:.1f} s in all, over the budget of 1 s by" in out and "s before training" in out
+
+
+def test_summary_columns_say_what_each_accuracy_measured(tmp_path):
+    _plugins()
+    options = _options(tmp_path, epochs=1, recipe={"zca_eps": None})
+    summary = best(_synthetic(), options)  # 64 validation and 64 test images
+    (row,) = summary["rows"]
+    views = row["views"]
+    columns = summary["columns"]
+    assert columns["final_val_acc"] == "val acc (64 images, 1 view)"
+    assert columns["test_acc"] == f"test acc (64 images, {views} view{'s' if views > 1 else ''})"
+    assert columns["val_acc_tta"] == f"val acc (64 images, {views} view{'s' if views > 1 else ''})"
+    assert columns["seconds"] == "seconds (budget 900)"
+    assert all(key in row for key in columns)
+    assert abs(sum(row["phases"].values()) - row["seconds"]) < 0.5 and row["over_budget_s"] == 0.0
 
 
 def test_fixed_epochs_and_no_whitening_or_smoothing(tmp_path):

@@ -1,0 +1,76 @@
+"""A name that a plugin package in plugins/ provides, asked for where that package is not installed:
+the error names the package and a pip command that works (its folder; no index serves it)."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import minifc.plugin_hints as plugin_hints
+from minifc.errors import UnknownComponentError
+from minifc.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+INDEX = json.loads((ROOT / "minifc" / "plugin_index.json").read_text())
+
+
+@pytest.fixture
+def nothing_installed(monkeypatch):
+    """The index's packages are not installed, whatever this environment holds."""
+    real = md.distribution
+
+    def distribution(name: str):
+        if name in INDEX["packages"]:
+            raise md.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(md, "distribution", distribution)
+
+
+def test_every_indexed_package_lives_in_the_repository_folder_the_index_names():
+    for dist in INDEX["packages"]:
+        assert (ROOT / INDEX["folder"] / dist / "setup.cfg").is_file(), dist
+
+
+def test_a_missing_plugin_component_names_the_package_folder_not_an_index_package(nothing_installed, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(UnknownComponentError) as info:
+        Registry(entry_points=False).get("regularizer", "max_norm")
+    message = str(info.value)
+    assert "minifc-regularizers, which is not installed (pip install ./plugins/minifc-regularizers)" in message
+    assert not re.search(r"pip install minifc-", message)
+
+
+def test_outside_the_checkout_the_hint_gives_the_real_folder(nothing_installed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    message = plugin_hints.provider_hint("layer", "batchnorm1d", {})
+    assert f"(pip install {(ROOT / 'plugins' / 'minifc-norm').resolve()})" in message
+
+
+def test_without_a_checkout_the_hint_says_where_the_folder_is(tmp_path):
+    command = plugin_hints.install_command("minifc-norm", source_root=tmp_path, cwd=tmp_path)
+    assert command == "pip install ./plugins/minifc-norm in a clone of the minifc repository"
+    (tmp_path / "plugins" / "minifc-norm").mkdir(parents=True)
+    (tmp_path / "plugins" / "minifc-norm" / "setup.cfg").write_text("[metadata]\n")
+    assert plugin_hints.install_command("minifc-norm", source_root=tmp_path, cwd=tmp_path) == (
+        "pip install ./plugins/minifc-norm"
+    )
+
+
+def test_the_readme_sample_toml_names_every_plugin_package_it_needs_with_its_install_command():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Configuration files.**") :]
+    intro, block = section.split("```toml\n", 1)
+    sample = tomllib.loads(block.split("```", 1)[0])
+    names = {("layer", sample["norm"])} | {
+        ("regularizer", r.split(":")[0] if isinstance(r, str) else r["name"]) for r in sample["regularizers"]
+    }
+    needed = {dist for dist, kinds in INDEX["packages"].items() for kind, name in names if name in kinds.get(kind, [])}
+    assert needed == {"minifc-norm", "minifc-regularizers"}
+    for dist in needed:
+        assert f"pip install ./plugins/{dist}" in intro, dist
