@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "parse_state",
     "save_trainer_checkpoint",
     "load_trainer_checkpoint",
+    "stored_run_config",
 ]
 
 
@@ -56,6 +58,7 @@ def collect_state(trainer: Any) -> dict[str, Any]:
         "batch_size": trainer.batch_size,
         "num_threads": torch.get_num_threads(),
         "world_size": 1 if trainer.parallel is None else trainer.parallel.world_size,
+        "run_config": copy.deepcopy(getattr(trainer, "run_config", None)),
     }
 
 
@@ -119,6 +122,8 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     trainer.best_buffers = restored["best_buffers"]
     for key in SCALAR_STATE:
         setattr(trainer, key, restored[key])
+    if getattr(trainer, "run_config", None) is None:
+        trainer.run_config = restored["run_config"]
     rng = restored["rng"]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
@@ -154,3 +159,14 @@ def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> 
 
 def _prev_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def stored_run_config(path: Path) -> dict[str, Any] | None:
+    """The ``run_config`` a Trainer checkpoint holds (tensors mapped, not read), or None: none stored (an
+    older file), or a file that cannot be read (loading it reports why)."""
+    try:
+        state = safe_load(path, mmap=True)
+    except CheckpointError:
+        return None
+    found = state.get("run_config") if isinstance(state, dict) else None
+    return found if isinstance(found, dict) and all(isinstance(k, str) for k in found) else None

@@ -87,8 +87,28 @@ def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise CheckpointError(f"{key} must be an integer >= 1, got {value!r:.80}")
         out[key] = value
+    out["run_config"] = _check_plain(state.get("run_config"), "run_config")
     out["verified"] = verified
     return out
+
+
+def _check_plain(value: Any, where: str, depth: int = 0) -> Any:
+    """None or a dict of JSON values (str keys; finite numbers); a copy of it."""
+    if depth == 0 and value is None:
+        return None
+    if depth == 0 and not isinstance(value, dict):
+        raise CheckpointError(f"{where} must be a dict of plain values, got {type(value).__name__}")
+    if depth > 20:
+        raise CheckpointError(f"{where} is nested too deeply")
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise CheckpointError(f"{where} must have string keys")
+        return {k: _check_plain(v, f"{where}[{k!r}]", depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_check_plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise CheckpointError(f"{where} must hold plain values (JSON types), got {value!r:.80}")
 
 
 def _check_tensors(found: Any, own: Mapping[str, torch.Tensor], what: str, allow_empty: bool) -> dict:

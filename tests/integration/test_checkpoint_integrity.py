@@ -91,6 +91,7 @@ BAD_FIELDS = {
     "rng torch": (lambda s: s["rng"]["torch"].zero_(), r"rng\['torch'\] is not a state torch accepts"),
     "rng generator": (lambda s: s["rng"]["generator"].fill_(255), r"rng\['generator'\] is not a state torch accepts"),
     "world_size": (lambda s: s.update(world_size=0), "world_size must be an integer >= 1"),
+    "run_config": (lambda s: s.update(run_config={"lr": math.nan}), r"run_config\['lr'\] must hold plain values"),
 }
 
 
