@@ -164,9 +164,12 @@ def _prev_path(path: Path) -> Path:
 def stored_run_config(path: Path) -> dict[str, Any] | None:
     """The ``run_config`` a Trainer checkpoint holds (tensors mapped, not read), or None: none stored (an
     older file), or a file that cannot be read (loading it reports why)."""
-    try:
-        state = safe_load(path, mmap=True)
-    except CheckpointError:
-        return None
+    state = None
+    for mmap in (True, False):  # a file system without mmap: read it whole
+        try:
+            state = safe_load(path, mmap=mmap)
+            break
+        except CheckpointError:
+            continue
     found = state.get("run_config") if isinstance(state, dict) else None
     return found if isinstance(found, dict) and all(isinstance(k, str) for k in found) else None
