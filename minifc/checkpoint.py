@@ -122,8 +122,9 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def safe_load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> Any:
-    """Load a checkpoint written by :func:`atomic_save` with ``weights_only=True``.
+def safe_load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu", mmap: bool = False) -> Any:
+    """Load a checkpoint written by :func:`atomic_save` with ``weights_only=True``; ``mmap``: map the
+    tensors' bytes instead of reading them (for a look at the plain values).
 
     Raises :class:`CheckpointError` naming the file for a missing, truncated, corrupt or unsafe file.
     """
@@ -137,7 +138,7 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): it was truncated or never written")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         text = str(e)
         if "weights only" not in text.lower():

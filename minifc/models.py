@@ -18,7 +18,7 @@ import torch
 
 from . import functional as F
 from .checkpoint import atomic_save, check_finite
-from .classic_checkpoint import read_classic_checkpoint
+from .classic_checkpoint import converted_params, load_target, read_classic_checkpoint
 from .errors import ShapeError
 from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
 from .validate import check_number
@@ -260,14 +260,18 @@ class _ClassicNet(Classifier):
         self, path: str | os.PathLike, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
     ) -> None:
         """Rebuild this model from ``path`` (written by :meth:`save` or by the course's own ``save``), on
-        ``device`` in ``dtype`` (default: the file's dtype). The whole file is checked first: a bad
-        file raises :class:`~minifc.errors.CheckpointError` naming it and leaves the model unchanged.
+        ``device`` in ``dtype`` (default: the file's). The arguments and the whole file are checked first,
+        and the model is built aside: a bad file raises :class:`~minifc.errors.CheckpointError` naming it,
+        a device not present here a ValueError naming it, and either leaves the model unchanged.
         Draws no random numbers."""
+        dtype, target = load_target(dtype, device, f"{type(self).__name__}.load")
         checkpoint = read_classic_checkpoint(path, type(self).__name__)
-        dtype = _to_dtype(dtype) if dtype is not None else (checkpoint["dtype"] or torch.float32)
-        args = self._args_from(checkpoint)
-        self.__init__(**args, reg=checkpoint["reg"], dtype=dtype, device="meta")  # no init values drawn
-        self.params = {k: v.to(device=device, dtype=dtype).contiguous() for k, v in checkpoint["params"].items()}
+        dtype = dtype or checkpoint["dtype"] or torch.float32
+        params = converted_params(checkpoint, path, dtype, target)
+        fresh = type(self).__new__(type(self))  # built aside, no init values drawn; self changes only at the end
+        fresh.__init__(**self._args_from(checkpoint), reg=checkpoint["reg"], dtype=dtype, device="meta")
+        fresh.params = params
+        vars(self).update(vars(fresh))
         print(f"load checkpoint file: {path}")
 
 

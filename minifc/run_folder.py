@@ -121,7 +121,7 @@ def claim(folder: str | os.PathLike, command: str = "minifc train") -> RunLock:
             previous = None if created else _read(fd)
             if previous is not None and not _stale(previous):
                 raise FolderLocked(_held_message(path, previous))
-            data = json.dumps(info).encode()
+            data = json.dumps(info, allow_nan=False).encode()
             os.ftruncate(fd, 0)
             os.pwrite(fd, data, 0)
             os.fsync(fd)

@@ -87,6 +87,9 @@ class Trainer:
             torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
+
+    Attribute ``run_config``: None, or a dict of plain values (JSON types) describing the run, saved in
+    every checkpoint and restored by a resume that did not set its own.
     """
 
     def __init__(
@@ -157,6 +160,9 @@ class Trainer:
             self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
             self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap)
         self.sampling = sampling
+        # plain values describing the run (the CLI's configuration), kept in its checkpoints: a resume can
+        # compare what it is given with what the run was trained with
+        self.run_config: dict[str, Any] | None = None
         self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
         self._reset()
 

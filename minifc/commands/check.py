@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 
@@ -10,6 +9,7 @@ import click
 
 from ..checks import TOLERANCE, CheckResult, check_components
 from ..errors import UnknownComponentError
+from .common import json_text
 
 
 def _table(rows: list[CheckResult]) -> list[str]:
@@ -79,7 +79,7 @@ def check(names: tuple[str, ...], tol: float, device: str, as_json: bool, failed
         raise click.UsageError(str(e)) from None
     failed = [r for r in rows if not r.passed]
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        click.echo(json_text([r.as_dict() for r in rows]))
     else:
         shown = failed if failed_only else rows
         for line in _table(shown) if shown else []:

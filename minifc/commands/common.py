@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,25 @@ def write_text(path: Path, text: str) -> None:
     safe_files.write_text(path, text, what="file")
 
 
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON: a NaN or infinite float becomes ``null`` (Python's ``NaN``/``Infinity`` are not
+    JSON), anything else not JSON its ``str``."""
+    return json.dumps(_finite_or_null(obj), indent=indent, default=str, allow_nan=False)
+
+
+def _finite_or_null(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    """``obj`` as indented JSON, written atomically (see :func:`write_text`)."""
-    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    """``obj`` as indented strict JSON (see :func:`json_text`), written atomically (see :func:`write_text`)."""
+    write_text(path, json_text(obj) + "\n")
 
 
 def os_error_message(e: OSError, doing: str = "") -> str:

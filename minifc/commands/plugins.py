@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..registry import KINDS, default_registry
+from .common import json_text
 
 _PLURAL = {
     "layer": "layers",
@@ -36,7 +35,7 @@ def plugins(as_json: bool) -> None:
                 for kind in KINDS
             },
         }
-        click.echo(json.dumps(payload, indent=2, default=str))
+        click.echo(json_text(payload))
         return
     for info in infos:
         dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "in-process"

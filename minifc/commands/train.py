@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .train_config import (
 )
 
 CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
 DEFAULT_OUT = "runs/train"
 _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
 
@@ -199,7 +201,8 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
         saved = resolve(saved, {key: f"{path}: key {key!r}" for key in KEYS})
     except (MinifcError, ValueError) as e:
         raise click.ClickException(f"--resume: the saved configuration cannot be used: {e}") from None
-    refused, applied = resume_changes(saved, requested)
+    saved, edited = _checked_against_checkpoint(saved, path, out / CHECKPOINT)
+    refused, applied = resume_changes(saved, {**edited, **requested})
     if refused:
         lines = "\n".join(f"  {line}" for line in refused)
         raise click.UsageError(
@@ -208,5 +211,39 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
             f"may change. Start a new run instead (another --out, or --force to replace this one)."
         )
     for key, new in applied.items():
-        click.echo(f"note: {where_option(key)} changes from {saved[key]} to {new} for the rest of this run", err=True)
+        source = where_option(key) if key in requested else f"{key} in {path}"
+        click.echo(f"note: {source} changes from {saved[key]} to {new} for the rest of this run", err=True)
     return {**saved, **applied}, applied, relative
+
+
+def _checked_against_checkpoint(
+    saved: dict[str, Any], path: Path, checkpoint: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The configuration the run was trained with (stored in its checkpoint), and the values of ``path``
+    (config.json, which anyone can edit) that differ from it in keys a resume may change (epochs, lr,
+    device: applied like the options, with a note). Any other difference refuses the resume, naming the
+    keys. A checkpoint without a stored configuration (an older minifc) leaves ``saved`` as it is."""
+    from ..training.state import stored_run_config
+
+    stored = stored_run_config(checkpoint)
+    if stored is None:
+        return saved, {}
+    try:
+        trained = resolve({k: v for k, v in stored.items() if k in KEYS}, {k: f"{checkpoint}: key {k!r}" for k in KEYS})
+    except (MinifcError, ValueError) as e:
+        raise click.ClickException(f"--resume: the configuration stored in {checkpoint} cannot be used: {e}") from None
+    differ = [key for key in KEYS if saved.get(key) != trained.get(key)]
+    refused = [key for key in differ if KEYS[key].on_resume != "apply"]
+    if refused:
+        lines = "\n".join(f"  {key}: {_shown(trained.get(key))} in the checkpoint, {_shown(saved.get(key))} in {CONFIG}"
+                          for key in refused)
+        raise click.UsageError(
+            f"--resume: {path} differs from the configuration the run was trained with (kept in {checkpoint}):\n"
+            f"{lines}\n{CONFIG} is a copy of the run's options: restore it to resume, or start a new run with "
+            f"these options (another --out, or --force to replace this one)."
+        )
+    return trained, {key: saved[key] for key in differ}
+
+
+def _shown(value: Any) -> str:
+    return "(not set)" if value is None else json.dumps(value)

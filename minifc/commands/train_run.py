@@ -274,6 +274,7 @@ def _build(
         callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else [])],
         verbose=not quiet,
     )
+    trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
     return trainer, data, gate
 
 

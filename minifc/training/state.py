@@ -1,12 +1,14 @@
 """A Trainer's resumable state: what its checkpoints hold, and how a loaded one is checked.
 
-Everything is tensors and plain values (``torch.load(weights_only=True)`` reads it). A loaded state
-is checked whole (shapes, finiteness, optimizer-state tensors, RNG state sizes) before anything is
-applied, so a bad file changes nothing.
+Everything is tensors and plain values (``torch.load(weights_only=True)`` reads it). Each saved file
+records a checksum of its contents (:mod:`minifc.training.integrity`); a loaded state is verified and
+checked whole (:mod:`minifc.training.state_checks`) before anything is applied, so a bad file changes
+nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Mapping
@@ -15,10 +17,12 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_save, check_finite, non_finite, safe_load
+from ..checkpoint import atomic_save, check_finite, safe_load
 from ..errors import CheckpointError
 from ..nn import Module
 from ..set_aside import move_aside
+from .integrity import CHECKSUM_KEY, state_checksum
+from .state_checks import CHECKPOINT_FORMAT, SCALAR_STATE, TENSOR_STATE, parse_state
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -28,22 +32,8 @@ __all__ = [
     "parse_state",
     "save_trainer_checkpoint",
     "load_trainer_checkpoint",
+    "stored_run_config",
 ]
-
-CHECKPOINT_FORMAT = "minifc-trainer-1"
-TENSOR_STATE = ("params", "buffers", "optim_configs", "best_params", "best_buffers")
-# plain values restored as Trainer attributes of the same name
-SCALAR_STATE = (
-    "epoch",
-    "step_count",
-    "best_val_acc",
-    "loss_history",
-    "train_acc_history",
-    "val_acc_history",
-    "lr_history",
-    "elapsed",
-)
-STATE_KEYS = {*TENSOR_STATE, *SCALAR_STATE, "format", "rng", "update_rule"}
 
 
 def _cpu(tensors: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,116 +60,12 @@ def collect_state(trainer: Any) -> dict[str, Any]:
         "batch_size": trainer.batch_size,
         "num_threads": torch.get_num_threads(),
         "world_size": 1 if trainer.parallel is None else trainer.parallel.world_size,
+        "run_config": copy.deepcopy(getattr(trainer, "run_config", None)),
     }
 
 
 def _copy(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
-
-
-def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
-    """Check a loaded checkpoint against ``trainer``; its values on the model's device and dtype."""
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"not a minifc Trainer checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
-    missing = sorted(STATE_KEYS - set(state))
-    if missing:
-        raise CheckpointError(f"incomplete checkpoint: it lacks {', '.join(missing)}")
-    if state["update_rule"] != trainer.update_rule_name:
-        raise CheckpointError(
-            f"it was written with update rule {state['update_rule']!r} but this Trainer uses "
-            f"{trainer.update_rule_name!r}: the optimizer state would not fit"
-        )
-    own = dict(trainer.model.params)
-    device = trainer.data["X_train"].device
-    dtype = next(iter(own.values())).dtype
-    params = _check_tensors(state["params"], own, "params", allow_empty=False)
-    best = _check_tensors(state["best_params"], own, "best_params", allow_empty=True)
-    net = getattr(trainer.model, "net", None)
-    own_buffers = dict(net.named_buffers()) if isinstance(net, Module) else {}
-    buffers = _check_tensors(state["buffers"], own_buffers, "buffers", allow_empty=True)
-    best_buffers = _check_tensors(state["best_buffers"], own_buffers, "best_buffers", allow_empty=True)
-    configs = _check_configs(state["optim_configs"], own, getattr(trainer.update_rule, "state_keys", ()))
-    bad = non_finite({"params": params, "best_params": best, "buffers": buffers, "optim_configs": configs})
-    if bad:
-        raise CheckpointError(f"it holds NaN or Inf in {', '.join(bad)}")
-    out: dict[str, Any] = {
-        "params": {k: v.to(device, dtype) for k, v in params.items()},
-        "best_params": {k: v.to(device, dtype) for k, v in best.items()},
-        "buffers": buffers,
-        "best_buffers": {k: v.to(device) for k, v in best_buffers.items()},
-        "optim_configs": {
-            k: {key: v.to(device) if isinstance(v, torch.Tensor) else v for key, v in c.items()}
-            for k, c in configs.items()
-        },
-    }
-    for key in ("epoch", "step_count"):
-        value = state[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise CheckpointError(f"{key} must be an integer >= 0, got {value!r}")
-        out[key] = value
-    for key in ("best_val_acc", "elapsed"):
-        if isinstance(state[key], bool) or not isinstance(state[key], (int, float)):
-            raise CheckpointError(f"{key} must be a number, got {state[key]!r}")
-        out[key] = float(state[key])
-    for key in ("loss_history", "train_acc_history", "val_acc_history", "lr_history"):
-        values = state[key]
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
-            raise CheckpointError(f"{key} must be a list of numbers")
-        out[key] = list(values)
-    out["rng"] = _check_rng(state["rng"], trainer.generator)
-    out["batch_size"] = state.get("batch_size")
-    out["num_threads"] = state.get("num_threads")
-    out["world_size"] = state.get("world_size", 1)
-    return out
-
-
-def _check_tensors(found: Any, own: Mapping[str, torch.Tensor], what: str, allow_empty: bool) -> dict:
-    """``found`` must map the names in ``own`` to tensors of the same shapes (or be empty)."""
-    if not isinstance(found, dict) or not all(isinstance(v, torch.Tensor) for v in found.values()):
-        raise CheckpointError(f"{what} must be a dict of tensors")
-    if allow_empty and not found:
-        return found
-    if set(found) != set(own):
-        raise CheckpointError(f"{what} holds {sorted(found)} but the model has {sorted(own)}")
-    for name, t in found.items():
-        if t.shape != own[name].shape:
-            raise CheckpointError(
-                f"{what}[{name!r}] has shape {tuple(t.shape)} but the model's has {tuple(own[name].shape)} "
-                f"(a checkpoint of another model?)"
-            )
-    return found
-
-
-def _check_configs(configs: Any, own: Mapping[str, torch.Tensor], state_keys: tuple[str, ...]) -> dict:
-    """One dict per parameter; each state tensor shaped like its parameter (or a scalar)."""
-    dicts = isinstance(configs, dict) and all(isinstance(c, dict) for c in configs.values())
-    if not dicts or set(configs) != set(own):
-        raise CheckpointError(f"optim_configs must hold one dict per parameter ({sorted(own)})")
-    for name, config in configs.items():
-        for key, value in config.items():
-            if isinstance(value, torch.Tensor) and value.dim() and value.shape != own[name].shape:
-                raise CheckpointError(
-                    f"optim_configs[{name!r}][{key!r}] has shape {tuple(value.shape)} but the parameter has "
-                    f"{tuple(own[name].shape)}"
-                )
-            if key in state_keys and value is not None and not isinstance(value, (torch.Tensor, int, float)):
-                raise CheckpointError(f"optim_configs[{name!r}][{key!r}] must be a tensor or a number")
-    return configs
-
-
-def _check_rng(rng: Any, generator: torch.Generator) -> dict[str, Any]:
-    ok = (
-        isinstance(rng, dict)
-        and all(isinstance(rng.get(k), torch.Tensor) and rng[k].dtype == torch.uint8 for k in ("torch", "generator"))
-        and isinstance(rng.get("cuda"), list)
-    )
-    if not ok:
-        raise CheckpointError("rng must hold the torch, cuda and generator states (uint8 tensors)")
-    for key, like in (("torch", torch.get_rng_state()), ("generator", generator.get_state())):
-        if rng[key].shape != like.shape:
-            raise CheckpointError(f"rng[{key!r}] has {rng[key].numel()} bytes; a torch RNG state has {like.numel()}")
-    return rng
 
 
 def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
@@ -194,6 +80,7 @@ def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
     """
     state = trainer.state()
     check_finite({k: state[k] for k in TENSOR_STATE}, f"checkpoint {path}")
+    state[CHECKSUM_KEY] = state_checksum(state)
     prev = _prev_path(path)
     fresh = trainer.checkpoint_path is not None and path == trainer.checkpoint_path and not trainer._owns_checkpoint
     if fresh:
@@ -220,7 +107,9 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     """Restore everything :meth:`state` saved; training continues where it stopped.
 
     The whole file is checked before anything changes: a missing, corrupt, unsafe or mismatched
-    checkpoint raises :class:`CheckpointError` (naming the file) and leaves the Trainer as it was.
+    checkpoint, or one whose contents no longer match its checksum, raises :class:`CheckpointError`
+    (naming the file and the ``.prev`` checkpoint to use) and leaves the Trainer as it was. A file
+    without a checksum (written by an older minifc) loads with a warning.
     """
     prev = _prev_path(path)
     hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
@@ -234,6 +123,12 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
         why = f"{type(e).__name__}: {e}"
         raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why}){hint}") from None
     _warn_on_differences(trainer, path, restored)
+    if not restored["verified"]:
+        warnings.warn(
+            f"{path} records no checksum (an older minifc wrote it): loaded without verifying its contents; "
+            "the next save records one",
+            stacklevel=3,
+        )
     trainer.model.params = restored["params"]
     net = getattr(trainer.model, "net", None)
     if restored["buffers"] and isinstance(net, Module):
@@ -243,6 +138,8 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     trainer.best_buffers = restored["best_buffers"]
     for key in SCALAR_STATE:
         setattr(trainer, key, restored[key])
+    if getattr(trainer, "run_config", None) is None:
+        trainer.run_config = restored["run_config"]
     rng = restored["rng"]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
@@ -281,3 +178,17 @@ def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> 
 
 def _prev_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def stored_run_config(path: Path) -> dict[str, Any] | None:
+    """The ``run_config`` a Trainer checkpoint holds (tensors mapped, not read), or None: none stored (an
+    older file), or a file that cannot be read (loading it reports why)."""
+    state = None
+    for mmap in (True, False):  # a file system without mmap: read it whole
+        try:
+            state = safe_load(path, mmap=mmap)
+            break
+        except CheckpointError:
+            continue
+    found = state.get("run_config") if isinstance(state, dict) else None
+    return found if isinstance(found, dict) and all(isinstance(k, str) for k in found) else None

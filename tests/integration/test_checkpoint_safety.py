@@ -13,6 +13,7 @@ from small_runs import IPE, digest, make_model, make_trainer, prev_path
 
 from minifc.checkpoint import atomic_save, safe_load
 from minifc.errors import CheckpointError
+from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
 # -- atomic checkpoint writes --------------------------------------------------------------------
 
@@ -172,8 +173,10 @@ def test_corrupt_checkpoint_gives_a_clear_error_and_the_older_one_is_kept(two_ep
 
 
 def _edit_checkpoint(path: Path, edit) -> None:
+    """Edit the saved state and record a matching checksum: each field is checked on its own."""
     state = safe_load(path)
     edit(state)
+    state[CHECKSUM_KEY] = state_checksum(state)
     torch.save(state, path)
 
 

@@ -16,6 +16,7 @@ from minifc.hookspecs import hookimpl
 from minifc.registry import Registry
 from minifc.schedules import warmup_cosine
 from minifc.testing import use_registry
+from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
 F64 = torch.float64
 
@@ -196,6 +197,7 @@ def _saved(tmp_path, rule="adam"):
 def test_a_bad_checkpoint_changes_nothing_and_names_the_file(tmp_path, break_it, message):
     _, state = _saved(tmp_path)
     break_it(state)
+    state[CHECKSUM_KEY] = state_checksum(state)  # a consistent file: each field is checked on its own
     torch.save(state, tmp_path / "bad.pt")
     fresh = trainer(update_rule="adam", num_epochs=2)
     before = {k: v.clone() for k, v in fresh.model.params.items()}
