@@ -19,6 +19,7 @@ from .commands.train_config import ConfigError, absolute_data, read_saved_config
 from .device import resolve_device
 from .errors import CheckpointError
 from .models import Classifier
+from .training.integrity import verify_checksum
 from .training.state import CHECKPOINT_FORMAT
 
 __all__ = ["CONFIG", "CHECKPOINT", "INPUT_DIM", "NUM_CLASSES", "build_model", "load_run", "read_run_config"]
@@ -106,6 +107,10 @@ def _read_state(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a minifc train checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
         )
+    try:
+        verify_checksum(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
     for key in ("params", "best_params", "buffers", "best_buffers"):
         value = state.get(key)
         if not isinstance(value, dict) or not all(isinstance(v, torch.Tensor) for v in value.values()):

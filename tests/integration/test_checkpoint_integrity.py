@@ -45,8 +45,9 @@ def test_the_checksum_covers_the_saved_state(saved: Path) -> None:
 def test_a_single_flipped_bit_in_a_weight_is_refused_naming_the_file(saved: Path) -> None:
     w1 = safe_load(saved)["params"]["W1"]
     data = bytearray(saved.read_bytes())
-    at = data.find(w1.numpy().tobytes())  # the zip stores the tensor's bytes uncompressed under data/
-    assert at > 0 and data.find(w1.numpy().tobytes(), at + 1) == -1
+    raw = bytes(w1.contiguous().view(torch.uint8).reshape(-1).tolist())  # no numpy: the core env has none
+    at = data.find(raw)  # the zip stores the tensor's bytes uncompressed under data/
+    assert at > 0 and data.find(raw, at + 1) == -1
     data[at + 4 * 7] ^= 0x01  # the lowest mantissa bit of W1[0, 7]: still a finite, plausible weight
     saved.write_bytes(bytes(data))
     flipped = torch.load(saved, weights_only=True)["params"]["W1"]  # torch.load itself does not notice

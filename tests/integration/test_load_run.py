@@ -16,6 +16,7 @@ from minifc.cli import main
 from minifc.commands.train_config import ConfigError
 from minifc.data import load_cifar10
 from minifc.errors import CheckpointError
+from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +87,28 @@ def test_a_config_that_no_longer_fits_the_checkpoint_is_refused(copy) -> None:
         minifc.load_run(copy)
 
 
+def _save_signed(state: dict, path: Path) -> None:
+    """Save an edited checkpoint with a checksum that fits it, so the field checks behind it are reached."""
+    state[CHECKSUM_KEY] = state_checksum(state)
+    torch.save(state, path)
+
+
+def test_an_edited_checkpoint_is_refused_by_its_checksum(copy) -> None:
+    state = torch.load(copy / "checkpoint.pt", weights_only=True)
+    state["best_params"]["W1"][0, 0] += 1.0
+    torch.save(state, copy / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt: its contents do not match the checksum"):
+        minifc.load_run(copy)
+
+
 def test_a_checkpoint_holding_nan_or_integers_is_refused(copy) -> None:
     state = torch.load(copy / "checkpoint.pt", weights_only=True)
     state["best_params"]["W1"][0, 0] = float("nan")
-    torch.save(state, copy / "checkpoint.pt")
+    _save_signed(state, copy / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="NaN or Inf in W1"):
         minifc.load_run(copy)
     state["params"]["b1"] = state["params"]["b1"].long()
-    torch.save(state, copy / "checkpoint.pt")
+    _save_signed(state, copy / "checkpoint.pt")
     with pytest.raises(CheckpointError, match=r"params\['b1'\] has dtype torch.int64"):
         minifc.load_run(copy, weights="last")
 
