@@ -37,7 +37,7 @@ from .training.inputs import (
     trainable_model,
 )
 from .training.loop import call_callbacks, run_epochs
-from .training.metrics import accuracy
+from .training.metrics import accuracy, check_accuracy_inputs
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
 from .training.schedule import apply_schedule, check_schedule
@@ -247,7 +247,10 @@ class Trainer:
         self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
     ) -> float:
         """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
-        ``num_samples`` when given, computed in batches."""
+        ``num_samples`` when given, computed in batches. X and y other than the trainer's own data are
+        checked first (:func:`~minifc.training.metrics.check_accuracy_inputs`)."""
+        if not any(X is t for t in self.data.values()):
+            check_accuracy_inputs(self.model, X, y)
         measure = accuracy if self.parallel is None else self.parallel.accuracy
         return measure(self.model, X, y, num_samples, batch_size, self.generator)
 
