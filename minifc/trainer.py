@@ -44,7 +44,7 @@ from .training.schedule import apply_schedule, check_schedule
 from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import Fused, choose_updater
-from .validate import check_int, check_number
+from .validate import check_int, check_lr_range, check_number
 
 __all__ = ["Trainer", "resolve_device"]
 
@@ -134,6 +134,11 @@ class Trainer:
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(schedule)
+        dtype = next(iter(self.model.params.values())).dtype
+        lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+            lr_name = "optim_config['learning_rate']"
+            check_lr_range(float(lr), self.lr_decay, self.num_epochs, dtype, lr_name, "lr_decay")
         self.num_train_samples = check_int(num_train_samples, "num_train_samples", 1, optional=True)
         self.num_val_samples = check_int(num_val_samples, "num_val_samples", 1, optional=True)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -144,7 +149,7 @@ class Trainer:
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
         move_model(self.model, self.device)
-        self.data = prepare_data(data, next(iter(self.model.params.values())).dtype, self.device)
+        self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
         self.generator = torch.Generator()
         X, y = self.data["X_train"], self.data["y_train"]

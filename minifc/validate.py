@@ -52,12 +52,13 @@ def check_lr_range(lr: float, lr_decay: float, epochs: int, dtype: torch.dtype, 
     to ``epochs``, are finite in ``dtype`` (torch casts the rate to the parameters' dtype in the update:
     1e39 overflows float32). Python float arithmetic only."""
     limit = float(torch.finfo(dtype).max)
+    kind = str(dtype).removeprefix("torch.")
     if lr > limit:
-        raise ValueError(f"{lr_name} {lr!r} is beyond the largest {str(dtype).removeprefix('torch.')} ({limit:.3g})")
+        raise ValueError(f"{lr_name} must be at most the largest {kind} ({limit:.3g}), got {lr!r}")
     if lr <= 0 or lr_decay <= 1 or epochs <= 0:
         return
     if math.log(lr) + epochs * math.log(lr_decay) > math.log(limit):
         raise ValueError(
-            f"{decay_name} {lr_decay!r}: the learning rate {lr!r} * {lr_decay!r}**{epochs} (after {epochs} epochs) "
-            f"is beyond the largest {str(dtype).removeprefix('torch.')} ({limit:.3g})"
+            f"{decay_name} {lr_decay!r} takes the learning rate {lr!r} beyond the largest {kind} ({limit:.3g}) "
+            f"within {epochs} epochs (lr * lr_decay**epochs)"
         )

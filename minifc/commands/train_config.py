@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import MinifcError, closest
+from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
     SCHEDULES,
@@ -263,6 +266,17 @@ def _check_norm(config: dict[str, Any]) -> None:
         default_registry().component("layer", config["norm"])
 
 
+def _check_lr_in_dtype(config: dict[str, Any]) -> None:
+    if config["lr"] is not None:
+        check_lr_range(config["lr"], 1.0, 0, getattr(torch, config["dtype"]), "the learning rate", "lr_decay")
+
+
+def _check_decay_in_dtype(config: dict[str, Any]) -> None:
+    if config["lr"] is not None:
+        dtype = getattr(torch, config["dtype"])
+        check_lr_range(config["lr"], config["lr_decay"], config["epochs"], dtype, "the learning rate", "lr_decay")
+
+
 #: checks that need the plugin registry or several keys, each with the key its messages name
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
     ("update_rule", _check_update_rule),
@@ -270,6 +284,8 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
     ("regularizers", _check_regularizers),
     ("norm", _check_norm),
     ("schedule", build_schedule),
+    ("lr", _check_lr_in_dtype),
+    ("lr_decay", _check_decay_in_dtype),
 )
 
 

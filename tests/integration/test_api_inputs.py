@@ -12,6 +12,7 @@ from minifc import FullyConnectedNet, TwoLayerNet
 from minifc.builder import build_net
 from minifc.errors import LabelError, ShapeError
 from minifc.nn import Linear
+from minifc.testing import invoke_cli
 
 BAD_SCALES = [-1e-3, float("nan"), float("inf"), "0.01"]
 
@@ -131,3 +132,54 @@ def test_a_callback_that_sets_a_bad_learning_rate_is_named(hook, value):
     with pytest.raises(ValueError, match=rf"callback _SetsLearningRate.{hook} set .*'W1'.*learning_rate"):
         trainer.train()
     assert trainer.step_count <= (N // 10 if hook == "on_epoch_end" else 1)
+
+
+# -- learning rates beyond the parameters' dtype ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"optim_config": {"learning_rate": 1e300}}, r"optim_config\['learning_rate'\] must be at most the largest"),
+        (
+            {"update_rule": "sgd_momentum", "optim_config": {"learning_rate": 1e39}},
+            r"optim_config\['learning_rate'\] must be at most the largest float32",
+        ),
+        ({"lr_decay": 1e308, "optim_config": {"learning_rate": 1e-2}}, r"lr_decay 1e\+308 takes the learning rate"),
+        ({"lr_decay": 1e20, "num_epochs": 3, "optim_config": {"learning_rate": 1.0}}, "within 3 epochs"),
+    ],
+    ids=["lr-1e300", "momentum-lr-1e39", "decay-1e308", "decay-product"],
+)
+def test_learning_rates_that_overflow_float32_are_refused_up_front(kwargs, pattern):
+    model = make_model()
+    before = {k: v.clone() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match=pattern):
+        make_trainer(model=model, **kwargs)
+    assert all(torch.equal(before[k], v) for k, v in model.params.items())
+
+
+def test_learning_rates_finite_in_float64_are_accepted():
+    make_trainer(model=make_model(dtype=torch.float64), optim_config={"learning_rate": 1e39}, num_epochs=0)
+    make_trainer(lr_decay=1e10, num_epochs=2, optim_config={"learning_rate": 1e-3})
+
+
+def test_a_schedule_that_overflows_the_dtype_is_named():
+    trainer = make_trainer(schedule=lambda step, total: 1e30, optim_config={"learning_rate": 1e10})
+    with pytest.raises(ValueError, match="schedule .* learning rate of W1 at step 0"):
+        trainer.train()
+    assert trainer.step_count == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--lr", "1e300"], "--lr: the learning rate must be at most the largest float32"),
+        (["--update-rule", "sgd_momentum", "--lr", "1e39"], "--lr: the learning rate must be at most the largest"),
+        (["--lr-decay", "1e308"], "--lr-decay: lr_decay 1e+308 takes the learning rate"),
+    ],
+)
+def test_cli_learning_rates_that_overflow_float32_are_refused(args, needle):
+    result = invoke_cli("train", *args, "--print-config")
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert invoke_cli("train", "--lr", "1e300", "--dtype", "float64", "--print-config").exit_code == 0
