@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,12 @@ def check_values(raw: Mapping[str, Any], source: str, *, file: bool) -> dict[str
     """
     out: dict[str, Any] = {}
     rule_options = None
+    for alias, name in _ALIASES.items():
+        if alias in raw and name in raw:
+            where = source if file else f"--{name.replace('_', '-')}"
+            raise ConfigError(
+                f"{where}: keys {alias!r} and {name!r} are one setting ({alias} is its older name); give one"
+            )
     for key, value in raw.items():
         key = _ALIASES.get(key, key)
         where = f"{source}: key {key!r}" if file else where_option(key)
@@ -151,13 +158,37 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"{path}: a configuration file must end in .toml or .json (its suffix picks the format)")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_regular_file(path)
     except OSError as e:
         raise ConfigError(f"cannot read configuration file {path}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is dropped
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
-    return check_values(raw, str(path), file=True)
+    try:
+        raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
+        return check_values(raw, str(path), file=True)
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply (a configuration is a flat table)") from None
+
+
+#: the largest configuration file read (a real one is a few hundred bytes)
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most :data:`MAX_CONFIG_BYTES`: opened
+    without blocking (a named pipe with no writer would wait forever) and checked before reading, so a
+    FIFO, a device (``/dev/zero``) or a folder is refused naming it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path} is not a regular file (a configuration must be a .toml or .json file)")
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a configuration file")
+    return data
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
@@ -176,13 +207,25 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
 
 def _parse_json(text: str, path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     except json.JSONDecodeError as e:
         what = "is empty" if not text.strip() else f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
         raise ConfigError(f"{path} {what}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a JSON object of key: value, got {describe(raw)}")
     return raw
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is an error (json alone keeps the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"key {key!r} is given twice")
+        out[key] = value
+    return out
 
 
 def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
