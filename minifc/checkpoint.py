@@ -6,6 +6,7 @@ so it loads with ``torch.load(..., weights_only=True)``; a file that needs anyth
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import pickle
@@ -40,7 +41,7 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
         _reraise_naming(e, path)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            _torch_save(obj, f, path)
             f.flush()
             os.fsync(f.fileno())
         _chmod_like_new_file(tmp)
@@ -55,6 +56,25 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _torch_save(obj: Any, f: Any, path: Path) -> None:
+    """``torch.save(obj, f)``, its write failures (reported as RuntimeError ``[enforce fail at
+    inline_container.cc] ... file write failed``) raised as the OSError they are, naming ``path``."""
+    try:
+        torch.save(obj, f)
+    except RuntimeError as e:
+        text = str(e)
+        if "inline_container.cc" not in text or not ("write" in text or "unexpected pos" in text):
+            raise
+        try:
+            full = os.statvfs(path.parent).f_bavail == 0
+        except (OSError, AttributeError):  # no statvfs on Windows
+            full = False
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        reason = f"{os.strerror(errno.EIO)}: torch could not write the file (is the disk full?)"
+        raise OSError(errno.EIO, reason, str(path)) from None
 
 
 def _reraise_naming(e: OSError, path: Path) -> NoReturn:
