@@ -58,8 +58,8 @@ def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str, values: bool =
     a host read fewer per step). Returns y on the scores' device (labels built on the CPU index
     CUDA scores, as in plain torch).
     """
-    if scores.dim() != 2:
-        raise ShapeError(f"{who}: scores must have shape (N, C), got {tuple(scores.shape)}")
+    if scores.dim() != 2 or not scores.shape[0] or not scores.shape[1]:
+        raise ShapeError(f"{who}: scores must have shape (N, C) with N, C >= 1, got {tuple(scores.shape)}")
     if not isinstance(y, torch.Tensor):
         raise LabelError(f"{who}: labels must be a tensor of integers, got {type(y).__name__}")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
