@@ -17,8 +17,8 @@ def minifc_register_layers(register: Register) -> None:
 
 @hookimpl
 def minifc_register_losses(register: Register) -> None:
-    register("softmax", F.softmax_loss_unchecked, description="softmax cross-entropy")
-    register("svm", F.svm_loss_unchecked, description="multiclass hinge loss, margin 1")
+    register("softmax", F.softmax_loss, description="softmax cross-entropy")
+    register("svm", F.svm_loss, description="multiclass hinge loss, margin 1")
 
 
 @hookimpl

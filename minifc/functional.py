@@ -208,7 +208,8 @@ def svm_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
     Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C). Raises ShapeError / LabelError for bad
     shapes or labels, ValueError when the loss is not finite (naming the first row of NaN or Inf
-    scores); a Trainer uses :func:`svm_loss_unchecked`, reporting a non-finite loss as divergence.
+    scores); a model uses :func:`svm_loss_unchecked`, leaving a non-finite loss to the Trainer's divergence
+    report.
     """
     return _finite("svm_loss", x, svm_loss_unchecked(x, y))
 
@@ -217,7 +218,7 @@ def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     """Softmax cross-entropy, numerically stable, averaged over N.
 
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
-    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C). Raises as :func:`svm_loss` does; a Trainer
+    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C). Raises as :func:`svm_loss` does; a model
     uses :func:`softmax_loss_unchecked`.
     """
     return _finite("softmax_loss", x, softmax_loss_unchecked(x, y))

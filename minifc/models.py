@@ -27,7 +27,9 @@ from .validate import check_float_dtype, check_number
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
 
-LOSSES = {"softmax": F.softmax_loss_unchecked, "svm": F.svm_loss_unchecked}
+LOSSES = {"softmax": F.softmax_loss, "svm": F.svm_loss}
+#: a model's forward pass leaves a non-finite loss to the Trainer's divergence report (with its hints)
+_UNCHECKED = {F.softmax_loss: F.softmax_loss_unchecked, F.svm_loss: F.svm_loss_unchecked}
 
 
 class Classifier:
@@ -239,11 +241,13 @@ def _refuse_mixed(params: dict[str, torch.Tensor]) -> None:
 
 
 def _resolve_loss(loss: Any) -> Any:
-    if callable(loss):
-        return loss
-    from .registry import get_loss
+    """A loss function from a function or a registered name; the functional API's checked losses are
+    replaced by their unchecked forms (the same math without the host read of the loss)."""
+    if not callable(loss):
+        from .registry import get_loss
 
-    return get_loss(loss)
+        loss = get_loss(loss)
+    return next((fast for checked, fast in _UNCHECKED.items() if loss is checked), loss)
 
 
 def _to_dtype(name: str | torch.dtype) -> torch.dtype:
