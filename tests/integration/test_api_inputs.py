@@ -8,7 +8,7 @@ import pytest
 import torch
 from small_runs import C, D, N, make_data, make_model, make_trainer, with_data
 
-from minifc import FullyConnectedNet, TwoLayerNet
+from minifc import FullyConnectedNet, Solver, TwoLayerNet
 from minifc.builder import build_net
 from minifc.errors import LabelError, ShapeError
 from minifc.nn import Linear
@@ -25,7 +25,7 @@ def test_bad_weight_scale_is_refused(scale):
         FullyConnectedNet([4], input_dim=D, num_classes=C, weight_scale=scale)
     with pytest.raises(ValueError, match="Linear weight_scale"):
         Linear(D, 4, weight_scale=scale)
-    with pytest.raises(ValueError, match="weight_scale"):
+    with pytest.raises(ValueError, match=r"layers\[0\] .*: Linear weight_scale"):
         build_net([{"name": "linear", "out_features": 4, "weight_scale": scale}], D, C)
 
 
@@ -104,6 +104,15 @@ def test_check_accuracy_refuses_bad_inputs():
     with pytest.raises(ValueError, match=r"check_accuracy: X contains NaN or Inf .* first at row 0"):
         trainer.check_accuracy(bad, y)
     assert 0.0 <= trainer.check_accuracy(X, y) <= 1.0
+
+
+def test_solver_check_accuracy_refuses_bad_inputs():
+    data = make_data()
+    solver = Solver(make_model(), data, verbose=False, num_epochs=1, batch_size=10)
+    with pytest.raises(LabelError, match=r"check_accuracy: labels must be in \[0, 3\)"):
+        solver.check_accuracy(data["X_val"], data["y_val"] + C)
+    with pytest.raises(TypeError, match="check_accuracy: X and y must be tensors"):
+        solver.check_accuracy(data["X_val"].tolist(), data["y_val"])
 
 
 def test_a_param_that_is_not_a_tensor_is_named():
