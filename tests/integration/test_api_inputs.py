@@ -167,6 +167,11 @@ def test_learning_rates_that_overflow_float32_are_refused_up_front(kwargs, patte
     assert all(torch.equal(before[k], v) for k, v in model.params.items())
 
 
+def test_the_solver_refuses_them_too():
+    with pytest.raises(ValueError, match=r"lr_decay 1e\+300 takes the learning rate"):
+        Solver(make_model(), make_data(), optim_config={"learning_rate": 1.0}, lr_decay=1e300, verbose=False)
+
+
 def test_learning_rates_finite_in_float64_are_accepted():
     make_trainer(model=make_model(dtype=torch.float64), optim_config={"learning_rate": 1e39}, num_epochs=0)
     make_trainer(lr_decay=1e10, num_epochs=2, optim_config={"learning_rate": 1e-3})
