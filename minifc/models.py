@@ -22,6 +22,7 @@ from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import read_classic_checkpoint
 from .errors import ShapeError, check_finite_rows
 from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
+from .param_dict import check_param_dict
 from .validate import check_float_dtype, check_number
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
@@ -92,25 +93,9 @@ class Classifier:
         self.check_params()
 
     def check_params(self) -> None:
-        """Raise :class:`ShapeError` for an entry of ``params`` that is not a tensor of its layer's shape,
-        TypeError for one whose dtype or device differs from the first parameter's."""
-        params = self._params
-        if len(params) != len(self._shapes):
-            extra = sorted(set(params) - set(self._shapes))
-            raise KeyError(f"params holds {extra}, which the model does not have ({', '.join(self._shapes)})")
-        first: torch.Tensor | None = None
-        for name, shape in self._shapes.items():
-            if name not in params:
-                raise KeyError(f"params lacks {name!r}; the model has {', '.join(self._shapes)}")
-            t = params[name]
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"params[{name!r}] must be a torch.Tensor, got {type(t).__name__}")
-            if t.shape != shape:
-                raise ShapeError(f"params[{name!r}] has shape {tuple(t.shape)}, expected {tuple(shape)}")
-            if first is None:
-                first = t
-            elif t.dtype != first.dtype or t.device != first.device:
-                _refuse_mixed(params)
+        """Raise naming the entry of ``params`` that is missing, extra, not a tensor, of another shape than
+        its layer's, or of another dtype or device (:func:`minifc.param_dict.check_param_dict`)."""
+        check_param_dict(self._params, self._shapes)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -227,17 +212,6 @@ class Classifier:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state)
-
-
-def _refuse_mixed(params: dict[str, torch.Tensor]) -> None:
-    """TypeError naming the entries of ``params`` whose dtype or device differs from most of the others."""
-    kinds = [(t.dtype, t.device) for t in params.values()]
-    usual = max(set(kinds), key=kinds.count)
-    odd = [f"params[{name!r}] is {t.dtype} on {t.device}" for name, t in params.items() if (t.dtype, t.device) != usual]
-    raise TypeError(
-        f"{'; '.join(odd)}; the model's other parameters are {usual[0]} on {usual[1]}: set model.dtype or "
-        "model.net.to(device) to change them all"
-    )
 
 
 def _resolve_loss(loss: Any) -> Any:
