@@ -78,6 +78,13 @@ def build_layer(
         layer = factory(**kwargs)
     except TypeError as e:
         raise TypeError(f"{where} {spec!r}: {e}; {name} takes {_signature(factory)}") from e
+    except ValueError as e:  # e.g. a weight_scale < 0: named with the spec it came from
+        message = f"{where} {spec!r}: {e}"
+        try:
+            named = type(e)(message)
+        except Exception:  # noqa: BLE001 - a subclass with another constructor
+            named = ValueError(message)
+        raise named from e
     if not isinstance(layer, Module):
         raise TypeError(f"{where} {spec!r}: the factory returned a {type(layer).__name__}, not a minifc.nn.Module")
     return layer.to(device=device, dtype=dtype)

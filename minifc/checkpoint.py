@@ -6,6 +6,7 @@ so it loads with ``torch.load(..., weights_only=True)``; a file that needs anyth
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import pickle
@@ -49,7 +50,26 @@ def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: str | os.PathL
         if prev is not None and path.is_file():
             _keep_copy(path, prev)
 
-    return write_atomic(path, lambda f: torch.save(obj, f), what="checkpoint", durable=True, before_replace=keep)
+    return write_atomic(path, lambda f: _torch_save(obj, f, path), what="checkpoint", durable=True, before_replace=keep)
+
+
+def _torch_save(obj: Any, f: Any, path: Path) -> None:
+    """``torch.save(obj, f)``, its write failures (reported as RuntimeError ``[enforce fail at
+    inline_container.cc] ... file write failed``) raised as the OSError they are, naming ``path``."""
+    try:
+        torch.save(obj, f)
+    except RuntimeError as e:
+        text = str(e)
+        if "inline_container.cc" not in text or not ("write" in text or "unexpected pos" in text):
+            raise
+        try:
+            full = os.statvfs(path.parent).f_bavail == 0
+        except (OSError, AttributeError):  # no statvfs on Windows
+            full = False
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        reason = f"{os.strerror(errno.EIO)}: torch could not write the file (is the disk full?)"
+        raise OSError(errno.EIO, reason, str(path)) from None
 
 
 def _keep_copy(path: Path, prev: Path) -> None:

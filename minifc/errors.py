@@ -63,8 +63,8 @@ def check_labels(scores: torch.Tensor, y: torch.Tensor, who: str, values: bool =
     a host read fewer per step). Returns y on the scores' device (labels built on the CPU index
     CUDA scores, as in plain torch).
     """
-    if scores.dim() != 2:
-        raise ShapeError(f"{who}: scores must have shape (N, C), got {tuple(scores.shape)}")
+    if scores.dim() != 2 or not scores.shape[0] or not scores.shape[1]:
+        raise ShapeError(f"{who}: scores must have shape (N, C) with N, C >= 1, got {tuple(scores.shape)}")
     if not isinstance(y, torch.Tensor):
         raise LabelError(f"{who}: labels must be a tensor of integers, got {type(y).__name__}")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
@@ -85,3 +85,15 @@ def check_label_range(y: torch.Tensor, c: int, who: str) -> None:
     lo, hi = (int(v) for v in torch.aminmax(y))  # one kernel for both ends
     if lo < 0 or hi >= c:
         raise LabelError(f"{who}: labels must be in [0, {c}) for {c} classes, got values in [{lo}, {hi}]")
+
+
+def check_finite_rows(X: torch.Tensor, what: str) -> None:
+    """Raise ValueError naming ``what`` and the first row of X (N, ...) that holds NaN or Inf; one
+    kernel and a host read (integer data passes as it is)."""
+    if not X.is_floating_point() or X.device.type == "meta" or X.dim() == 0 or not X.numel():
+        return
+    finite = torch.isfinite(X)
+    if bool(finite.all()):
+        return
+    rows = (~finite).reshape(X.shape[0], -1).any(dim=1).nonzero().flatten()
+    raise ValueError(f"{what} contains NaN or Inf in {rows.numel()} sample(s), first at row {int(rows[0])}")

@@ -26,6 +26,8 @@ __all__ = [
     "Dropout",
     "svm_loss",
     "softmax_loss",
+    "svm_loss_unchecked",
+    "softmax_loss_unchecked",
     "weight_grad",
     "add_weight_grad_",
 ]
@@ -66,6 +68,10 @@ class Linear:
 
         Returns ``(out, cache)``: out (N, M), cache ``(x, w, b)``.
         """
+        if w.dim() != 2 or b.dim() != 1 or b.shape[0] != w.shape[1]:
+            raise ShapeError(
+                f"Linear: expected w of shape (D, M) and b of shape (M,), got w {tuple(w.shape)} and b {tuple(b.shape)}"
+            )
         x2 = flatten_samples(x)
         if x2.shape[1] != w.shape[0]:
             raise ShapeError(
@@ -196,13 +202,41 @@ class Dropout:
         return dout
 
 
-@no_grad
 def svm_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Multiclass hinge loss with margin 1, averaged over N.
 
     Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
-    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
+    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C). Raises ShapeError / LabelError for bad
+    shapes or labels, ValueError when the loss is not finite (naming the first row of NaN or Inf
+    scores); a model uses :func:`svm_loss_unchecked`, leaving a non-finite loss to the Trainer's divergence
+    report.
     """
+    return _finite("svm_loss", x, svm_loss_unchecked(x, y))
+
+
+def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy, numerically stable, averaged over N.
+
+    Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
+    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C). Raises as :func:`svm_loss` does; a model
+    uses :func:`softmax_loss_unchecked`.
+    """
+    return _finite("softmax_loss", x, softmax_loss_unchecked(x, y))
+
+
+def _finite(who: str, x: torch.Tensor, out: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``out`` when its loss is finite (one host read of the loss already computed), else ValueError."""
+    if x.device.type == "meta" or math.isfinite(float(out[0])):  # meta tensors carry no values
+        return out
+    rows = (~torch.isfinite(x)).any(dim=1).nonzero().flatten()
+    if rows.numel():
+        raise ValueError(f"{who}: scores contain NaN or Inf in {rows.numel()} row(s), first at row {int(rows[0])}")
+    raise ValueError(f"{who}: the loss is not finite: scores too large for {x.dtype}")
+
+
+@no_grad
+def svm_loss_unchecked(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`svm_loss` without the check of the loss's value (shapes and labels are checked)."""
     y = check_labels(x, y, "svm_loss")
     n = x.shape[0]
     rows = torch.arange(n, device=x.device)
@@ -216,12 +250,8 @@ def svm_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 @no_grad
-def softmax_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax cross-entropy, numerically stable, averaged over N.
-
-    Inputs: x (N, C) scores, y (N,) integer labels in [0, C).
-    Returns ``(loss, dx)``: a 0-dim tensor and dx (N, C).
-    """
+def softmax_loss_unchecked(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`softmax_loss` without the check of the loss's value (shapes and labels are checked)."""
     on_cpu = x.device.type == "cpu"
     # torch's CPU gather refuses an out-of-range index by itself, so there the range is checked only
     # when it does (to name the labels); a CUDA kernel would assert and poison the context instead

@@ -10,6 +10,7 @@ every layer to the new dict.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,14 +20,17 @@ import torch
 from . import functional as F
 from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import converted_params, load_target, read_classic_checkpoint
-from .errors import ShapeError
+from .errors import ShapeError, check_finite_rows
 from .nn import Dropout, Linear, LinearReLU, Module, Parameter, Sequential
-from .validate import check_number
+from .param_dict import check_param_dict
+from .validate import check_float_dtype, check_number
 
 __all__ = ["Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
 
 LOSSES = {"softmax": F.softmax_loss, "svm": F.svm_loss}
+#: a model's forward pass leaves a non-finite loss to the Trainer's divergence report (with its hints)
+_UNCHECKED = {F.softmax_loss: F.softmax_loss_unchecked, F.svm_loss: F.svm_loss_unchecked}
 
 
 class Classifier:
@@ -89,15 +93,9 @@ class Classifier:
         self.check_params()
 
     def check_params(self) -> None:
-        """Raise :class:`ShapeError` for a tensor in ``params`` whose shape is not its layer's."""
-        params = self._params
-        if len(params) != len(self._shapes):
-            extra = sorted(set(params) - set(self._shapes))
-            raise KeyError(f"params holds {extra}, which the model does not have ({', '.join(self._shapes)})")
-        for name, shape in self._shapes.items():
-            t = params[name]
-            if t.shape != shape:
-                raise ShapeError(f"params[{name!r}] has shape {tuple(t.shape)}, expected {tuple(shape)}")
+        """Raise naming the entry of ``params`` that is missing, extra, not a tensor, of another shape than
+        its layer's, or of another dtype or device (:func:`minifc.param_dict.check_param_dict`)."""
+        check_param_dict(self._params, self._shapes)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -106,7 +104,7 @@ class Classifier:
 
     @dtype.setter
     def dtype(self, dtype: torch.dtype) -> None:
-        self.net.to(_to_dtype(dtype))
+        self.net.to(check_float_dtype(_to_dtype(dtype), f"{type(self).__name__}.dtype"))
 
     @property
     def device(self) -> torch.device:
@@ -115,17 +113,23 @@ class Classifier:
     def loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
         """X (N, d_1, ..., d_k) -> scores (N, C) when y is None, else ``(loss, grads)`` with grads keyed
         like ``params``. X is cast to the model's dtype (the classic models take float64 data with
-        float32 weights). The same as :meth:`forward_loss` then :meth:`backward`."""
+        float32 weights). The same as :meth:`forward_loss` then :meth:`backward`, except that a
+        non-finite loss caused by NaN or Inf in X raises ValueError naming the first such row (scores
+        alone are returned as computed: NaN in, NaN out)."""
         if y is None:
             return self.forward_loss(X)
         loss, dscores = self.forward_loss(X, y)
+        if not math.isfinite(float(loss)):  # one host read; X is looked at only when the loss is bad
+            check_finite_rows(X, f"{type(self).__name__}.loss: X")
         return loss, self.backward(dscores)
 
     def forward_loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any:
         """The forward pass: scores (N, C) when y is None, else ``(loss, dscores)`` (the L2 penalty
         ``reg * sum(W**2)`` included) with the layers' caches kept for :meth:`backward`."""
-        X = self._check_input(X)
         self.check_params()
+        X = self._check_input(X)
+        if y is not None and X.dim() > 0 and X.shape[0] == 0:
+            raise ShapeError(f"{type(self).__name__}.loss: X is empty (shape {tuple(X.shape)}); a loss needs samples")
         self._before_forward(y is not None)
         with torch.no_grad():
             if self.net.training != (y is not None):  # a walk over every module: only when it changes
@@ -211,11 +215,13 @@ class Classifier:
 
 
 def _resolve_loss(loss: Any) -> Any:
-    if callable(loss):
-        return loss
-    from .registry import get_loss
+    """A loss function from a function or a registered name; the functional API's checked losses are
+    replaced by their unchecked forms (the same math without the host read of the loss)."""
+    if not callable(loss):
+        from .registry import get_loss
 
-    return get_loss(loss)
+        loss = get_loss(loss)
+    return next((fast for checked, fast in _UNCHECKED.items() if loss is checked), loss)
 
 
 def _to_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -299,7 +305,8 @@ class TwoLayerNet(_ClassicNet):
             for d, n in ((input_dim, "input_dim"), (hidden_dim, "hidden_dim"), (num_classes, "num_classes"))
         ]
         self.input_dim, self.hidden_dim, self.num_classes = dims
-        self.weight_scale = weight_scale
+        self.weight_scale = check_number(weight_scale, "TwoLayerNet weight_scale", minimum=0.0)
+        check_float_dtype(dtype, "TwoLayerNet dtype")
         net = Sequential(
             LinearReLU(dims[0], dims[1], weight_scale, dtype, device),
             Linear(dims[1], dims[2], weight_scale, dtype, device),
@@ -343,6 +350,8 @@ class FullyConnectedNet(_ClassicNet):
         _positive_int(input_dim, "input_dim")
         _positive_int(num_classes, "num_classes")
         p = F.check_drop_probability(dropout, "FullyConnectedNet dropout")
+        weight_scale = check_number(weight_scale, "FullyConnectedNet weight_scale", minimum=0.0)
+        check_float_dtype(dtype, "FullyConnectedNet dtype")
         self.hidden_dims, self.input_dim, self.num_classes = list(hidden), input_dim, num_classes
         self.dropout, self.weight_scale, self.seed = p, weight_scale, seed
         self.num_layers = 1 + len(hidden)

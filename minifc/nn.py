@@ -14,6 +14,7 @@ import torch
 from . import functional as F
 from .errors import ShapeError
 from .parameter import Parameter
+from .validate import check_float_dtype, check_number
 
 __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Sequential"]
 
@@ -116,6 +117,8 @@ class Module:
             if dtype is not None:
                 raise TypeError("Module.to: got a dtype both as the first argument and as dtype=")
             device, dtype = None, device
+        if dtype is not None:
+            check_float_dtype(dtype, f"{type(self).__name__}.to: dtype")
 
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
@@ -182,7 +185,11 @@ def _new_weight(
     device: torch.device | str | None,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    std = math.sqrt(2.0 / in_features) if weight_scale is None else float(weight_scale)
+    if weight_scale is None:
+        std = math.sqrt(2.0 / in_features)
+    else:
+        std = check_number(weight_scale, "Linear weight_scale", minimum=0.0)
+    check_float_dtype(dtype, "Linear dtype")
     w = torch.randn(in_features, out_features, dtype=dtype, device=device, generator=generator)
     return w.mul_(std)
 

@@ -167,4 +167,6 @@ class Solver(Trainer):
         self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
     ) -> float:
         """Accuracy on X, y (moved to the solver's device; X cast to the model's dtype by its loss)."""
-        return super().check_accuracy(X.to(self.device), y.to(self.device), num_samples, batch_size)
+        if isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor):
+            X, y = X.to(self.device), y.to(self.device)
+        return super().check_accuracy(X, y, num_samples, batch_size)

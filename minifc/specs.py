@@ -46,6 +46,8 @@ def split_spec(spec: Any) -> tuple[str, list[Any], dict[str, Any]]:
                 args.append(parse_value(item))
             elif not key.strip().isidentifier():
                 raise ValueError(f"spec {spec!r}: {key.strip()!r} is not a valid key (expected key=value)")
+            elif key.strip() in config:
+                raise ValueError(f"spec {spec!r}: {key.strip()} is given twice")
             else:
                 config[key.strip()] = parse_value(value)
     elif isinstance(spec, Mapping):

@@ -37,14 +37,14 @@ from .training.inputs import (
     trainable_model,
 )
 from .training.loop import call_callbacks, run_epochs
-from .training.metrics import accuracy
+from .training.metrics import accuracy, check_accuracy_inputs
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
 from .training.schedule import apply_schedule, check_schedule
 from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import Fused, choose_updater
-from .validate import check_int, check_number
+from .validate import check_int, check_lr_range, check_number
 
 __all__ = ["Trainer", "resolve_device"]
 
@@ -138,6 +138,11 @@ class Trainer:
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(schedule)
+        dtype = next(iter(self.model.params.values())).dtype
+        lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+            lr_name = "optim_config['learning_rate']"
+            check_lr_range(float(lr), self.lr_decay, self.num_epochs, dtype, lr_name, "lr_decay")
         self.num_train_samples = check_int(num_train_samples, "num_train_samples", 1, optional=True)
         self.num_val_samples = check_int(num_val_samples, "num_val_samples", 1, optional=True)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -148,7 +153,7 @@ class Trainer:
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
         move_model(self.model, self.device)
-        self.data = prepare_data(data, next(iter(self.model.params.values())).dtype, self.device)
+        self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
         self.generator = torch.Generator()
         X, y = self.data["X_train"], self.data["y_train"]
@@ -254,7 +259,10 @@ class Trainer:
         self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
     ) -> float:
         """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
-        ``num_samples`` when given, computed in batches."""
+        ``num_samples`` when given, computed in batches. X and y other than the trainer's own data are
+        checked first (:func:`~minifc.training.metrics.check_accuracy_inputs`)."""
+        if not any(X is t for t in self.data.values()):
+            check_accuracy_inputs(self.model, X, y)
         measure = accuracy if self.parallel is None else self.parallel.accuracy
         return measure(self.model, X, y, num_samples, batch_size, self.generator)
 

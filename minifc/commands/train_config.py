@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import MinifcError, closest
+from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
     SCHEDULES,
@@ -116,6 +120,12 @@ def check_values(raw: Mapping[str, Any], source: str, *, file: bool) -> dict[str
     """
     out: dict[str, Any] = {}
     rule_options = None
+    for alias, name in _ALIASES.items():
+        if alias in raw and name in raw:
+            where = source if file else f"--{name.replace('_', '-')}"
+            raise ConfigError(
+                f"{where}: keys {alias!r} and {name!r} are one setting ({alias} is its older name); give one"
+            )
     for key, value in raw.items():
         key = _ALIASES.get(key, key)
         where = f"{source}: key {key!r}" if file else where_option(key)
@@ -151,13 +161,18 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"{path}: a configuration file must end in .toml or .json (its suffix picks the format)")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_regular_file(path)
     except OSError as e:
         raise ConfigError(f"cannot read configuration file {path}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is dropped
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-    raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
-    values = check_values(raw, str(path), file=True)
+    try:
+        raw = _parse_toml(text, path) if suffix == ".toml" else _parse_json(text, path)
+        values = check_values(raw, str(path), file=True)
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply (a configuration is a flat table)") from None
     if values.get("data") and not os.path.isabs(values["data"]):
         values["data"] = _relative_to_cwd(os.path.join(os.path.abspath(path.parent), values["data"]))
     return values
@@ -193,6 +208,25 @@ def saved_form(config: Mapping[str, Any], folder: str | os.PathLike, relative: b
         return dict(config)
 
 
+#: the largest configuration file read (a real one is a few hundred bytes)
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most :data:`MAX_CONFIG_BYTES`: opened
+    without blocking (a named pipe with no writer would wait forever) and checked before reading, so a
+    FIFO, a device (``/dev/zero``) or a folder is refused naming it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path} is not a regular file (a configuration must be a .toml or .json file)")
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a configuration file")
+    return data
+
+
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         import tomllib
@@ -209,13 +243,25 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
 
 def _parse_json(text: str, path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=_unique_keys)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     except json.JSONDecodeError as e:
         what = "is empty" if not text.strip() else f"is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
         raise ConfigError(f"{path} {what}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a JSON object of key: value, got {describe(raw)}")
     return raw
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is an error (json alone keeps the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"key {key!r} is given twice")
+        out[key] = value
+    return out
 
 
 def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -299,6 +345,17 @@ def _check_norm(config: dict[str, Any]) -> None:
         default_registry().component("layer", config["norm"])
 
 
+def _check_lr_in_dtype(config: dict[str, Any]) -> None:
+    if config["lr"] is not None:
+        check_lr_range(config["lr"], 1.0, 0, getattr(torch, config["dtype"]), "the learning rate", "lr_decay")
+
+
+def _check_decay_in_dtype(config: dict[str, Any]) -> None:
+    if config["lr"] is not None:
+        dtype = getattr(torch, config["dtype"])
+        check_lr_range(config["lr"], config["lr_decay"], config["epochs"], dtype, "the learning rate", "lr_decay")
+
+
 #: checks that need the plugin registry or several keys, each with the key its messages name
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
     ("update_rule", _check_update_rule),
@@ -306,6 +363,8 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
     ("regularizers", _check_regularizers),
     ("norm", _check_norm),
     ("schedule", build_schedule),
+    ("lr", _check_lr_in_dtype),
+    ("lr_decay", _check_decay_in_dtype),
 )
 
 

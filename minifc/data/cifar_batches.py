@@ -59,12 +59,12 @@ def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         with open(path, "rb") as f:
             batch = _BatchUnpickler(f, encoding="latin1").load()
-        data = batch.get(b"data", batch.get("data"))
-        labels = batch.get(b"labels", batch.get("labels"))
-        data = np.ascontiguousarray(data, dtype=np.uint8)
-        labels = np.asarray(labels, dtype=np.int64)
+        data = np.asarray(batch.get(b"data", batch.get("data")))
+        labels = np.asarray(batch.get(b"labels", batch.get("labels")))
     except Exception as e:
         raise DataError(f"cannot read CIFAR-10 batch {path}: {type(e).__name__}: {first_line(e)}") from None
+    data = np.ascontiguousarray(_integers(np, data, "pixel values", 255, path), dtype=np.uint8)
+    labels = np.asarray(_integers(np, labels, "labels", None, path), dtype=np.int64)  # range: below
     if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
         raise DataError(
             f"malformed CIFAR-10 batch {path}: expected data of shape (n, 3072) and n labels, got data "
@@ -77,6 +77,28 @@ def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         )
     # Each row is 1024 red, 1024 green, 1024 blue values, each 32x32 row-major: (C, H, W) order.
     return torch.from_numpy(data).reshape(-1, 3, 32, 32), y
+
+
+def _integers(np: Any, values: Any, what: str, top: int | None, path: Path) -> Any:
+    """``values`` (a numpy array) when it holds integers (in [0, top] unless top is None), of any numeric
+    dtype: a batch re-saved with floats that are whole numbers loads; DataError naming the file and what
+    is wrong otherwise, instead of a cast that would wrap or truncate them."""
+    kind = values.dtype.kind
+    if kind not in "uif":
+        raise DataError(f"malformed CIFAR-10 batch {path}: {what} must be integers, got {values.dtype}")
+    if kind == "u" and values.dtype.itemsize == 1:
+        return values  # uint8 pixels, the usual case: always in range
+    if kind == "f":
+        if not np.isfinite(values).all():
+            raise DataError(f"malformed CIFAR-10 batch {path}: {what} include NaN or Inf")
+        if (values != np.floor(values)).any():
+            raise DataError(f"malformed CIFAR-10 batch {path}: {what} must be integers, got fractions ({values.dtype})")
+    if top is not None and values.size and (values.min() < 0 or values.max() > top):
+        raise DataError(
+            f"malformed CIFAR-10 batch {path}: {what} must be in [0, {top}], got values in "
+            f"[{values.min():g}, {values.max():g}]"
+        )
+    return values
 
 
 def read_batches(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

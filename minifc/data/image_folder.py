@@ -3,7 +3,8 @@
 Classes are the class folders sorted by name (labels 0..9: CIFAR-10's label order is alphabetical); the images of a
 class are its image files at any depth, sorted by folder and then by name, as ``torchvision.datasets.ImageFolder``
 lists them. Only regular files (or symbolic links to them) with an image extension are images; every real folder is
-visited once, so a symbolic link loop or a second link to a folder does not count its images again. Anything else
+visited once, so a symbolic link loop or a second link to a folder does not count its images again, and a class
+folder that reaches another class's folder (``train/cat`` a link to ``train/dog``) is refused. Anything else
 with an image extension (a named pipe, a socket, a device, a broken link) is refused with an error naming it.
 
 The decoded images are cached (:mod:`minifc.data.decoded_cache`); the first load of a folder prints one line to
@@ -112,8 +113,9 @@ def list_split(folder: Path) -> tuple[list[str], list[ImageFile], list[int]]:
         )
     files: list[ImageFile] = []
     labels: list[int] = []
+    claimed: dict[tuple[int, int], str] = {}  # every real folder of the classes listed so far
     for label, name in enumerate(classes):
-        found = walk_images(str(folder / name))  # plain strings: pathlib costs seconds over 60,000 files
+        found = walk_images(str(folder / name), claimed)  # plain strings: pathlib costs seconds over 60,000 files
         if not found:
             raise DataError(
                 f"malformed CIFAR-10 image folder: class folder {folder / name} holds no images "
@@ -124,16 +126,19 @@ def list_split(folder: Path) -> tuple[list[str], list[ImageFile], list[int]]:
     return classes, files, labels
 
 
-def walk_images(top: str) -> list[ImageFile]:
+def walk_images(top: str, claimed: dict[tuple[int, int], str] | None = None) -> list[ImageFile]:
     """The image files under the folder ``top``, at any depth, sorted by folder path and then by name.
 
     Symbolic links are followed, but each real folder (device and inode) is visited once: a folder reached again,
-    through a link loop or a second link, is skipped with a warning.
+    through a link loop or a second link, is skipped with a warning. ``claimed``: the real folders of other
+    classes (added to as this one is walked); reaching one of them is a labelling error.
 
     Raises:
-        DataError: a folder cannot be listed, or an entry with an image extension is not a regular file (a named
-            pipe, socket, device or broken link); the message names it.
+        DataError: a folder cannot be listed, an entry with an image extension is not a regular file (a named
+            pipe, socket, device or broken link), or a folder is one another class already holds; the message
+            names it (and the other path).
     """
+    claimed = {} if claimed is None else claimed
     seen: dict[tuple[int, int], str] = {}
     groups: list[tuple[str, list[ImageFile]]] = []
     stack = [top]
@@ -144,6 +149,11 @@ def walk_images(top: str) -> list[ImageFile]:
         except OSError as e:
             raise DataError(f"cannot list the image folder {folder} ({type(e).__name__}: {first_line(e)})") from None
         key = (st.st_dev, st.st_ino)
+        if key in claimed:
+            raise DataError(
+                f"malformed CIFAR-10 image folder: {folder} is the folder {claimed[key]} of another class (a symbolic "
+                "link?); its images would be listed under two labels"
+            )
         if key in seen:
             warnings.warn(
                 f"image folder: skipping {folder}, which is the folder {seen[key]} again (a symbolic link loop or "
@@ -155,6 +165,7 @@ def walk_images(top: str) -> list[ImageFile]:
         images, subfolders = _scan(folder)
         groups.append((folder, images))
         stack.extend(reversed(subfolders))  # the first name is visited first
+    claimed.update(seen)
     groups.sort(key=lambda g: g[0])
     return [f for _, images in groups for f in images]
 

@@ -40,6 +40,7 @@ def update_rule(
     def declare(rule: UpdateRule) -> UpdateRule:
         rule.defaults = dict(defaults)  # type: ignore[attr-defined]
         rule.state_keys = tuple(state_keys)  # type: ignore[attr-defined]
+        rule.known_keys = frozenset(defaults) | frozenset(state_keys)  # type: ignore[attr-defined]
         rule.bounds = dict(bounds or {})  # type: ignore[attr-defined]
         rule.foreach = None  # type: ignore[attr-defined]
         rule.fused = None  # type: ignore[attr-defined]
@@ -49,11 +50,37 @@ def update_rule(
     return declare
 
 
+_NUMBER_TYPES = (float, int)
+
+
 def setup(rule: UpdateRule, config: dict | None) -> dict:
-    """``config`` (a new dict when None) with the rule's missing hyper-parameters set to their defaults."""
-    config = {} if config is None else config
+    """``config`` (a new dict when None) with the rule's missing hyper-parameters set to their defaults.
+
+    Called by every rule at every step, so it checks cheaply: a config that is not a dict (TypeError),
+    and, for a rule declared with :func:`update_rule`, a key the rule does not know or a learning rate
+    that is not a number >= 0 (ValueError from :func:`check_config`, naming the rule and the key); the
+    other values are checked in full when a default had to be filled in (a config's first use)."""
+    if config is None:
+        config = {}
+    elif not isinstance(config, dict):
+        name = getattr(rule, "__name__", "update rule")
+        raise TypeError(f"{name}: config must be a dict of hyper-parameters (or None), got {type(config).__name__}")
+    filled = False
     for key, value in rule.defaults.items():  # type: ignore[attr-defined]
-        config.setdefault(key, value)
+        if key not in config:
+            config[key] = value
+            filled = True
+    known = getattr(rule, "known_keys", None)
+    if known is None:  # defaults set by hand: nothing declared to check against
+        return config
+    lr = config.get("learning_rate", 0.0)
+    if (
+        filled
+        or (len(config) != len(known) and not config.keys() <= known)  # equal: every key known, the usual case
+        or type(lr) not in _NUMBER_TYPES
+        or not 0.0 <= lr < math.inf
+    ):
+        check_config(rule, config)
     return config
 
 

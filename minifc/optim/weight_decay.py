@@ -24,7 +24,11 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
     def decayed(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
         config = setup(decayed, config)
         w.mul_(1 - config["learning_rate"] * config["weight_decay"])
-        return rule(w, dw, config)
+        decay = config.pop("weight_decay")  # a key the inner rule does not know
+        try:
+            return rule(w, dw, config)
+        finally:
+            config["weight_decay"] = decay
 
     decayed.__name__ = decayed.__qualname__ = name or f"{rule.__name__}w"
     decayed.__doc__ = f"{rule.__name__} with decoupled weight decay: first ``w *= 1 - learning_rate * weight_decay``."
@@ -44,6 +48,11 @@ def _decay_first(decayed: UpdateRule, inner: Callable[..., bool] | None) -> Call
         if c is None:
             return False
         torch._foreach_mul_(ws, 1 - c["learning_rate"] * c["weight_decay"])
-        return inner(ws, dws, configs)  # the same configs agreed on every key the rule reads
+        decays = [config.pop("weight_decay") for config in configs]  # a key the inner rule does not know
+        try:
+            return inner(ws, dws, configs)  # the same configs agreed on every key the rule reads
+        finally:
+            for config, decay in zip(configs, decays, strict=True):
+                config["weight_decay"] = decay
 
     return batched

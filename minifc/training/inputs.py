@@ -15,6 +15,7 @@ from ..validate import check_number
 
 __all__ = [
     "prepare_data",
+    "check_data_tensor",
     "check_against_model",
     "check_optim_config",
     "resolve_update_rule",
@@ -27,7 +28,8 @@ SPLITS = ("train", "val")
 
 def prepare_data(data: Any, dtype: torch.dtype, device: torch.device | str) -> dict[str, torch.Tensor]:
     """Check ``data`` (X_train (N, ...), y_train (N,), X_val, y_val) and return it cast to ``dtype``
-    (labels to int64) on ``device``, moved once. Errors name the key and the sample at fault."""
+    (labels to int64) on ``device``, moved once. Errors name the key and the sample at fault. Tensors
+    that require grad are used detached (training computes its own gradients)."""
     if not isinstance(data, Mapping):
         raise TypeError(f"data must be a dict with X_train, y_train, X_val, y_val; got {type(data).__name__}")
     missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
@@ -36,9 +38,9 @@ def prepare_data(data: Any, dtype: torch.dtype, device: torch.device | str) -> d
     out = {}
     for split in SPLITS:
         X, y = data[f"X_{split}"], data[f"y_{split}"]
-        for key, t in ((f"X_{split}", X), (f"y_{split}", y)):
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"data[{key!r}] must be a torch.Tensor, got {type(t).__name__}")
+        X, y = (check_data_tensor(t, key) for t, key in ((X, f"X_{split}"), (y, f"y_{split}")))
+        if X.dtype == torch.bool:
+            raise TypeError(f"data['X_{split}'] is a bool tensor; give the features as numbers (e.g. X.float())")
         if X.dim() == 0:
             raise ShapeError(f"data['X_{split}'] is a 0-dim tensor; expected (N, features...)")
         if X.shape[0] == 0:
@@ -63,6 +65,20 @@ def prepare_data(data: Any, dtype: torch.dtype, device: torch.device | str) -> d
         out[f"X_{split}"] = X.to(device=device)
         out[f"y_{split}"] = y.to(device=device, dtype=torch.int64)
     return out
+
+
+def check_data_tensor(t: Any, key: str) -> torch.Tensor:
+    """``t`` detached from autograd (minifc computes its own gradients) when it is a dense, real tensor
+    holding values; TypeError naming ``data[key]`` for anything else (a sparse, complex or meta tensor)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"data[{key!r}] must be a torch.Tensor, got {type(t).__name__}")
+    if t.layout != torch.strided:
+        raise TypeError(f"data[{key!r}] is a {t.layout} tensor; give a dense one (t.to_dense())")
+    if t.is_complex():
+        raise TypeError(f"data[{key!r}] is complex ({t.dtype}); give real numbers")
+    if t.device.type == "meta":
+        raise TypeError(f"data[{key!r}] is on the meta device and holds no values")
+    return t.detach()
 
 
 def check_against_model(model: Any, data: Mapping[str, torch.Tensor]) -> None:

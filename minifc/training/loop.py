@@ -14,6 +14,7 @@ from typing import Any
 from ..callbacks import Callback
 from ..checkpoint import non_finite
 from .divergence import raise_divergence
+from .schedule import check_learning_rates
 
 __all__ = ["call_callbacks", "run_epochs", "end_epoch", "step_hooks"]
 
@@ -24,6 +25,7 @@ def call_callbacks(trainer: Any, hook: str) -> None:
         method = getattr(cb, hook, None)
         if method is not None:
             method(trainer)
+            check_learning_rates(trainer, f"callback {type(cb).__name__}.{hook}")
 
 
 def step_hooks(callbacks: list[Any]) -> list[Callable[[Any], Any]]:
@@ -61,6 +63,7 @@ def run_epochs(trainer: Any, time_limit: float | None) -> None:
                 trainer.step()
                 for hook in hooks:
                     hook(trainer)
+                    check_learning_rates(trainer, hook)
                 if trainer.stop_training:
                     break
             if trainer.step_count < (trainer.epoch + 1) * ipe:  # stopped within the epoch
@@ -83,6 +86,7 @@ def end_epoch(trainer: Any) -> None:
     for config in configs.values():
         if "learning_rate" in config:
             config["learning_rate"] *= trainer.lr_decay
+    check_learning_rates(trainer, f"lr_decay {trainer.lr_decay!r} after epoch {trainer.epoch}")
     parallel = trainer.parallel
     if parallel is not None:
         parallel.check_in_sync(trainer.model, trainer.step_count)

@@ -9,7 +9,25 @@ from typing import Any
 
 import torch
 
-__all__ = ["accuracy", "confusion_matrix", "count_correct", "epoch_losses", "subsample"]
+from ..errors import LabelError, check_finite_rows, check_label_range
+
+__all__ = ["accuracy", "check_accuracy_inputs", "confusion_matrix", "count_correct", "epoch_losses", "subsample"]
+
+
+def check_accuracy_inputs(model: Any, X: Any, y: Any, who: str = "check_accuracy") -> None:
+    """Raise naming ``who`` unless X (N, ...) is a tensor without NaN or Inf and y (N,) integer labels in
+    [0, C), C the width of the model's scores (one forward of one sample)."""
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"{who}: X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise LabelError(f"{who}: labels y must be integers (e.g. torch.int64), got {y.dtype}")
+    if X.dim() == 0 or y.dim() != 1 or y.shape[0] != X.shape[0]:
+        raise LabelError(f"{who}: expected one label per row of X {tuple(X.shape)}, got y of shape {tuple(y.shape)}")
+    if not X.shape[0]:
+        return
+    check_finite_rows(X, f"{who}: X")
+    scores = model.loss(X[:1])
+    check_label_range(y, scores.shape[1], who)
 
 
 def accuracy(

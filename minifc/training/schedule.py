@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["check_schedule", "schedule_factor", "apply_schedule"]
+import torch
+
+__all__ = ["check_schedule", "schedule_factor", "apply_schedule", "check_learning_rates", "lr_limit"]
 
 
 def _name(schedule: Any) -> str:
@@ -53,5 +55,36 @@ def apply_schedule(trainer: Any) -> None:
     schedule's factor times ``lr_decay ** epoch``."""
     total = trainer.num_epochs * trainer.iterations_per_epoch
     factor = schedule_factor(trainer.schedule, trainer.step_count, total) * trainer.lr_decay**trainer.epoch
+    limit = lr_limit(trainer)
     for name, config in trainer.optim_configs.items():
-        config["learning_rate"] = trainer.base_lr[name] * factor
+        lr = trainer.base_lr[name] * factor
+        if lr > limit:
+            raise ValueError(
+                f"schedule {_name(trainer.schedule)!r}: the learning rate of {name} at step {trainer.step_count} "
+                f"({trainer.base_lr[name]!r} * {factor!r}) is beyond the largest value of the parameters' dtype "
+                f"({limit:.3g})"
+            )
+        config["learning_rate"] = lr
+
+
+def lr_limit(trainer: Any) -> float:
+    """The largest learning rate the trainer's parameters' dtype can hold (update kernels cast it)."""
+    return float(torch.finfo(next(iter(trainer.model.params.values())).dtype).max)
+
+
+def check_learning_rates(trainer: Any, who: Any) -> None:
+    """ValueError naming ``who`` (a string, or the ``on_step_end`` method just called) when a
+    parameter's learning rate is not a number in [0, the dtype's largest value]: Python comparisons
+    only, cheap enough for every step."""
+    limit = lr_limit(trainer)
+    tables = ((trainer.optim_configs, "optim_configs[{!r}]['learning_rate']"), (trainer.base_lr, "base_lr[{!r}]"))
+    for table, where in tables:
+        for name, entry in table.items():
+            lr = entry.get("learning_rate", 0.0) if isinstance(entry, dict) else entry
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0.0 <= lr <= limit:
+                if not isinstance(who, str):
+                    who = f"callback {type(getattr(who, '__self__', who)).__name__}.on_step_end"
+                raise ValueError(
+                    f"{who} set trainer.{where.format(name)} to {lr!r}: a learning rate must be a finite number "
+                    f">= 0 (and at most {limit:.3g} for the parameters' dtype)"
+                )

@@ -69,3 +69,39 @@ def test_batches_missing_or_malformed(tmp_path: Path) -> None:
     (folder / "data_batch_3").write_bytes(b"not a pickle")
     with pytest.raises(DataError, match="cannot read CIFAR-10 batch .*data_batch_3"):
         load_cifar10(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("data", "labels", "pattern"),
+    [
+        (lambda np: np.full((4, 3072), 0.5), [0] * 4, r"pixel values must be integers, got fractions"),
+        (lambda np: np.full((4, 3072), -3, np.int64), [0] * 4, r"pixel values must be in \[0, 255\].*\[-3"),
+        (lambda np: np.full((4, 3072), 300, np.int16), [0] * 4, r"pixel values must be in \[0, 255\].*300\]"),
+        (lambda np: np.full((4, 3072), np.nan), [0] * 4, "pixel values include NaN or Inf"),
+        (lambda np: np.zeros((4, 3072), bool), [0] * 4, "pixel values must be integers, got bool"),
+        (lambda np: np.zeros((4, 3072), np.uint8), [0.5, 1, 2, 3], "labels must be integers, got fractions"),
+        (lambda np: np.zeros((4, 3072), np.uint8), [0, 1, 2, float("nan")], "labels include NaN"),
+        (lambda np: np.zeros((4, 3072), np.uint8), [0, 1, 2, -1], r"labels must be in \[0, 10\), got \[-1, 2\]"),
+    ],
+    ids=["float-pixels", "negative-pixels", "pixels-over-255", "nan-pixels", "bool-pixels", "float-labels",
+         "nan-labels", "negative-labels"],
+)
+def test_batches_with_values_a_cast_would_change_are_refused(tmp_path: Path, data, labels, pattern) -> None:
+    np = numpy_or_skip()
+    folder = make_batches(tmp_path)
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": data(np), b"labels": labels}, f)
+    with pytest.raises(DataError, match=rf"malformed CIFAR-10 batch .*data_batch_2: {pattern}"):
+        load_cifar10(tmp_path)
+
+
+def test_batches_of_whole_numbers_in_another_dtype_load(tmp_path: Path) -> None:
+    np = numpy_or_skip()
+    folder = make_batches(tmp_path)
+    with open(folder / "data_batch_2", "rb") as f:
+        batch = pickle.load(f)
+    expected = load_cifar10(tmp_path)["X_train"]
+    with open(folder / "data_batch_2", "wb") as f:
+        labels = np.asarray(batch[b"labels"], np.float32)
+        pickle.dump({b"data": batch[b"data"].astype(np.float64), b"labels": labels}, f)
+    assert torch.equal(load_cifar10(tmp_path)["X_train"], expected)

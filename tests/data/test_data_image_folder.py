@@ -127,6 +127,24 @@ def test_second_link_to_a_subfolder_counts_it_once(tmp_path: Path) -> None:
     assert n_train_images(d) == 11
 
 
+def test_a_class_folder_linked_to_another_class_is_refused(tmp_path: Path) -> None:
+    data = make_image_folder(tmp_path / "data", n_train=1, n_test=1)
+    cat = data / "train" / "cat"
+    for f in cat.iterdir():
+        f.unlink()
+    cat.rmdir()
+    os.symlink("dog", cat)
+    with pytest.raises(DataError, match=r"train/dog is the folder .*train/cat of another class"):
+        load_cifar10(data)
+
+
+def test_a_link_inside_a_class_to_another_class_is_refused(tmp_path: Path) -> None:
+    data = make_image_folder(tmp_path / "data", n_train=1, n_test=1)
+    os.symlink("../dog", data / "train" / "cat" / "dogs")
+    with pytest.raises(DataError, match=r"train/dog is the folder .*train/cat/dogs of another class"):
+        load_cifar10(data)
+
+
 def test_symlink_to_an_image_file_counts(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "data", n_train=2, n_test=1)
     write_image(tmp_path / "elsewhere.png", (75, 250, 60))
