@@ -281,6 +281,11 @@ class _ClassicNet(Classifier):
         print(f"load checkpoint file: {path}")
 
 
+def _scale(weight_scale: float | None, model: str) -> float | None:
+    """A model's ``weight_scale``: None (He initialisation) or a finite number >= 0."""
+    return None if weight_scale is None else check_number(weight_scale, f"{model} weight_scale", minimum=0.0)
+
+
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
@@ -295,7 +300,7 @@ class TwoLayerNet(_ClassicNet):
         input_dim: int = 3 * 32 * 32,
         hidden_dim: int = 100,
         num_classes: int = 10,
-        weight_scale: float = 1e-3,
+        weight_scale: float | None = 1e-3,
         reg: float = 0.0,
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
@@ -305,7 +310,7 @@ class TwoLayerNet(_ClassicNet):
             for d, n in ((input_dim, "input_dim"), (hidden_dim, "hidden_dim"), (num_classes, "num_classes"))
         ]
         self.input_dim, self.hidden_dim, self.num_classes = dims
-        self.weight_scale = check_number(weight_scale, "TwoLayerNet weight_scale", minimum=0.0)
+        self.weight_scale = _scale(weight_scale, "TwoLayerNet")
         check_float_dtype(dtype, "TwoLayerNet dtype")
         net = Sequential(
             LinearReLU(dims[0], dims[1], weight_scale, dtype, device),
@@ -339,7 +344,7 @@ class FullyConnectedNet(_ClassicNet):
         num_classes: int = 10,
         dropout: float = 0.0,
         reg: float = 0.0,
-        weight_scale: float = 1e-2,
+        weight_scale: float | None = 1e-2,
         seed: int | None = None,
         dtype: torch.dtype = torch.float,
         device: str | torch.device = "cpu",
@@ -350,7 +355,7 @@ class FullyConnectedNet(_ClassicNet):
         _positive_int(input_dim, "input_dim")
         _positive_int(num_classes, "num_classes")
         p = F.check_drop_probability(dropout, "FullyConnectedNet dropout")
-        weight_scale = check_number(weight_scale, "FullyConnectedNet weight_scale", minimum=0.0)
+        weight_scale = _scale(weight_scale, "FullyConnectedNet")
         check_float_dtype(dtype, "FullyConnectedNet dtype")
         self.hidden_dims, self.input_dim, self.num_classes = list(hidden), input_dim, num_classes
         self.dropout, self.weight_scale, self.seed = p, weight_scale, seed
