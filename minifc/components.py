@@ -83,6 +83,8 @@ class PluginInfo:
     components: dict[str, list[str]] = field(default_factory=dict)
     path: str | None = None
     commands: list[str] = field(default_factory=list)
+    #: components it registered that are not available (all of a failed plugin's; a loaded one's clashes)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class PluginInfo:
             "error": self.error,
             "components": self.components,
             "commands": self.commands,
+            "skipped": self.skipped,
         }
 
 

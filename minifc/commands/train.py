@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..components import PluginError
 from ..errors import MinifcError
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
@@ -156,6 +157,8 @@ def train(
     applied: dict[str, Any] = {}
     try:
         config, applied = _resumed_config(run_dir, requested) if resume else (resolve(requested, sources), {})
+    except PluginError as e:
+        raise click.ClickException(str(e)) from None
     except (MinifcError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     if print_config:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..components import PluginError
 from ..errors import MinifcError, closest
 from . import toml_writer
 from .config_checks import (
@@ -209,6 +210,8 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None)
     for key, check in _CROSS_CHECKS:
         try:
             check(config)
+        except PluginError:
+            raise  # strict mode: the failure names its plugin, not the option that looked it up
         except (MinifcError, ValueError, KeyError) as e:
             where = (sources or {}).get(key, key)
             text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
