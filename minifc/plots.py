@@ -51,14 +51,16 @@ def history_figure(
     title: str = "",
     first_epoch: int = 0,
 ) -> Any:
-    """The matplotlib figure :func:`plot_histories` writes: accuracies are drawn at epochs
-    ``first_epoch``, ``first_epoch + 1``, ..., losses at iterations 1, 2, ...; a legend names the runs
-    when there are several (give one run's name in the title)."""
+    """The matplotlib figure :func:`plot_histories` writes: accuracies (and ``lr_history``, the learning
+    rate of each epoch's last step) are drawn at epochs ``first_epoch``, ``first_epoch + 1``, ..., losses
+    at iterations 1, 2, ...; a legend names the runs when there are several (give one run's name in the
+    title)."""
     plt = pyplot()
     names = {
         "loss_history": "training loss",
         "train_acc_history": "training accuracy",
         "val_acc_history": "validation accuracy",
+        "lr_history": "learning rate (each epoch's last step)",
     }
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, key in zip(axes[0], panels, strict=True):
@@ -72,6 +74,8 @@ def history_figure(
                 ax.plot(epochs, values, "-o", label=label, markersize=3)
                 ax.set_xlabel("epoch")
                 ax.xaxis.get_major_locator().set_params(integer=True)
+            if key == "lr_history":
+                ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
         ax.set_title(names.get(key, key))
         ax.grid(alpha=0.3)
         if len(runs) > 1:

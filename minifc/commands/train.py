@@ -166,7 +166,8 @@ def train(
         return
     from .train_run import run
 
-    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"))
+    old_epochs = applied.get("epochs_before")
+    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), old_epochs=old_epochs)
 
 
 def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -189,5 +190,8 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
             f"may change. Start a new run instead (another --out, or --force to replace this one)."
         )
     for key, new in applied.items():
-        click.echo(f"note: {where_option(key)} changes from {saved[key]} to {new} for the rest of this run", err=True)
-    return {**saved, **applied}, applied
+        if key != "epochs":  # the run prints that one once the checkpoint is loaded, with the learning rate
+            click.echo(f"note: {where_option(key)} changes from {saved[key]} to {new} for the rest of this run",
+                       err=True)
+    before = {"epochs_before": saved["epochs"]} if "epochs" in applied else {}
+    return {**saved, **applied}, {**applied, **before}

@@ -26,6 +26,7 @@ from ..errors import CheckpointError, MinifcError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, NUM_CLASSES, allocation_message, check_model_memory
+from .resume_notes import epochs_note
 from .train_config import build_schedule
 
 CONFIG = "config.json"
@@ -46,10 +47,12 @@ def run(
     force: bool,
     quiet: bool,
     new_lr: float | None = None,
+    old_epochs: int | None = None,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given. Errors become one-line click errors. In a data-parallel job (torchrun) only
-    rank 0 claims the folder and writes files; the other ranks train beside it."""
+    now on when given (``old_epochs``: the run's number of epochs before this resume changed it). Errors
+    become one-line click errors. In a data-parallel job (torchrun) only rank 0 claims the folder and
+    writes files; the other ranks train beside it."""
     if not _is_main_rank():
         _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
         return
@@ -63,7 +66,7 @@ def run(
     with lock:
         try:
             _guarded(ctx, out, lambda: _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet,
-                                                   new_lr=new_lr))
+                                                   new_lr=new_lr, old_epochs=old_epochs))
         finally:
             lock.release()
             if created:  # a run that never started leaves no empty folder behind
@@ -108,7 +111,15 @@ def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, n
 
 
 def _run_locked(
-    config: dict[str, Any], out: Path, lock: Any, *, resume: bool, force: bool, quiet: bool, new_lr: float | None
+    config: dict[str, Any],
+    out: Path,
+    lock: Any,
+    *,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    new_lr: float | None,
+    old_epochs: int | None = None,
 ) -> None:
     note = stale_lock_message(lock)
     if note:
@@ -127,7 +138,8 @@ def _run_locked(
             f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
             f"into {out}/replaced-<time>/), or another --out"
         )
-    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True)
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True,
+                                 old_epochs=old_epochs)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -157,9 +169,16 @@ class _Gate(Callback):
     resumed run that has nothing left to do, applies a new learning rate, and saves the configuration."""
 
     def __init__(
-        self, out: Path, config: dict[str, Any], resume: bool, new_lr: float | None, write: bool = True
+        self,
+        out: Path,
+        config: dict[str, Any],
+        resume: bool,
+        new_lr: float | None,
+        write: bool = True,
+        old_epochs: int | None = None,
     ) -> None:
         self.out, self.config, self.resume, self.new_lr, self.write = out, config, resume, new_lr, write
+        self.old_epochs = old_epochs
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -179,13 +198,22 @@ class _Gate(Callback):
                 for name, opt in trainer.optim_configs.items():
                     trainer.base_lr[name] = lr
                     opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
+            if self.write and self.old_epochs is not None:
+                click.echo(epochs_note(trainer, self.old_epochs, self.config.get("schedule")), err=True)
             if self.write:
                 write_json(self.out / CONFIG, self.config)
         self.started = True
 
 
 def _build(
-    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None, main: bool
+    config: dict[str, Any],
+    out: Path,
+    *,
+    resume: bool,
+    quiet: bool,
+    new_lr: float | None,
+    main: bool,
+    old_epochs: int | None = None,
 ) -> tuple[Any, dict[str, Any], _Gate]:
     from ..device import resolve_device
     from ..trainer import Trainer
@@ -204,7 +232,7 @@ def _build(
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config, resume, new_lr, write=main)
+    gate = _Gate(out, config, resume, new_lr, write=main, old_epochs=old_epochs)
     trainer = Trainer(
         model,
         data,
@@ -306,10 +334,13 @@ def _plot(trainer: Any, out: Path, config: dict[str, Any]) -> None:
         "loss_history": trainer.loss_history,
         "train_acc_history": trainer.train_acc_history,
         "val_acc_history": trainer.val_acc_history,
+        "lr_history": trainer.lr_history,
     }
     lr = "" if config["lr"] is None else f" lr {config['lr']:g}"
     title = (
         f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
         f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
     )
-    click.echo(f"plot: {plot_histories({out.name: hist}, out / 'history.png', title=title, first_epoch=1)}")
+    panels = ("loss_history", "train_acc_history", "val_acc_history", "lr_history")
+    path = plot_histories({out.name: hist}, out / "history.png", panels=panels, title=title, first_epoch=1)
+    click.echo(f"plot: {path}")

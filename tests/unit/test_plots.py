@@ -40,3 +40,17 @@ def test_solver_histories_start_at_epoch_zero_and_several_runs_get_a_legend() ->
 def test_plot_histories_writes_a_png(tmp_path) -> None:
     path = plot_histories({"run": HIST}, tmp_path / "h.png", title="t", first_epoch=1)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_learning_rate_has_its_own_panel_per_epoch() -> None:
+    import matplotlib.pyplot as plt
+
+    hist = {**HIST, "lr_history": [1e-3, 5e-4]}
+    panels = ("loss_history", "train_acc_history", "val_acc_history", "lr_history")
+    fig = history_figure({"run": hist}, panels=panels, first_epoch=1)
+    try:
+        lr = fig.axes[3]
+        assert lr.get_title().startswith("learning rate")
+        assert list(lr.lines[0].get_xdata()) == [1, 2] and list(lr.lines[0].get_ydata()) == [1e-3, 5e-4]
+    finally:
+        plt.close(fig)
