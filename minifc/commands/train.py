@@ -10,6 +10,7 @@ import click
 
 from ..components import PluginError
 from ..errors import MinifcError
+from .config_checks import MAX_SEED
 from .launch import launch_local, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
@@ -89,7 +90,7 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
 @click.option("--num-train", type=click.IntRange(min=1), default=None, help="Use only the first N training images.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--data", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
     "--out",

@@ -19,6 +19,7 @@ from ..components import PluginError
 from ..errors import MinifcError, closest
 from . import toml_writer
 from .config_checks import (
+    MAX_SEED,
     SCHEDULES,
     ConfigError,
     bad_value,
@@ -87,7 +88,7 @@ KEYS: dict[str, Key] = {
     "epochs": Key(10, integer(1), "run", "apply"),
     "batch_size": Key(100, integer(1), "run"),
     "device": Key("auto", text(), "run", "apply"),
-    "seed": Key(0, integer(), "run"),
+    "seed": Key(0, integer(0, high=MAX_SEED), "run"),
 }
 #: keys a configuration file may hold that are not part of the run (never saved in config.json)
 RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
