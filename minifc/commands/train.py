@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import click
 from ..components import PluginError
 from ..errors import MinifcError
 from .config_checks import MAX_SEED
-from .launch import launch_local, restarted_by_launcher, under_launcher
+from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
 from .train_config import (
     KEYS,
     ConfigError,
@@ -134,8 +135,24 @@ def train(
     The options come from the command line, over --config FILE, over the defaults; the resolved
     configuration is saved in --out/config.json (a file --config reads too).
     """
-    if nproc_per_node is not None and not under_launcher():
-        ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
+    with rank_errors():
+        _train(ctx, config_file, print_config, out, resume, force, quiet, nproc_per_node, options)
+
+
+def _train(
+    ctx: click.Context,
+    config_file: str | None,
+    print_config: str | None,
+    out: str,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    nproc_per_node: int | None,
+    options: dict[str, Any],
+) -> None:
+    launching = nproc_per_node is not None and not under_launcher()
+    # notes are printed once: by the process that launches the ranks, else by rank 0
+    notes = not under_launcher() or (rank() == 0 and ERRORS_VAR not in os.environ)
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
     try:
         given = check_values(explicit, "command line", file=False)
@@ -152,12 +169,13 @@ def train(
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
     requested = {k: v for k, v in requested.items() if k in KEYS}
     if not resume and restarted_by_launcher() and (run_dir / "checkpoint.pt").is_file():
-        note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
-        click.echo(note, err=True)
+        if rank() == 0:
+            note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
+            click.echo(note, err=True)
         resume, force = True, False
     applied: dict[str, Any] = {}
     try:
-        config, applied = _resumed_config(run_dir, requested) if resume else (resolve(requested, sources), {})
+        config, applied = _resumed_config(run_dir, requested, notes) if resume else (resolve(requested, sources), {})
     except PluginError as e:
         raise click.ClickException(str(e)) from None
     except (MinifcError, ValueError) as e:
@@ -165,16 +183,28 @@ def train(
     if print_config:
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
-    from .train_run import run
+    from .train_run import check_folder, run
+
+    if launching:  # the checks that need no rank, before any starts
+        from ..distributed.sampler import check_global_batch
+
+        try:
+            check_global_batch(config["batch_size"], nproc_per_node)
+        except ValueError as e:
+            raise click.ClickException(f"--batch-size: {e}") from None
+        check_folder(run_dir, resume=resume, force=force)
+        ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
 
     old_epochs = applied.get("epochs_before")
     run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), old_epochs=old_epochs)
 
 
-def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _resumed_config(
+    out: Path, requested: dict[str, Any], notes: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The saved configuration of the run in ``out`` with the changes ``--resume`` allows, and those
-    changes; refuses (UsageError, naming every difference) options that cannot change in a run that
-    continues."""
+    changes (printed as notes when ``notes``); refuses (UsageError, naming every difference) options
+    that cannot change in a run that continues."""
     path = out / CONFIG
     if not path.is_file():
         raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
@@ -191,7 +221,7 @@ def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any
             f"may change. Start a new run instead (another --out, or --force to replace this one)."
         )
     for key, new in applied.items():
-        if key != "epochs":  # the run prints that one once the checkpoint is loaded, with the learning rate
+        if notes and key != "epochs":  # the run prints that one once the checkpoint is loaded, with the lr
             click.echo(f"note: {where_option(key)} changes from {saved[key]} to {new} for the rest of this run",
                        err=True)
     before = {"epochs_before": saved["epochs"]} if "epochs" in applied else {}

@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,25 @@ def run(
     if not _is_main_rank():
         _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
         return
+    with _claimed(out) as lock:
+        _guarded(ctx, out, lambda: _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet,
+                                               new_lr=new_lr, old_epochs=old_epochs))
+
+
+def check_folder(out: Path, *, resume: bool, force: bool) -> None:
+    """The checks of the run folder that need no rank, made before a data-parallel job starts: it can be
+    claimed (writable, not locked by another run), and holds a run to resume, or none unless ``force``."""
+    with _claimed(out) as lock:
+        note = stale_lock_message(lock)
+        if note:
+            click.echo(note, err=True)
+        _refuse_unusable(out, resume, force)
+
+
+@contextlib.contextmanager
+def _claimed(out: Path) -> Iterator[Any]:
+    """The folder's lock while the block runs (one-line click errors when it cannot be taken); a folder
+    that this created and that stayed empty is removed afterwards."""
     created = not out.exists()
     try:
         lock = claim(out)
@@ -65,13 +85,25 @@ def run(
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
     with lock:
         try:
-            _guarded(ctx, out, lambda: _run_locked(config, out, lock, resume=resume, force=force, quiet=quiet,
-                                                   new_lr=new_lr, old_epochs=old_epochs))
+            yield lock
         finally:
             lock.release()
             if created:  # a run that never started leaves no empty folder behind
                 with contextlib.suppress(OSError):
                     out.rmdir()  # only removes an empty folder
+
+
+def _refuse_unusable(out: Path, resume: bool, force: bool) -> None:
+    if resume and not (out / CHECKPOINT).is_file():
+        raise click.UsageError(
+            f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
+            f"Start it again with --force (or use another --out)."
+        )
+    if not resume and holds_run(out) and not force:
+        raise click.UsageError(
+            f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
+            f"into {out}/replaced-<time>/), or another --out"
+        )
 
 
 def _is_main_rank() -> bool:
@@ -128,16 +160,7 @@ def _run_locked(
     if removed:
         names = ", ".join(p.name for p in removed)
         click.echo(f"removed {len(removed)} temporary file(s) a killed run left in {out}: {names}", err=True)
-    if resume and not (out / CHECKPOINT).is_file():
-        raise click.UsageError(
-            f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
-            f"Start it again with --force (or use another --out)."
-        )
-    if not resume and holds_run(out) and not force:
-        raise click.UsageError(
-            f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
-            f"into {out}/replaced-<time>/), or another --out"
-        )
+    _refuse_unusable(out, resume, force)
     trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True,
                                  old_epochs=old_epochs)
     if not resume:
