@@ -194,3 +194,13 @@ def test_a_strict_mode_value_that_cannot_be_read_is_one_error_line(use_registry,
         "Error: the environment variable MINIFC_STRICT_PLUGINS is 'sometimes': give 1, true, yes or on for strict "
         "mode, or 0, false, no, off or nothing for the default"
     ]
+
+
+def test_check_fails_for_a_plugin_whose_component_clashed(use_registry):
+    reg = use_registry(Registry(entry_points=False))
+    reg.add_plugin(types.SimpleNamespace(minifc_register_layers=minifc_register_layers), "first")
+    reg.add_plugin(types.SimpleNamespace(minifc_register_layers=hookimpl(
+        lambda register: register("wrong_linear", nn.ReLU)
+    )), "second")
+    result = invoke("check", "second")
+    assert result.exit_code == 1 and "[second]" in result.output and "registered twice" in result.output
