@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,9 @@ def _guarded(ctx: click.Context, out: Path, body: Any) -> None:
 def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None) -> None:
     """A rank other than 0: the same Trainer (it joins the process group), no files, no output."""
     trainer, data, _ = _build(config, out, resume=resume, quiet=True, new_lr=new_lr, main=False)
-    trainer.train(resume=resume)
+    with warnings.catch_warnings():  # rank 0 warns what differs in the resumed run, for every rank
+        warnings.filterwarnings("ignore", message="resuming ")
+        trainer.train(resume=resume)
     if "X_test" in data:
         trainer.check_accuracy(data["X_test"], data["y_test"])  # a collective: every rank takes part
     trainer.close()

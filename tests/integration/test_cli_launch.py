@@ -109,3 +109,4 @@ def test_resume_notes_are_printed_once(tiny_cifar, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("--lr changes from") == 1, done.stderr
     assert done.stderr.count("--epochs changes from 1 to 2") == 1, done.stderr
+    assert done.stderr.count("UserWarning: resuming") == 1, done.stderr  # another number of processes
