@@ -181,6 +181,8 @@ def _train(
     except (MinifcError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     if print_config:
+        if notes and "epochs_before" in applied:  # no run: no learning rate to tell
+            click.echo(f"note: --epochs changes from {applied['epochs_before']} to {config['epochs']}", err=True)
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
     from .train_run import check_folder, run
