@@ -43,8 +43,12 @@ def minifc_register_regularizers(register: Register) -> None:
 
 @hookimpl
 def minifc_register_examples(register: Register) -> None:
-    register("two-layer", examples.two_layer, description="TwoLayerNet + Solver, 20 epochs: above 50% validation")
-    register("overfit", examples.overfit, description="3- and 5-layer nets reach 100% training accuracy on 50 images")
-    register("sgd-momentum", examples.sgd_momentum, description="six-layer net, sgd vs sgd_momentum")
-    register("update-rules", examples.update_rules, description="six-layer net, sgd, sgd_momentum, rmsprop and adam")
-    register("dropout", examples.dropout, description="one hidden layer with and without dropout 0.5, adam")
+    classic = (  # the classic experiments take no --set settings
+        ("two-layer", examples.two_layer, "TwoLayerNet + Solver, 20 epochs: above 50% validation"),
+        ("overfit", examples.overfit, "3- and 5-layer nets reach 100% training accuracy on 50 images"),
+        ("sgd-momentum", examples.sgd_momentum, "six-layer net, sgd vs sgd_momentum"),
+        ("update-rules", examples.update_rules, "six-layer net, sgd, sgd_momentum, rmsprop and adam"),
+        ("dropout", examples.dropout, "one hidden layer with and without dropout 0.5, adam"),
+    )
+    for name, fn, description in classic:
+        register(name, fn, description=description, settings=())

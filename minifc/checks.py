@@ -15,7 +15,8 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
   created like w, and f decreases; a rule's ``foreach``, ``fused`` and ``sink`` forms must give the
   rule's own result (:mod:`minifc.check_forms`).
 
-Relative errors must be below ``tol`` (1e-6). A plugin that failed to load gives one failing row.
+Relative errors must be below ``tol`` (1e-6). A plugin that failed to load, or one with a component
+skipped because its name clashed with another plugin's, gives one failing row.
 Examples (``minifc example NAME``) are not run: checking them would mean training.
 """
 
@@ -129,7 +130,8 @@ def check_components(
     names = list(names)
     rows: list[CheckResult] = []
     for info in registry.plugin_list():
-        if info.status == "failed" and (not names or {info.name, info.distribution} & set(names)):
+        failed = info.status == "failed" or bool(info.skipped)  # skipped: a component clashed with another's
+        if failed and (not names or {info.name, info.distribution} & set(names)):
             provider = f"{info.name} ({info.distribution} {info.version or ''})".replace(" )", ")")
             rows.append(CheckResult(f"[{info.name}]", "plugin", provider, "load", None, False, info.error or ""))
     for c in select_components(registry, names):

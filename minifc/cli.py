@@ -1,15 +1,18 @@
 """The ``minifc`` command: a click group whose subcommands live in :mod:`minifc.commands`.
 
-Plugins add their own subcommands through the ``minifc_register_commands`` hook.
+Plugins add their own subcommands through the ``minifc_register_commands`` hook. A plugin failure
+that reaches the command line (strict mode) ends with one ``Error:`` line naming the plugin.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from . import __version__
+from .components import PluginError
 
 #: subcommand name -> "module:attribute" under minifc.commands, imported only when used
 COMMANDS: dict[str, str] = {
@@ -35,13 +38,22 @@ class LazyGroup(click.Group):
         self._load_plugin_commands()
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PluginError as e:  # strict mode (MINIFC_STRICT_PLUGINS), or a value of it that cannot be read
+            raise click.ClickException(str(e)) from None
+
     def _load_plugin_commands(self) -> None:
         if getattr(self, "_plugins_loaded", False):
             return
         self._plugins_loaded = True
         from .registry import default_registry
 
-        default_registry().call_commands_hook(self)
+        try:
+            default_registry().call_commands_hook(self)
+        except PluginError as e:
+            raise click.ClickException(str(e)) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

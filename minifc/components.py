@@ -83,6 +83,8 @@ class PluginInfo:
     components: dict[str, list[str]] = field(default_factory=dict)
     path: str | None = None
     commands: list[str] = field(default_factory=list)
+    #: components it registered that are not available (all of a failed plugin's; a loaded one's clashes)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class PluginInfo:
             "error": self.error,
             "components": self.components,
             "commands": self.commands,
+            "skipped": self.skipped,
         }
 
 
@@ -124,6 +127,11 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
     form, n = calls[kind]
     if not _accepts_positional(obj, n):
         raise PluginError(f"{what} must be callable as {name}{form}; its signature is {_signature(obj)}")
+    if kind == "example" and metadata.get("settings") is not None:
+        settings = metadata["settings"]
+        if isinstance(settings, str) or not all(isinstance(k, str) for k in settings):
+            raise PluginError(f"{what}: settings must be a tuple of the --set keys it reads, got {settings!r}")
+        metadata["settings"] = tuple(settings)
     if kind == "update_rule":
         defaults = getattr(obj, "defaults", None)
         if defaults is not None and not isinstance(defaults, Mapping):

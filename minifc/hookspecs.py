@@ -149,7 +149,10 @@ def minifc_register_examples(register: Register) -> None:
     ``columns`` (``{row key: header}``: the summary table's columns, in order, and their headers). The
     ``description`` is what ``minifc example --help`` lists. ``budget=True`` says the example reads
     ``options.budget`` (``minifc example NAME --budget SECONDS``; the command refuses ``--budget``
-    for an example registered without it). Names use ``-`` between words (``two-layer``).
+    for an example registered without it). ``settings=("recipe", ...)`` names the top-level keys of
+    ``options.extra`` it reads: ``--set`` of another key is refused naming it (``settings=()``: it takes
+    none, like the classic examples; not given: any key passes, unchecked). Names use ``-`` between
+    words (``two-layer``).
     ``minifc check`` does not run examples.
     """
 

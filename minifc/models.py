@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from . import functional as F
+from .blame import backward_of
 from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import converted_params, load_target, read_classic_checkpoint
 from .errors import ShapeError, check_finite_rows
@@ -159,12 +160,13 @@ class Classifier:
                 p.grad = None
             net = self.net
             if isinstance(net, Sequential):
-                dout = dscores
+                dout, given_by = dscores, None
                 for module in reversed(list(net)):
-                    dout = module.backward(dout)
+                    dout = backward_of(module, dout, given_by)
                     self._layer_done(module, on_ready)
+                    given_by = module
             else:
-                net.backward(dscores)
+                backward_of(net, dscores, None)
                 self._layer_done(net, on_ready)
             grads = {}
             for name, p in objects.items():

@@ -69,7 +69,8 @@ def history_figure(
 
     Panels: ``loss_history`` (the raw loss in a light colour under its running mean, see
     :func:`smoothed`), ``accuracy`` (training and validation accuracy on one panel, as the course plots
-    them), or any other key of a per-epoch history (``train_acc_history``, ``val_acc_history``, ...)."""
+    them), or any other key of a per-epoch history (``train_acc_history``, ``val_acc_history``,
+    ``lr_history``: the learning rate of each epoch's last step, ...)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, key in zip(axes[0], panels, strict=True):
@@ -108,6 +109,7 @@ _NAMES = {
     "accuracy": "accuracy",
     "train_acc_history": "training accuracy",
     "val_acc_history": "validation accuracy",
+    "lr_history": "learning rate (each epoch's last step)",
 }
 
 
@@ -140,6 +142,8 @@ def _draw_epoch_series(ax: Any, runs: Mapping[str, Mapping[str, Sequence[float]]
     for label, hist in runs.items():
         ax.plot(*_at_epochs(hist, key, first_epoch), "-o", label=label, markersize=3)
     _epoch_axis(ax)
+    if key == "lr_history":
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
 
 
 def _at_epochs(hist: Mapping[str, Sequence[float]], key: str, first_epoch: int) -> tuple[range, list[float]]:

@@ -4,7 +4,8 @@
 beside minifc, in the repository's ``plugins/`` folder (no package index serves them). A lookup of a
 name that is not registered consults it, so that the error can say "provided by the plugin package
 X, which is not installed (pip install ./plugins/X)" instead of only suggesting a similar built-in
-name.
+name. A name that an installed plugin registered before it failed
+is named with that plugin and its failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["install_command", "provider_hint"]
+__all__ = ["failed_plugin_message", "install_command", "provider_hint"]
 
 _INDEX = Path(__file__).with_name("plugin_index.json")
 
@@ -70,4 +71,16 @@ def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
         except md.PackageNotFoundError:
             return f" It is provided by the plugin package {dist}, which is not installed ({install_command(dist)})."
         return f" It is provided by the plugin package {dist}, which is installed but not loaded here."
+    return ""
+
+
+def failed_plugin_message(kind: str, name: str, plugins: dict[str, Any]) -> str:
+    """'' or why ``name`` is missing: a plugin that registered it failed (named, with its reason)."""
+    for info in plugins.values():
+        if info.status == "failed" and name in info.skipped.get(kind, []):
+            where = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "in-process"
+            return (
+                f"{kind.replace('_', ' ')} {name!r} is not available: the plugin {info.name!r} ({where}) that "
+                f"registers it failed to load: {info.error}"
+            )
     return ""

@@ -4,7 +4,8 @@ Plugins load lazily, on the first lookup. A plugin that fails (import error, exc
 bad hook signature, a component with a bad signature or bad metadata, a name clash) is reported once
 on stderr and listed as failed; the others and the built-ins keep working. Environment variables:
 
-- ``MINIFC_STRICT_PLUGINS=1``: raise on such a failure instead (for debugging a plugin).
+- ``MINIFC_STRICT_PLUGINS=1`` (or true, yes, on): raise on such a failure instead (for debugging a
+  plugin); 0, false, no, off or nothing is the default, other values are refused.
 - ``MINIFC_DISABLE_PLUGINS=a,b``: do not load these plugins (entry-point or distribution names).
 - ``MINIFC_PLUGINS=a,b``: load only these plugins (the built-ins always load).
 
@@ -15,7 +16,6 @@ The two lists apply to installed plugins (entry points); in-process plugins adde
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -36,7 +36,10 @@ from .components import (
     validate_component,
 )
 from .errors import UnknownComponentError, unknown_name_message
-from .plugin_hints import provider_hint
+from .plugin_commands import add_plugin_commands
+from .plugin_env import STRICT_VAR, env_list, strict_plugins
+from .plugin_hints import failed_plugin_message, provider_hint
+from .plugin_hooks import args_for, hook_problem, naming_interrupts
 from .specs import parse_spec, parse_value, split_spec
 
 __all__ = [
@@ -62,17 +65,6 @@ __all__ = [
     "REGULARIZER_STAGES",
     "REGULARIZER_TARGETS",
 ]
-
-def _env_list(var: str) -> set[str] | None:
-    raw = os.environ.get(var)
-    if raw is None:
-        return None
-    return {item.strip() for item in raw.split(",") if item.strip()}
-
-
-def _strict() -> bool:
-    return os.environ.get("MINIFC_STRICT_PLUGINS", "").strip().lower() not in ("", "0", "false", "no")
-
 
 #: failure messages already printed in this process ("reported once", even across registries)
 _REPORTED: set[str] = set()
@@ -110,6 +102,7 @@ class Registry:
         """Load the built-ins, the in-process plugins and the entry points (once)."""
         if self._loaded:
             return
+        strict_plugins()  # a value it cannot read is refused before anything loads
         self._loaded = True
         if self._use_builtins:
             from . import builtins
@@ -124,8 +117,8 @@ class Registry:
             self._load_entry_points(self._entry_points)
 
     def _load_entry_points(self, entry_points: Iterable[md.EntryPoint]) -> None:
-        disabled = _env_list("MINIFC_DISABLE_PLUGINS") or set()
-        allowed = _env_list("MINIFC_PLUGINS")
+        disabled = env_list("MINIFC_DISABLE_PLUGINS") or set()
+        allowed = env_list("MINIFC_PLUGINS")
         seen: set[tuple[str, str]] = set()
         for ep in sorted(entry_points, key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else None
@@ -142,7 +135,8 @@ class Registry:
                 continue
             started = time.perf_counter()
             try:
-                plugin = ep.load()
+                with naming_interrupts(ep.name, dist or ep.value, "importing"):
+                    plugin = ep.load()
             except (Exception, SystemExit) as e:  # noqa: BLE001 - any import failure must not break minifc
                 self._fail(ep.name, dist, version, ep.value, f"import failed: {type(e).__name__}: {e}", e)
                 continue
@@ -167,7 +161,7 @@ class Registry:
         if name in self.plugins and self.plugins[name].status == "loaded":
             self._fail(name, dist, version, module, f"a plugin named {name!r} is already loaded", None)
             return
-        problem = _hook_problem(self.pm, plugin)
+        problem = hook_problem(self.pm, plugin)
         if problem:
             self._fail(name, dist, version, module, problem, None)
             return
@@ -178,20 +172,35 @@ class Registry:
             return
         staged: list[Component] = []
         try:
-            for kind, hook in KINDS.items():
-                for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                    if impl.plugin is plugin:
-                        register = self._registrar(kind, name, dist, version, staged)
-                        impl.function(**_args_for(impl, register=register))
-            self._commit_all(staged)
-        except Exception as e:  # noqa: BLE001 - a hook that raises fails its plugin only
+            with naming_interrupts(name, dist or module, "loading"):
+                for kind, hook in KINDS.items():
+                    for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                        if impl.plugin is plugin:
+                            register = self._registrar(kind, name, dist, version, staged)
+                            impl.function(**args_for(impl, register=register))
+            pending, clashes = self._plan(staged)
+            if clashes and strict_plugins():
+                raise PluginError("; ".join(clashes))
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a hook that raises (or exits) fails its plugin only
             self.pm.unregister(plugin)
-            self._fail(name, dist, version, module, f"{type(e).__name__}: {e}", e)
+            self._fail(name, dist, version, module, f"{type(e).__name__}: {e}", e, staged)
             return
+        self._commit(pending)
         info = PluginInfo(name, "loaded", dist, version, module, path=getattr(plugin, "__file__", None))
+        kept = {(c.kind, c.name): c for c in pending.values()}
         for c in staged:
-            info.components.setdefault(c.kind, []).append(c.name)
+            if kept.get((c.kind, c.name)) is c:
+                info.components.setdefault(c.kind, []).append(c.name)
+            elif (c.kind, c.name) not in kept:
+                info.skipped.setdefault(c.kind, []).append(c.name)
         self.plugins[name] = info
+        if clashes:
+            info.error = "; ".join(clashes)
+            where = f"distribution {dist} {version or ''}".strip() if dist else "in-process"
+            self._report(
+                f"minifc: plugin {name!r} ({where}): {info.error}. Its clashing component(s) are skipped; "
+                f"its other components are loaded."
+            )
 
     def _registrar(
         self, kind: str, plugin: str, dist: str | None, version: str | None, staged: list[Component]
@@ -205,9 +214,11 @@ class Registry:
 
         return register
 
-    def _commit_all(self, staged: list[Component]) -> None:
-        """Check every staged component against the tables and each other, then add them all."""
+    def _plan(self, staged: list[Component]) -> tuple[dict[tuple[str, str], Component], list[str]]:
+        """The staged components that can be added (checked against the tables and each other), and a
+        message for each one that clashes with a component of another object under its name."""
         pending: dict[tuple[str, str], Component] = {}
+        clashes: list[str] = []
         for c in staged:
             key = (c.kind, c.name)
             old = pending.get(key) or self.components[c.kind].get(c.name)
@@ -219,10 +230,13 @@ class Registry:
                 continue
             kind = c.kind.replace("_", " ")
             why = "" if not c.override else f" ({old.provider} overrides it already)"
-            raise PluginError(
+            clashes.append(
                 f"{kind} {c.name!r} is registered twice with different objects: by {old.provider} and by "
                 f"{c.provider}{why}; pass override=True to replace it on purpose"
             )
+        return pending, clashes
+
+    def _commit(self, pending: dict[tuple[str, str], Component]) -> None:
         for key, c in pending.items():
             old = self.components[c.kind].get(c.name)
             if old is not None and old.obj is c.obj:
@@ -250,17 +264,26 @@ class Registry:
         module: str | None,
         reason: str,
         exc: BaseException | None,
+        staged: Iterable[Component] = (),
     ) -> None:
-        self.plugins[self._slot(name, dist, module)] = PluginInfo(name, "failed", dist, version, module, reason)
+        info = PluginInfo(name, "failed", dist, version, module, reason)
+        for c in staged:  # what it registered before failing: a lookup of these says the plugin failed
+            info.skipped.setdefault(c.kind, []).append(c.name)
+        self.plugins[self._slot(name, dist, module)] = info
         where = f"distribution {dist} {version or ''}".strip() if dist else "in-process"
         message = f"minifc: plugin {name!r} ({where}, entry point {name} = {module}) failed: {reason}"
-        if _strict():
-            raise PluginError(f"{message} (MINIFC_STRICT_PLUGINS is set)") from exc
+        if strict_plugins():
+            raise PluginError(f"{message} ({STRICT_VAR} is set)") from exc
         message = message.replace(" failed: ", " failed and is skipped: ", 1)
+        hint = f" Disable it with MINIFC_DISABLE_PLUGINS={name}" + (f" or `pip uninstall {dist}`." if dist else ".")
+        self._report(message, hint)
+
+    @staticmethod
+    def _report(message: str, hint: str = "") -> None:
+        """Print ``message`` (plus ``hint``) on stderr, once per process."""
         if message in _REPORTED:
             return
         _REPORTED.add(message)
-        hint = f" Disable it with MINIFC_DISABLE_PLUGINS={name}" + (f" or `pip uninstall {dist}`." if dist else ".")
         print(message + hint, file=sys.stderr)
 
     # -- lookup --------------------------------------------------------------------------------
@@ -271,6 +294,9 @@ class Registry:
         self.load()
         table = self.components[kind]
         if name not in table:
+            failed = failed_plugin_message(kind, str(name), self.plugins)
+            if failed:
+                raise UnknownComponentError(failed)
             hint = provider_hint(kind, str(name), self.plugins)
             message = unknown_name_message(kind.replace("_", " "), str(name), table)
             raise UnknownComponentError(f"{message}.{hint}" if hint else message)
@@ -296,48 +322,17 @@ class Registry:
         return list(self.plugins.values())
 
     def call_commands_hook(self, cli: Any) -> None:
-        """Let every loaded plugin add click subcommands; a failure fails that plugin only."""
-        self.load()
-        for impl in self.pm.hook.minifc_register_commands.get_hookimpls():
-            name = self.pm.get_name(impl.plugin) or "?"
-            info = self.plugins.get(name)
-            before = set(getattr(cli, "commands", {}))
-            try:
-                impl.function(**_args_for(impl, cli=cli))
-            except Exception as e:  # noqa: BLE001
-                for added in set(getattr(cli, "commands", {})) - before:
-                    cli.commands.pop(added, None)
-                self.pm.unregister(impl.plugin)
-                self._retract(name)
-                self.plugins.pop(name, None)
-                self._fail(
-                    name,
-                    info.distribution if info else None,
-                    info.version if info else None,
-                    info.module if info else None,
-                    f"minifc_register_commands: {type(e).__name__}: {e}",
-                    e,
-                )
-                continue
-            if info is not None:
-                info.commands = sorted(set(getattr(cli, "commands", {})) - before)
+        """Let every loaded plugin add click subcommands; a failure fails that plugin only
+        (:func:`minifc.plugin_commands.add_plugin_commands`)."""
+        add_plugin_commands(self, cli)
 
-
-def _hook_problem(pm: pluggy.PluginManager, plugin: Any) -> str | None:
-    """Why ``plugin``'s hook functions cannot be registered (unmarked or unknown ``minifc_*`` hooks), or None."""
-    functions = [attr for attr in dir(plugin) if attr.startswith("minifc_") and callable(getattr(plugin, attr, None))]
-    unmarked = [attr for attr in hookspecs.HOOKS if attr in functions and pm.parse_hookimpl_opts(plugin, attr) is None]
-    if unmarked:
-        return f"{', '.join(unmarked)} not marked with @minifc.hookimpl"
-    unknown = [attr for attr in functions if attr not in hookspecs.HOOKS]
-    if unknown:
-        return f"unknown hook(s) {unknown}; known: {sorted(hookspecs.HOOKS)}"
-    return None
-
-
-def _args_for(impl: Any, **available: Any) -> dict[str, Any]:
-    """The subset of ``available`` that the hook implementation asks for."""
-    return {name: available[name] for name in impl.argnames if name in available}
+    def fail_late(self, plugin: Any, name: str, reason: str, exc: BaseException | None) -> None:
+        """Fail a loaded plugin (a later hook raised): remove it and its components, restoring what it overrode."""
+        info = self.plugins.pop(name, None)
+        self.pm.unregister(plugin)
+        self._retract(name)
+        dist, version, module = (info.distribution, info.version, info.module) if info else (None, None, None)
+        self._fail(name, dist, version, module, reason, exc)
 
 
 def _version_of(dist: str) -> str | None:

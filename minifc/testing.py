@@ -79,14 +79,15 @@ def plugin_registry(
 
     ``name`` is the plugin's name in listings and in ``check`` selections (default: the module's
     ``__name__``). Raises :class:`minifc.registry.PluginError` with the registry's reason when the
-    plugin fails to load (bad hook, bad component, name clash with a built-in, ...).
+    plugin fails to load (bad hook, bad component, ...) or one of its components is skipped (a name
+    clash with a built-in).
     """
     name = name or _plugin_name(plugin)
     reg = Registry(entry_points=False, builtins=builtins)
     reg.add_plugin(plugin, name, distribution, version)
     reg.load()
     info = reg.plugins.get(name)
-    if info is None or info.status != "loaded":
+    if info is None or info.status != "loaded" or info.skipped:  # skipped: a component clashed
         reason = info.error if info is not None else "it was not loaded"
         raise PluginError(f"plugin {name!r} failed to load: {reason}")
     return reg

@@ -58,14 +58,21 @@ def number(
     return parse
 
 
-def integer(low: int | None = None, optional: bool = False) -> Callable[[Any, str], Any]:
-    """A check for an integer (not a bool) >= ``low``; ``optional``: None passes."""
-    expected = "an integer" + (f" >= {low}" if low is not None else "")
+#: the largest seed torch.manual_seed takes
+MAX_SEED = 2**64 - 1
+
+
+def integer(low: int | None = None, optional: bool = False, high: int | None = None) -> Callable[[Any, str], Any]:
+    """A check for an integer (not a bool) >= ``low`` and <= ``high``; ``optional``: None passes."""
+    bounds = ([f">= {low}"] if low is not None else []) + ([f"<= {high}"] if high is not None else [])
+    expected = " ".join(["an integer", " and ".join(bounds)]).strip()
 
     def parse(value: Any, where: str) -> int | None:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+            raise bad_value(where, expected, value)
+        if high is not None and value > high:
             raise bad_value(where, expected, value)
         return value
 

@@ -14,8 +14,11 @@ from ..example_options import ExampleOptions
 from ..registry import default_registry, parse_value
 from ..safe_files import check_regular_files
 from .common import load_data, non_empty, os_error_message, print_table, write_json
+from .config_checks import MAX_SEED
 
 SUMMARY = "summary.json"
+MIN_BUDGET_S = 5.0
+MAX_BUDGET_S = 30 * 24 * 3600.0
 
 
 class ExampleCommand(click.Command):
@@ -75,7 +78,23 @@ def parse_settings(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return settings
 
 
+def _check_settings(name: str, extra: dict[str, Any], declared: tuple[str, ...] | None) -> None:
+    """Refuse ``--set`` keys that an example which declares its settings does not read."""
+    unknown = sorted(set(extra) - set(declared)) if declared is not None else []
+    if not unknown:
+        return
+    takes = f"it takes {', '.join(declared)}" if declared else "it takes no --set settings"
+    shown = ", ".join(map(repr, unknown))
+    raise click.BadParameter(f"example {name} has no setting {shown}: {takes}", param_hint="--set")
+
+
 def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
+    if budget is not None and not (MIN_BUDGET_S <= budget <= MAX_BUDGET_S):  # also inf and nan
+        raise click.BadParameter(
+            f"{budget:g} s: a budget must be a finite number of seconds from {MIN_BUDGET_S:g} (it counts from the "
+            f"start of the process, data loading included) to {MAX_BUDGET_S:.0f} (30 days)",
+            param_hint="--budget",
+        )
     if budget is not None and not takes_budget:
         registry = default_registry()
         takers = [c.name for c in registry.components["example"].values() if c.metadata.get("budget")]
@@ -110,11 +129,11 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
 )
 @click.option(
     "--budget",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     default=None,
     metavar="SECONDS",
-    help="Wall-clock seconds for the whole run, from the start of the process (only for examples that take "
-    "a time budget; the command names them).",
+    help="Wall-clock seconds for the whole run, from the start of the process, 5 to 2592000 (only for examples "
+    "that take a time budget; the command names them).",
 )
 @click.option(
     "--set",
@@ -124,7 +143,13 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
     help="An example-specific setting, repeatable: options.extra[KEY] = VALUE (a number, true/false or a "
     "string); a dotted KEY nests, e.g. --set recipe.width=512.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for initialization and minibatches.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed for initialization and minibatches.",
+)
 @click.option("--force", is_flag=True, help="Overwrite the results of an earlier example in --out.")
 @click.option("--quiet", is_flag=True, help="Only the summary table.")
 def example(
@@ -157,6 +182,7 @@ def example(
         extra = parse_settings(settings)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--set") from None
+    _check_settings(name, extra, component.metadata.get("settings"))
     try:
         dev = resolve_device(device)
     except ValueError as e:

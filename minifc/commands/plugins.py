@@ -48,5 +48,9 @@ def plugins(as_json: bool) -> None:
             names = info.components.get(kind)
             if names:
                 click.echo(f"    {_PLURAL.get(kind, kind)}: {', '.join(sorted(names))}")
+        for kind in KINDS:
+            names = info.skipped.get(kind)
+            if names:
+                click.echo(f"    not available ({_PLURAL.get(kind, kind)}): {', '.join(sorted(names))}")
         if info.commands:
             click.echo(f"    commands: {', '.join(info.commands)}")

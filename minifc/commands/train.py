@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import MinifcError, UnsafePathError
-from ..run_folder import RUN_FILES, check_run_files
-from ..set_aside import interrupted_message
+from ..components import PluginError
+from ..errors import MinifcError
 from .common import non_empty
-from .launch import launch_local, restarted_by_launcher, under_launcher
+from .config_checks import MAX_SEED
+from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
+from .resume_config import resumed_config
 from .train_config import (
     KEYS,
     ConfigError,
     absolute_data,
     check_values,
     load_config_file,
-    read_saved_config,
     resolve,
-    resume_changes,
     to_json,
     to_toml,
     where_option,
 )
 
 CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
 DEFAULT_OUT = "runs/train"
 _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
 
@@ -94,7 +92,7 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
 @click.option("--num-train", type=click.IntRange(min=1), default=None, help="Use only the first N training images.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option("--data", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
     "--out",
@@ -144,8 +142,24 @@ def train(
             "--resume and --force cannot be used together: --resume continues the run in --out, --force "
             "replaces it (its files are moved aside); give one of them"
         )
-    if nproc_per_node is not None and not under_launcher():
-        ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
+    with rank_errors():
+        _train(ctx, config_file, print_config, out, resume, force, quiet, nproc_per_node, options)
+
+
+def _train(
+    ctx: click.Context,
+    config_file: str | None,
+    print_config: str | None,
+    out: str,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    nproc_per_node: int | None,
+    options: dict[str, Any],
+) -> None:
+    launching = nproc_per_node is not None and not under_launcher()
+    # notes are printed once: by the process that launches the ranks, else by rank 0
+    notes = not under_launcher() or (rank() == 0 and ERRORS_VAR not in os.environ)
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
     try:
         given = check_values(explicit, "command line", file=False)
@@ -162,88 +176,38 @@ def train(
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
     requested, data_relative = absolute_data({k: v for k, v in requested.items() if k in KEYS})
     if not resume and restarted_by_launcher() and (run_dir / "checkpoint.pt").is_file():
-        note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
-        click.echo(note, err=True)
+        if rank() == 0:
+            note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
+            click.echo(note, err=True)
         resume, force = True, False
     applied: dict[str, Any] = {}
     try:
         if resume:
-            config, applied, data_relative = _resumed_config(run_dir, requested)
+            config, applied, data_relative = resumed_config(run_dir, requested, notes)
         else:
             config = resolve(requested, sources)
+    except PluginError as e:
+        raise click.ClickException(str(e)) from None
     except (MinifcError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     if print_config:
+        if notes and "epochs_before" in applied:  # no run: no learning rate to tell
+            click.echo(f"note: --epochs changes from {applied['epochs_before']} to {config['epochs']}", err=True)
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
-    from .train_run import run
+    from .train_run import check_folder, run
 
-    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"),
+    if launching:  # the checks that need no rank, before any starts
+        from ..distributed.sampler import check_global_batch
+
+        try:
+            check_global_batch(config["batch_size"], nproc_per_node)
+        except ValueError as e:
+            raise click.ClickException(f"--batch-size: {e}") from None
+        check_folder(run_dir, resume=resume, force=force)
+        ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
+
+    old_epochs = applied.get("epochs_before")
+    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), old_epochs=old_epochs,
         data_relative=data_relative)  # fmt: skip
 
-
-def _resumed_config(out: Path, requested: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """The saved configuration of the run in ``out`` with the changes ``--resume`` allows, those changes,
-    and whether it gives its data folder relative to ``out``; refuses (UsageError, naming every
-    difference) options that cannot change in a run that continues."""
-    path = out / CONFIG
-    try:
-        check_run_files(out)
-    except UnsafePathError as e:
-        raise click.ClickException(str(e)) from None
-    interrupted = interrupted_message(out, RUN_FILES)
-    if interrupted:
-        raise click.ClickException(f"--resume: {interrupted}")
-    if not path.is_file():
-        raise click.UsageError(f"--resume: {out} holds no run to resume (it has no {CONFIG})")
-    try:
-        saved, relative = absolute_data(read_saved_config(path))
-        saved = resolve(saved, {key: f"{path}: key {key!r}" for key in KEYS})
-    except (MinifcError, ValueError) as e:
-        raise click.ClickException(f"--resume: the saved configuration cannot be used: {e}") from None
-    saved, edited = _checked_against_checkpoint(saved, path, out / CHECKPOINT)
-    refused, applied = resume_changes(saved, {**edited, **requested})
-    if refused:
-        lines = "\n".join(f"  {line}" for line in refused)
-        raise click.UsageError(
-            f"--resume: these options differ from the run saved in {path}:\n{lines}\n"
-            f"A run that continues keeps its model, data and training options; only --epochs, --lr and --device "
-            f"may change. Start a new run instead (another --out, or --force to replace this one)."
-        )
-    for key, new in applied.items():
-        source = where_option(key) if key in requested else f"{key} in {path}"
-        click.echo(f"note: {source} changes from {saved[key]} to {new} for the rest of this run", err=True)
-    return {**saved, **applied}, applied, relative
-
-
-def _checked_against_checkpoint(
-    saved: dict[str, Any], path: Path, checkpoint: Path
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The configuration the run was trained with (stored in its checkpoint), and the values of ``path``
-    (config.json, which anyone can edit) that differ from it in keys a resume may change (epochs, lr,
-    device: applied like the options, with a note). Any other difference refuses the resume, naming the
-    keys. A checkpoint without a stored configuration (an older minifc) leaves ``saved`` as it is."""
-    from ..training.state import stored_run_config
-
-    stored = stored_run_config(checkpoint)
-    if stored is None:
-        return saved, {}
-    try:
-        trained = resolve({k: v for k, v in stored.items() if k in KEYS}, {k: f"{checkpoint}: key {k!r}" for k in KEYS})
-    except (MinifcError, ValueError) as e:
-        raise click.ClickException(f"--resume: the configuration stored in {checkpoint} cannot be used: {e}") from None
-    differ = [key for key in KEYS if saved.get(key) != trained.get(key)]
-    refused = [key for key in differ if KEYS[key].on_resume != "apply"]
-    if refused:
-        lines = "\n".join(f"  {key}: {_shown(trained.get(key))} in the checkpoint, {_shown(saved.get(key))} in {CONFIG}"
-                          for key in refused)
-        raise click.UsageError(
-            f"--resume: {path} differs from the configuration the run was trained with (kept in {checkpoint}):\n"
-            f"{lines}\n{CONFIG} is a copy of the run's options: restore it to resume, or start a new run with "
-            f"these options (another --out, or --force to replace this one)."
-        )
-    return trained, {key: saved[key] for key in differ}
-
-
-def _shown(value: Any) -> str:
-    return "(not set)" if value is None else json.dumps(value)

@@ -18,10 +18,12 @@ from typing import Any
 
 import torch
 
+from ..components import PluginError
 from ..errors import MinifcError, closest
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
+    MAX_SEED,
     SCHEDULES,
     ConfigError,
     bad_value,
@@ -92,7 +94,7 @@ KEYS: dict[str, Key] = {
     "epochs": Key(10, integer(1), "run", "apply"),
     "batch_size": Key(100, integer(1), "run"),
     "device": Key("auto", text(), "run", "apply"),
-    "seed": Key(0, integer(), "run"),
+    "seed": Key(0, integer(0, high=MAX_SEED), "run"),
 }
 #: keys a configuration file may hold that are not part of the run (never saved in config.json)
 RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
@@ -291,6 +293,8 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None)
     for key, check in _CROSS_CHECKS:
         try:
             check(config)
+        except PluginError:
+            raise  # strict mode: the failure names its plugin, not the option that looked it up
         except (MinifcError, ValueError, KeyError) as e:
             where = (sources or {}).get(key, key)
             text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)

@@ -13,6 +13,8 @@ import csv
 import io
 import os
 import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,12 @@ from ..summary import summary
 from ..training.metrics import epoch_losses
 from .common import load_data, os_error_message, print_table, write_json, write_text
 from .memory import INPUT_DIM, allocation_message, check_model_memory
+from .resume_notes import epochs_note
 from .train_config import build_schedule, saved_form
 
 CONFIG = "config.json"
-RUN_PANELS = ("loss_history", "accuracy")  # history.png: the loss (raw and smoothed), then both accuracies
+#: history.png: the loss (raw and smoothed), both accuracies, the learning rate
+RUN_PANELS = ("loss_history", "accuracy", "lr_history")
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 
@@ -51,16 +55,39 @@ def run(
     force: bool,
     quiet: bool,
     new_lr: float | None = None,
+    old_epochs: int | None = None,
     data_relative: bool = False,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given; ``data_relative``: config.json gives the data folder relative to ``out``
+    now on when given (``old_epochs``: the run's number of epochs before this resume changed it);
+    ``data_relative``: config.json gives the data folder relative to ``out``
     (:func:`~minifc.commands.train_config.saved_form`). Errors become one-line click errors. In a
     data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
     beside it."""
     if not _is_main_rank():
         _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
         return
+    saved = saved_form(config, out, data_relative)
+    with _claimed(out) as lock:
+        _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
+                                               new_lr=new_lr, old_epochs=old_epochs))
+
+
+def check_folder(out: Path, *, resume: bool, force: bool) -> None:
+    """The checks of the run folder that need no rank, made before a data-parallel job starts: it can be
+    claimed (writable, not locked by another run, no link where a run file belongs), and holds a run to
+    resume, or none unless ``force``."""
+    with _claimed(out) as lock:
+        note = stale_lock_message(lock)
+        if note:
+            click.echo(note, err=True)
+        _refuse_unusable(out, resume, force)
+
+
+@contextlib.contextmanager
+def _claimed(out: Path) -> Iterator[Any]:
+    """The folder's lock while the block runs (one-line click errors when it cannot be taken); a folder
+    that this created and that stayed empty is removed afterwards."""
     created = not out.exists()
     try:
         lock = claim(out)
@@ -70,14 +97,27 @@ def run(
         raise click.ClickException(os_error_message(e, f"cannot use {out} as the run folder")) from None
     with lock:
         try:
-            saved = saved_form(config, out, data_relative)
-            _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
-                                                   new_lr=new_lr))
+            yield lock
         finally:
             lock.release()
             if created:  # a run that never started leaves no empty folder behind
                 with contextlib.suppress(OSError):
                     out.rmdir()  # only removes an empty folder
+
+
+def _refuse_unusable(out: Path, resume: bool, force: bool) -> None:
+    """Refuse a folder whose earlier --force was interrupted (unless ``force`` finishes it), a --resume
+    without a checkpoint, and a new run over an earlier one without ``force``."""
+    interrupted = interrupted_message(out, RUN_FILES)
+    if interrupted and not force:
+        raise click.ClickException(interrupted)
+    if resume and not (out / CHECKPOINT).is_file():
+        raise click.UsageError(_no_checkpoint_message(out))
+    if not resume and holds_run(out) and not force:
+        raise click.UsageError(
+            f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
+            f"into {out}/replaced-<time>/), or another --out"
+        )
 
 
 def _is_main_rank() -> bool:
@@ -110,7 +150,9 @@ def _guarded(ctx: click.Context, out: Path, body: Any) -> None:
 def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None) -> None:
     """A rank other than 0: the same Trainer (it joins the process group), no files, no output."""
     trainer, data, _ = _build(config, out, resume=resume, quiet=True, new_lr=new_lr, main=False)
-    trainer.train(resume=resume)
+    with warnings.catch_warnings():  # rank 0 warns what differs in the resumed run, for every rank
+        warnings.filterwarnings("ignore", message="resuming ")
+        trainer.train(resume=resume)
     if "X_test" in data:
         trainer.check_accuracy(data["X_test"], data["y_test"])  # a collective: every rank takes part
     trainer.close()
@@ -126,6 +168,7 @@ def _run_locked(
     force: bool,
     quiet: bool,
     new_lr: float | None,
+    old_epochs: int | None = None,
 ) -> None:
     """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
@@ -136,16 +179,9 @@ def _run_locked(
         names = ", ".join(p.name for p in removed)
         click.echo(f"removed {len(removed)} temporary file(s) a killed run left in {out}: {names}", err=True)
     interrupted = interrupted_message(out, RUN_FILES)
-    if interrupted and not force:
-        raise click.ClickException(interrupted)
-    if resume and not (out / CHECKPOINT).is_file():
-        raise click.UsageError(_no_checkpoint_message(out))
-    if not resume and holds_run(out) and not force:
-        raise click.UsageError(
-            f"{out} already holds a run; use --resume to continue it, --force to replace it (its files are moved "
-            f"into {out}/replaced-<time>/), or another --out"
-        )
-    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved)
+    _refuse_unusable(out, resume, force)
+    trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved,
+                                 old_epochs=old_epochs)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -200,9 +236,10 @@ class _Gate(Callback):
         new_lr: float | None,
         write: bool = True,
         show: bool = False,
+        old_epochs: int | None = None,
     ) -> None:
         self.out, self.config, self.resume, self.new_lr, self.write = out, config, resume, new_lr, write
-        self.show = show
+        self.show, self.old_epochs = show, old_epochs
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -222,6 +259,8 @@ class _Gate(Callback):
                 for name, opt in trainer.optim_configs.items():
                     trainer.base_lr[name] = lr
                     opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
+            if self.write and self.old_epochs is not None:
+                click.echo(epochs_note(trainer, self.old_epochs, self.config.get("schedule")), err=True)
             if self.write:
                 write_json(self.out / CONFIG, self.config)
         if self.show:
@@ -238,6 +277,7 @@ def _build(
     new_lr: float | None,
     main: bool,
     saved: dict[str, Any] | None = None,
+    old_epochs: int | None = None,
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     from ..device import resolve_device
@@ -257,7 +297,8 @@ def _build(
     optim_config = dict(config["update_rule_options"])
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
-    gate = _Gate(out, config if saved is None else saved, resume, new_lr, write=main, show=main and not quiet)
+    gate = _Gate(out, config if saved is None else saved, resume, new_lr, write=main, show=main and not quiet,
+                 old_epochs=old_epochs)
     trainer = Trainer(
         model,
         data,
@@ -347,6 +388,7 @@ def _plot(trainer: Any, out: Path, config: dict[str, Any]) -> None:
         "loss_history": trainer.loss_history,
         "train_acc_history": trainer.train_acc_history,
         "val_acc_history": trainer.val_acc_history,
+        "lr_history": trainer.lr_history,
     }
     lr = "" if config["lr"] is None else f" lr {config['lr']:g}"
     title = (

@@ -103,6 +103,11 @@ def run_on_main(fn: Callable[..., T], *args: Any, group: Any = None, **kwargs: A
     except RuntimeError as e:
         if error is not None:
             raise error from e
+        if rank == 0:  # rank 0 waits for nobody here: another rank did not take part (stopped, or died)
+            raise DistributedError(
+                f"rank 0: telling the other ranks that {_name(fn)} finished failed (another rank stopped or "
+                f"died?): {e}"
+            ) from e
         raise DistributedError(f"rank {rank}: waiting for rank 0 to finish {_name(fn)} failed: {e}") from e
     if error is not None:
         raise error

@@ -28,13 +28,23 @@ import torch
 
 from .rank import get_rank, get_world_size
 
-__all__ = ["ShardedSampler", "eval_shard", "rank_seed"]
+__all__ = ["ShardedSampler", "check_global_batch", "eval_shard", "rank_seed"]
 
 
 def _int(value: object, what: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"ShardedSampler: {what} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def check_global_batch(global_batch_size: int, world_size: int) -> None:
+    """ValueError naming both numbers unless the global batch splits evenly over the ranks."""
+    if global_batch_size % world_size:
+        raise ValueError(
+            f"the global batch size {global_batch_size} is not divisible by the world size "
+            f"{world_size}: every rank takes global batch / world size samples per step; choose a "
+            f"batch size that is a multiple of {world_size}"
+        )
 
 
 class ShardedSampler:
@@ -64,12 +74,7 @@ class ShardedSampler:
             raise ValueError(f"ShardedSampler: rank {self.rank} is not below world_size {self.world_size}")
         self.seed = _int(seed, "seed", 0)
         self.drop_last, self.shuffle = bool(drop_last), bool(shuffle)
-        if self.global_batch_size % self.world_size:
-            raise ValueError(
-                f"the global batch size {self.global_batch_size} is not divisible by the world size "
-                f"{self.world_size}: every rank takes global batch / world size samples per step; choose a "
-                f"batch size that is a multiple of {self.world_size}"
-            )
+        check_global_batch(self.global_batch_size, self.world_size)
         self.batch_size = self.global_batch_size // self.world_size
         if self.samples_per_rank < self.batch_size:
             raise ValueError(

@@ -15,26 +15,11 @@ from typing import Any
 
 import torch
 
+from ..blame import describe, layer_provider
 from ..errors import DivergenceError, MinifcError, ShapeError
 from ..nn import Module
-from ..registry import default_registry
 
 __all__ = ["watch_layers", "check_like", "check_penalty", "check_grads", "check_update", "layer_owner"]
-
-
-def describe(module: Module) -> str:
-    """How errors name a layer: its ``describe()`` when it has one, else class and ``extra_repr``."""
-    fn = getattr(module, "describe", None)
-    return fn() if callable(fn) else f"{type(module).__name__}({module.extra_repr()})"
-
-
-def layer_provider(module: Module) -> str:
-    """The plugin that registered ``module``'s class, else where the class is defined."""
-    cls = type(module)
-    for c in default_registry().all_components():
-        if c.kind == "layer" and c.obj is cls:
-            return f"plugin {c.provider}"
-    return f"class {cls.__module__}.{cls.__qualname__}"
 
 
 def layer_owner(model: Any, name: str) -> str:

@@ -87,7 +87,7 @@ def check_against_model(model: Any, data: Mapping[str, torch.Tensor]) -> None:
     for split in SPLITS:
         X, y = data[f"X_{split}"], data[f"y_{split}"]
         try:
-            scores = model.loss(X[:1])
+            scores = model.loss(X[:1].clone())  # a copy: a layer may write into its input
         except (MinifcError, RuntimeError) as e:
             raise ShapeError(f"data['X_{split}'] (shape {tuple(X.shape)}) does not fit the model: {e}") from e
         if not isinstance(scores, torch.Tensor) or scores.dim() != 2:

@@ -45,11 +45,18 @@ def accuracy(
 
 
 def count_correct(model: Any, X: torch.Tensor, y: torch.Tensor, batch_size: int = 100) -> int:
-    """How many rows of X (N, ...) the model scores highest at their label y (N,), in batches."""
+    """How many rows of X (N, ...) the model scores highest at their label y (N,), in batches.
+
+    Each batch is copied into one reused buffer before the model sees it (as the training sampler does):
+    a layer that writes into its input must not change the caller's X."""
     correct = torch.zeros((), dtype=torch.int64, device=X.device)
+    buffer = torch.empty((min(batch_size, X.shape[0]), *X.shape[1:]), dtype=X.dtype, device=X.device)
     with torch.no_grad():
         for start in range(0, X.shape[0], batch_size):
-            scores = model.loss(X[start : start + batch_size])
+            rows = X[start : start + batch_size]
+            batch = buffer[: rows.shape[0]]
+            batch.copy_(rows)
+            scores = model.loss(batch)
             correct += (scores.argmax(dim=1) == y[start : start + batch_size].to(scores.device)).sum()
     return int(correct.item())
 

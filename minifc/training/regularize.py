@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..blame import component_failure, passes_through
 from ..registry import default_registry, parse_spec
 from .first_step import check_like, check_penalty
 
@@ -41,7 +42,12 @@ class Regularizer:
 
     def after_update(self, name: str, w: torch.Tensor, learning_rate: float, check: bool) -> torch.Tensor:
         """An update-stage regularizer's new value of ``w`` (checked at the first step)."""
-        out = self.fn(w, {**self.config, "learning_rate": learning_rate})
+        try:
+            out = self.fn(w, {**self.config, "learning_rate": learning_rate})
+        except Exception as e:
+            if passes_through(e):
+                raise
+            raise component_failure(self.who, name, e) from e
         if check:
             check_like(self.who, "next_w", name, out, w)
         return out
@@ -105,7 +111,12 @@ def add_penalties(
             continue
         for name, w in params.items():
             if reg.applies(w):
-                out = reg.fn(w, reg.config)
+                try:
+                    out = reg.fn(w, reg.config)
+                except Exception as e:
+                    if passes_through(e):
+                        raise
+                    raise component_failure(reg.who, name, e) from e
                 if check:
                     check_penalty(reg.who, name, w, out)
                 penalty, dpenalty = out

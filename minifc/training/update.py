@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..blame import component_failure, passes_through
 from ..nn import Parameter
 from .first_step import check_update
 from .regularize import Regularizer
@@ -39,7 +40,12 @@ class PerParameter:
         """Write each parameter's next value into ``params`` (the model's dict) and its config into ``configs``."""
         for name in list(grads):
             w = params[name]
-            out = self.rule(w, grads[name], configs[name])
+            try:
+                out = self.rule(w, grads[name], configs[name])
+            except Exception as e:  # a rule's bug is named with the rule and its plugin
+                if passes_through(e):
+                    raise
+                raise component_failure(self.who, name, e) from e
             if check:
                 check_update(self.who, name, w, out)
             next_w, next_config = out
@@ -67,7 +73,16 @@ class Foreach(PerParameter):
             for n in names:  # one at a time: at most one parameter's copies are alive
                 super().update({n: params[n].clone()}, {n: grads[n]}, {n: _copy_config(configs[n])}, True)
         ws, dws = [params[n] for n in names], [grads[n] for n in names]
-        if (check and exact) or not self.batched(ws, dws, [configs[n] for n in names]):
+        if check and exact:
+            super().update(params, grads, configs, check)
+            return
+        try:
+            done = self.batched(ws, dws, [configs[n] for n in names])
+        except Exception as e:
+            if passes_through(e):
+                raise
+            raise component_failure(self.who, None, e) from e
+        if not done:
             super().update(params, grads, configs, check)
 
 

@@ -183,3 +183,13 @@ def test_the_readme_configuration_example_resolves(tmp_path) -> None:
     (tmp_path / "readme.toml").write_text(toml)
     resolved = printed("--config", str(tmp_path / "readme.toml"))
     assert resolved["norm"] == "batchnorm1d" and resolved["regularizers"][1] == {"name": "l2", "reg": 1e-4}
+
+
+@pytest.mark.parametrize("seed", [str(2**64), "-1"])
+def test_a_seed_train_refuses_is_refused_by_print_config_too_naming_the_option(seed, tmp_path) -> None:
+    result = invoke("--seed", seed, "--print-config")
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output and "seed =" not in result.output
+    config = tmp_path / "run.toml"
+    config.write_text(f"seed = {seed}\n")
+    result = invoke("--config", str(config), "--print-config")
+    assert result.exit_code == 2 and "key 'seed' must be an integer >= 0 and <= 18446744073709551615" in result.output

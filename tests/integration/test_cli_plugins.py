@@ -85,6 +85,7 @@ def test_plugins_json(use_registry):
         "error": None,
         "components": {"layer": ["wrong_linear"]},
         "commands": [],
+        "skipped": {},
     }
     assert plugins["broken"]["status"] == "failed" and "ImportError" in plugins["broken"]["error"]
     assert data["components"]["layer"]["wrong_linear"]["provider"] == "wrong (minifc-wrong 0.2)"
@@ -156,3 +157,50 @@ def test_plugin_commands_reach_the_cli(use_registry):
     result = invoke("hello", cli=cli)
     assert result.exit_code == 0 and "hello from a plugin" in result.output
     assert "commands: hello" in invoke("plugins", cli=cli).output
+
+
+def test_a_plugin_command_that_raises_is_one_error_line_naming_its_plugin(use_registry):
+    @hookimpl
+    def minifc_register_commands(cli):
+        @cli.command()
+        def boom():
+            raise ValueError("bad day")
+
+    reg = use_registry(Registry(entry_points=False))
+    reg.add_plugin(types.SimpleNamespace(minifc_register_commands=minifc_register_commands), "boomer")
+    result = invoke("boom", cli=LazyGroup(name="minifc"))
+    assert result.exit_code == 1
+    expected = "Error: the command 'boom' of plugin 'boomer' failed: ValueError: bad day"
+    assert result.output.strip().splitlines() == [expected]
+
+
+def test_strict_mode_in_train_is_one_error_line_naming_the_plugin(use_registry, monkeypatch):
+    monkeypatch.setenv("MINIFC_STRICT_PLUGINS", "1")
+    reg = use_registry(Registry(entry_points=False))
+    reg.add_plugin(types.SimpleNamespace(minifc_register_losses=hookimpl(broken_hook)), "broken")
+    result = invoke("train", "--print-config")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: minifc: plugin 'broken' (in-process") and "needs a missing dependency" in line
+    assert "update_rule" not in line
+
+
+def test_a_strict_mode_value_that_cannot_be_read_is_one_error_line(use_registry, monkeypatch):
+    monkeypatch.setenv("MINIFC_STRICT_PLUGINS", "sometimes")
+    use_registry(Registry(entry_points=False))
+    result = invoke("plugins")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: the environment variable MINIFC_STRICT_PLUGINS is 'sometimes': give 1, true, yes or on for strict "
+        "mode, or 0, false, no, off or nothing for the default"
+    ]
+
+
+def test_check_fails_for_a_plugin_whose_component_clashed(use_registry):
+    reg = use_registry(Registry(entry_points=False))
+    reg.add_plugin(types.SimpleNamespace(minifc_register_layers=minifc_register_layers), "first")
+    reg.add_plugin(types.SimpleNamespace(minifc_register_layers=hookimpl(
+        lambda register: register("wrong_linear", nn.ReLU)
+    )), "second")
+    result = invoke("check", "second")
+    assert result.exit_code == 1 and "[second]" in result.output and "registered twice" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import subprocess
 import sys
@@ -72,6 +73,25 @@ def test_resume_applies_a_new_learning_rate_and_epochs_with_a_note(finished_run)
     assert config["lr"] == 0.5 and config["epochs"] == 3
     history = json.loads((finished_run / "history.json").read_text())
     assert history["lr_history"] == [0.01, 0.01, 0.5]
+
+
+def test_resume_with_more_epochs_says_the_schedule_is_refitted_and_the_learning_rate_jumps(tiny_cifar, tmp_path):
+    out = tmp_path / "cosine"
+    args = train_args(tiny_cifar, out, "--schedule", "warmup_cosine", "--lr", "1e-4", "--batch-size", "20")
+    assert invoke([*args, "--epochs", "2"]).exit_code == 0
+    before = json.loads((out / "history.json").read_text())["lr_history"][-1]
+    result = invoke(["train", "--out", str(out), "--resume", "--epochs", "4", "--quiet"])
+    assert result.exit_code == 0, result.output
+    history = json.loads((out / "history.json").read_text())["lr_history"]
+    assert history[-1] > 0 and history[2] > 10 * before  # the cosine restarts: the learning rate jumps up
+    note = [line for line in result.output.splitlines() if "--epochs changes" in line]
+    assert note == [
+        f"note: --epochs changes from 2 to 4 for the rest of this run; the warmup_cosine schedule depends on the "
+        f"total number of steps and is refitted to 4 epochs: the learning rate goes from {before:.1e} (the last "
+        f"step's) to {1e-4 * 0.5 * (1 + math.cos(math.pi * 15 / 31)):.1e} at the next step"
+    ], result.output
+    png = (out / "history.png").read_bytes()
+    assert int.from_bytes(png[16:20], "big") == 2000  # four panels of 500 pixels: the learning rate has one
 
 
 def test_resuming_a_finished_run_changes_nothing_and_says_so(finished_run) -> None:

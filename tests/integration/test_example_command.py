@@ -227,3 +227,36 @@ def test_budget_is_refused_for_an_example_without_one(tmp_path):
     )
     result = invoke_cli("example", "timed", "--out", str(tmp_path / "o"), "--budget", "0", registry=with_tiny())
     assert result.exit_code == 2 and "--budget" in result.output
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "0.001", "1e9", "-5"])
+def test_a_budget_that_is_not_finite_or_out_of_range_is_refused_naming_the_range(tmp_path, budget):
+    result = invoke_cli("example", "timed", "--out", str(tmp_path / "o"), "--budget", budget, registry=with_tiny())
+    assert result.exit_code == 2 and not CALLS
+    text = " ".join(result.output.split())
+    assert "--budget" in text and "a budget must be a finite number of seconds from 5" in text and "2592000" in text
+
+
+@hookimpl
+def _examples_with_settings(register):
+    register("declared", tiny, description="reads options.extra['width']", settings=("width",))
+
+
+def test_set_of_a_key_that_an_example_does_not_take_is_refused_naming_it(tmp_path):
+    out = str(tmp_path / "o")
+    builtins_only = Registry(entry_points=False)
+    result = invoke_cli("example", "two-layer", "--out", out, "--set", "nosuchkey=1", registry=builtins_only)
+    assert result.exit_code == 2 and "--set" in result.output
+    assert "example two-layer has no setting 'nosuchkey': it takes no --set settings" in " ".join(result.output.split())
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_examples=_examples_with_settings), "declaring")
+    result = invoke_cli("example", "declared", "--out", out, "--set", "widht=3", registry=reg)
+    assert result.exit_code == 2 and "has no setting 'widht': it takes width" in " ".join(result.output.split())
+    result = invoke_cli("example", "declared", "--out", out, "--set", "width=3", registry=reg)
+    assert result.exit_code == 0, result.output
+    assert CALLS[-1].extra == {"width": 3}
+
+
+def test_a_seed_beyond_torchs_range_names_the_option(tmp_path):
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--seed", str(2**64), registry=with_tiny())
+    assert result.exit_code == 2 and "--seed" in result.output and not CALLS

@@ -7,7 +7,7 @@ import types
 
 import pytest
 import torch
-from small_runs import IPE, C, D, make_trainer, user_sgd
+from small_runs import IPE, C, D, make_data, make_trainer, user_sgd
 
 from minifc.errors import MinifcError, ShapeError, UnknownComponentError
 from minifc.hookspecs import hookimpl
@@ -169,8 +169,72 @@ def test_a_failing_plugin_leaves_the_other_components_working(registry):
         trainer = make_trainer(update_rule=rule).train()
         assert len(trainer.loss_history) == 2 * IPE
     assert registry.plugins["broken"].status == "failed" and "boom" in registry.plugins["broken"].error
-    with pytest.raises(UnknownComponentError, match=r"unknown update rule 'half_registered'.*good_sgd"):
+    with pytest.raises(
+        UnknownComponentError,
+        match=r"update rule 'half_registered' is not available: the plugin 'broken' \(in-process\) that registers "
+        r"it failed to load: RuntimeError: boom",
+    ):
         make_trainer(update_rule="half_registered")
+
+
+def test_an_update_rule_that_raises_later_is_named_with_its_plugin(registry):
+    def flaky(w, dw, config=None):
+        config = config if config is not None else {}
+        config["calls"] = config.get("calls", 0) + 1
+        if config["calls"] == 3:
+            raise ValueError("flaky went wrong")
+        return user_sgd(w, dw, config)
+
+    add_update_rule(registry, "flaky", flaky)
+    with pytest.raises(
+        MinifcError, match=r"update rule 'flaky' \(badplugin\) raised ValueError on parameter 'W1': flaky went wrong"
+    ):
+        make_trainer(update_rule="flaky").train()
+
+
+class WrongDxLater(Module):
+    """Identity forward; from its second backward on, dx loses a column."""
+
+    calls = 0
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        self.calls += 1
+        return dout if self.calls == 1 else dout[:, :-1]
+
+
+def test_a_layer_whose_dx_goes_wrong_after_the_first_step_is_named(registry):
+    layers = plugin(minifc_register_layers=lambda register: register("later", WrongDxLater))
+    registry.add_plugin(layers, name="badplugin")
+    trainer = make_trainer(model=_net_with(registry.get("layer", "later")()), loss="softmax")
+    with pytest.raises(MinifcError, match=r"layer ReLU\(\) .* raised RuntimeError.* of shape \(10, 7\), is the dx "
+                       r"returned by the layer above it, WrongDxLater\(\) \(plugin badplugin\)"):
+        trainer.train()
+    assert trainer.step_count == 1
+
+
+class ScalesItsInput(Module):
+    """Doubles its input in place (a plugin author's bug) and returns it."""
+
+    def forward(self, x):
+        return x.mul_(2)
+
+    def backward(self, dout):
+        return dout * 2
+
+
+def test_a_layer_that_writes_into_its_input_leaves_the_callers_data_alone(registry):
+    data = make_data()
+    data["X_val"] = data["X_train"][:10]  # a view, as a user slices it
+    before = {k: v.clone() for k, v in data.items()}
+    model = Sequential(ScalesItsInput(), Linear(D, C))
+    trainer = make_trainer(model=model, data=data, loss="softmax", num_train_samples=None)
+    trainer.train()
+    trainer.check_accuracy(data["X_val"], data["y_val"])
+    for key, value in before.items():
+        assert torch.equal(data[key], value), key
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64])

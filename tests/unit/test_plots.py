@@ -102,3 +102,17 @@ def test_a_plot_is_never_written_through_a_link(tmp_path) -> None:
     with pytest.raises(UnsafePathError, match=str(tmp_path / "history.png")):
         plot_histories({"run": HIST}, tmp_path / "history.png")
     assert victim.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["history.png", "victim.txt"]
+
+
+def test_the_learning_rate_has_its_own_panel_per_epoch() -> None:
+    import matplotlib.pyplot as plt
+
+    hist = {**HIST, "lr_history": [1e-3, 5e-4]}
+    panels = ("loss_history", "train_acc_history", "val_acc_history", "lr_history")
+    fig = history_figure({"run": hist}, panels=panels, first_epoch=1)
+    try:
+        lr = fig.axes[3]
+        assert lr.get_title().startswith("learning rate")
+        assert list(lr.lines[0].get_xdata()) == [1, 2] and list(lr.lines[0].get_ydata()) == [1e-3, 5e-4]
+    finally:
+        plt.close(fig)

@@ -84,28 +84,93 @@ def test_in_process_plugin_records_distribution_and_version():
     assert reg.get("loss", "late") is other_loss
 
 
-def test_conflict_names_both_providers_and_fails_only_that_plugin(capsys):
+def test_conflict_names_both_providers_and_skips_only_the_clashing_component(capsys):
     reg = Registry(entry_points=False)
     reg.add_plugin(plugin(losses={"mine": my_loss}), "first", "dist-one", "1.0")
-    reg.add_plugin(plugin(losses={"ok": other_loss, "mine": other_loss}), "second", "dist-two", "2.0")
+    reg.add_plugin(plugin(layers={"relu2": nn.ReLU}, losses={"ok": other_loss, "mine": other_loss}), "second",
+                   "dist-two", "2.0")
     assert reg.get("loss", "mine") is my_loss
     info = reg.plugins["second"]
-    assert info.status == "failed"
+    assert info.status == "loaded" and info.skipped == {"loss": ["mine"]}
+    assert info.components == {"layer": ["relu2"], "loss": ["ok"]}
     assert "first (dist-one 1.0)" in info.error and "second (dist-two 2.0)" in info.error
     assert "override=True" in info.error
-    with pytest.raises(UnknownComponentError):  # nothing of a failed plugin is registered
-        reg.get("loss", "ok")
+    assert reg.get("loss", "ok") is other_loss  # the second plugin's other components are kept
+    assert reg.get("layer", "relu2") is nn.ReLU
     err = capsys.readouterr().err
-    assert err.count("plugin 'second'") == 1 and "dist-two" in err
+    assert err.count("plugin 'second'") == 1 and "dist-two" in err and "other components are loaded" in err
 
 
 def test_conflict_with_a_builtin():
     reg = Registry(entry_points=False)
-    reg.add_plugin(plugin(update_rules={"adam": my_rule}), "mine", "dist", "0.1")
+    reg.add_plugin(plugin(update_rules={"adam": my_rule, "mine": other_rule}), "mine", "dist", "0.1")
     reg.load()
-    assert reg.plugins["mine"].status == "failed"
+    assert reg.plugins["mine"].skipped == {"update_rule": ["adam"]}
     assert "builtins (minifc" in reg.plugins["mine"].error and "mine (dist 0.1)" in reg.plugins["mine"].error
     assert reg.component("update_rule", "adam").plugin == "builtins"
+    assert reg.get("update_rule", "mine") is other_rule
+
+
+def test_a_component_of_a_failed_plugin_is_named_with_its_plugin():
+    def half(register):
+        register("first_loss", my_loss)
+        raise RuntimeError("kaboom")
+
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_losses=hookimpl(half)), "half", "minifc-half", "0.2")
+    with pytest.raises(UnknownComponentError) as raised:
+        reg.get("loss", "first_loss")
+    message = str(raised.value)
+    assert "the plugin 'half' (minifc-half 0.2) that registers it failed to load: RuntimeError: kaboom" in message
+    assert "did you mean" not in message
+
+
+def test_a_hook_that_exits_fails_its_plugin_only(capsys):
+    def leave(register):
+        sys.exit(0)
+
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_losses=hookimpl(leave)), "quitter")
+    reg.add_plugin(plugin(losses={"mine": my_loss}), "good")
+    assert reg.get("loss", "mine") is my_loss
+    assert reg.plugins["quitter"].status == "failed" and "SystemExit: 0" in reg.plugins["quitter"].error
+    assert "plugin 'quitter'" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_importing_a_plugin_names_it(capsys):
+    class Interrupted:
+        name, value, dist = "slowpoke", "slowpoke_module", None
+
+        def load(self):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Registry(entry_points=[Interrupted()]).load()
+    assert "interrupted while importing the plugin 'slowpoke' (slowpoke_module)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1", "true", "Yes", " on "])
+def test_strict_mode_values_that_turn_it_on(monkeypatch, value):
+    monkeypatch.setenv("MINIFC_STRICT_PLUGINS", value)
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_losses=hookimpl(lambda register: 1 / 0)), "bad")
+    with pytest.raises(PluginError, match="ZeroDivisionError"):
+        reg.load()
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off", "OFF", ""])
+def test_strict_mode_values_that_leave_it_off(monkeypatch, value):
+    monkeypatch.setenv("MINIFC_STRICT_PLUGINS", value)
+    reg = Registry(entry_points=False)
+    reg.add_plugin(types.SimpleNamespace(minifc_register_losses=hookimpl(lambda register: 1 / 0)), "bad")
+    reg.load()
+    assert reg.plugins["bad"].status == "failed"
+
+
+def test_strict_mode_value_that_cannot_be_read_is_refused(monkeypatch):
+    monkeypatch.setenv("MINIFC_STRICT_PLUGINS", "maybe")
+    with pytest.raises(PluginError, match=r"MINIFC_STRICT_PLUGINS is 'maybe': give 1, true, yes or on"):
+        Registry(entry_points=False).load()
 
 
 def test_override_replaces_a_builtin_on_purpose():
@@ -116,7 +181,7 @@ def test_override_replaces_a_builtin_on_purpose():
     assert c.obj is my_rule and c.plugin == "mine" and c.override
     assert "override" not in c.metadata
     reg.add_plugin(plugin(update_rules={"adam": (other_rule, {"override": True})}), "third")
-    assert reg.plugins["third"].status == "failed"  # two overrides of one name: ambiguous
+    assert reg.plugins["third"].skipped == {"update_rule": ["adam"]}  # two overrides of one name: ambiguous
     assert "mine" in reg.plugins["third"].error and reg.get("update_rule", "adam") is my_rule
 
 
