@@ -25,7 +25,8 @@ def resumed_config(
     out: Path, requested: dict[str, Any], notes: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """The saved configuration of the run in ``out`` with the changes ``--resume`` allows, those changes
-    (printed as notes when ``notes``; ``epochs_before`` added when ``epochs`` changes), and whether it
+    (printed as notes when ``notes``; ``epochs_before`` and ``epochs_source`` added when ``epochs``
+    changes), and whether it
     gives its data folder relative to ``out``. Refuses (UsageError, naming every difference) options
     that cannot change in a run that continues, and a ``config.json`` edited away from the
     configuration the checkpoint keeps."""
@@ -57,7 +58,10 @@ def resumed_config(
         if notes and key != "epochs":  # the run prints that one once the checkpoint is loaded, with the lr
             source = where_option(key) if key in requested else f"{key} in {path}"
             click.echo(f"note: {source} changes from {saved[key]} to {new} for the rest of this run", err=True)
-    before = {"epochs_before": saved["epochs"]} if "epochs" in applied else {}
+    before = {}
+    if "epochs" in applied:  # the run notes this change itself, with the learning rate, once it has loaded
+        source = where_option("epochs") if "epochs" in requested else f"epochs in {path}"
+        before = {"epochs_before": saved["epochs"], "epochs_source": source}
     return {**saved, **applied}, {**applied, **before}, relative
 
 

@@ -16,11 +16,12 @@ from ..training.schedule import schedule_factor
 __all__ = ["epochs_note"]
 
 
-def epochs_note(trainer: Any, old_epochs: int, schedule: Mapping[str, Any] | None) -> str:
-    """'note: --epochs changes from A to B ...' for a Trainer that has loaded its checkpoint; names the
-    learning rate of the last step and of the next one when the schedule is refitted."""
+def epochs_note(trainer: Any, old_epochs: int, schedule: Mapping[str, Any] | None, source: str = "--epochs") -> str:
+    """'note: --epochs changes from A to B ...' for a Trainer that has loaded its checkpoint (``source``:
+    where the new number comes from); names the learning rate of the last step and of the next one when
+    the schedule is refitted."""
     new_epochs = trainer.num_epochs
-    note = f"note: --epochs changes from {old_epochs} to {new_epochs} for the rest of this run"
+    note = f"note: {source} changes from {old_epochs} to {new_epochs} for the rest of this run"
     if trainer.schedule is None or not trainer.base_lr:
         return note
     ipe, step = trainer.iterations_per_epoch, trainer.step_count

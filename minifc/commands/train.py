@@ -192,7 +192,8 @@ def _train(
         raise click.UsageError(str(e)) from None
     if print_config:
         if notes and "epochs_before" in applied:  # no run: no learning rate to tell
-            click.echo(f"note: --epochs changes from {applied['epochs_before']} to {config['epochs']}", err=True)
+            note = f"note: {applied['epochs_source']} changes from {applied['epochs_before']} to {config['epochs']}"
+            click.echo(note, err=True)
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
     from .train_run import check_folder, run
@@ -207,7 +208,7 @@ def _train(
         check_folder(run_dir, resume=resume, force=force)
         ctx.exit(launch_local(nproc_per_node, sys.argv[1:]))
 
-    old_epochs = applied.get("epochs_before")
-    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), old_epochs=old_epochs,
+    change = (applied["epochs_before"], applied["epochs_source"]) if "epochs_before" in applied else None
+    run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), epochs_change=change,
         data_relative=data_relative)  # fmt: skip
 

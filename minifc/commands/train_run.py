@@ -55,11 +55,12 @@ def run(
     force: bool,
     quiet: bool,
     new_lr: float | None = None,
-    old_epochs: int | None = None,
+    epochs_change: tuple[int, str] | None = None,
     data_relative: bool = False,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given (``old_epochs``: the run's number of epochs before this resume changed it);
+    now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
+    one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
     (:func:`~minifc.commands.train_config.saved_form`). Errors become one-line click errors. In a
     data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
@@ -70,7 +71,7 @@ def run(
     saved = saved_form(config, out, data_relative)
     with _claimed(out) as lock:
         _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
-                                               new_lr=new_lr, old_epochs=old_epochs))
+                                               new_lr=new_lr, epochs_change=epochs_change))
 
 
 def check_folder(out: Path, *, resume: bool, force: bool) -> None:
@@ -168,7 +169,7 @@ def _run_locked(
     force: bool,
     quiet: bool,
     new_lr: float | None,
-    old_epochs: int | None = None,
+    epochs_change: tuple[int, str] | None = None,
 ) -> None:
     """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
@@ -181,7 +182,7 @@ def _run_locked(
     interrupted = interrupted_message(out, RUN_FILES)
     _refuse_unusable(out, resume, force)
     trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved,
-                                 old_epochs=old_epochs)
+                                 epochs_change=epochs_change)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -236,10 +237,10 @@ class _Gate(Callback):
         new_lr: float | None,
         write: bool = True,
         show: bool = False,
-        old_epochs: int | None = None,
+        epochs_change: tuple[int, str] | None = None,
     ) -> None:
         self.out, self.config, self.resume, self.new_lr, self.write = out, config, resume, new_lr, write
-        self.show, self.old_epochs = show, old_epochs
+        self.show, self.epochs_change = show, epochs_change
         self.started = False
 
     def on_train_begin(self, trainer: Any) -> None:
@@ -259,8 +260,9 @@ class _Gate(Callback):
                 for name, opt in trainer.optim_configs.items():
                     trainer.base_lr[name] = lr
                     opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
-            if self.write and self.old_epochs is not None:
-                click.echo(epochs_note(trainer, self.old_epochs, self.config.get("schedule")), err=True)
+            if self.write and self.epochs_change is not None:
+                before, source = self.epochs_change
+                click.echo(epochs_note(trainer, before, self.config.get("schedule"), source), err=True)
             if self.write:
                 write_json(self.out / CONFIG, self.config)
         if self.show:
@@ -277,7 +279,7 @@ def _build(
     new_lr: float | None,
     main: bool,
     saved: dict[str, Any] | None = None,
-    old_epochs: int | None = None,
+    epochs_change: tuple[int, str] | None = None,
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     from ..device import resolve_device
@@ -298,7 +300,7 @@ def _build(
     if config["lr"] is not None:
         optim_config["learning_rate"] = config["lr"]
     gate = _Gate(out, config if saved is None else saved, resume, new_lr, write=main, show=main and not quiet,
-                 old_epochs=old_epochs)
+                 epochs_change=epochs_change)
     trainer = Trainer(
         model,
         data,

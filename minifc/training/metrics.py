@@ -26,7 +26,7 @@ def check_accuracy_inputs(model: Any, X: Any, y: Any, who: str = "check_accuracy
     if not X.shape[0]:
         return
     check_finite_rows(X, f"{who}: X")
-    scores = model.loss(X[:1])
+    scores = model.loss(X[:1].clone())  # a copy: a layer may write into its input
     check_label_range(y, scores.shape[1], who)
 
 
