@@ -9,8 +9,6 @@ once the new run has been built.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import re
 import warnings
@@ -29,15 +27,13 @@ from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, 
 from ..runs import build_model
 from ..set_aside import interrupted_message
 from ..summary import summary
-from ..training.metrics import epoch_losses
-from .common import load_data, os_error_message, print_table, write_json, write_text
+from .common import load_data, os_error_message, print_table, write_json
 from .memory import INPUT_DIM, allocation_message, check_model_memory
 from .resume_notes import epochs_note
+from .run_reports import plot_run, write_history
 from .train_config import build_schedule, saved_form
 
 CONFIG = "config.json"
-#: history.png: the loss (raw and smoothed), both accuracies, the learning rate
-RUN_PANELS = ("loss_history", "accuracy", "lr_history")
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 
@@ -193,7 +189,7 @@ def _run_locked(
         trainer.train(resume=resume)
     finally:
         if gate.started:
-            _write_history(trainer, out)
+            write_history(trainer, out)
     test_acc = trainer.check_accuracy(data["X_test"], data["y_test"]) if "X_test" in data else float("nan")
     row = {
         "epochs": trainer.epoch,
@@ -203,7 +199,7 @@ def _run_locked(
     }
     print_table([row], list(row))
     write_json(out / RESULT, row)
-    _plot(trainer, out, config)
+    plot_run(trainer, out, config)
     trainer.close()
     click.echo(f"run saved in {out}")
 
@@ -352,50 +348,3 @@ def _checkpoint_message(message: str, out: Path) -> str:
             f"`minifc train --out {out} --resume` again"
         )
     return text
-
-
-def _write_history(trainer: Any, out: Path) -> None:
-    """history.json (every history, the loss per step and per epoch) and history.csv (one row per epoch:
-    its mean training loss, the accuracies, the learning rate it ran with)."""
-    epochs = len(trainer.val_acc_history)
-    losses = epoch_losses(trainer.loss_history, trainer.iterations_per_epoch, epochs)
-    history = {
-        "loss_history": trainer.loss_history,
-        "epoch_loss_history": losses,
-        "train_acc_history": trainer.train_acc_history,
-        "val_acc_history": trainer.val_acc_history,
-        "lr_history": trainer.lr_history,
-    }
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["epoch", "loss", "train_acc", "val_acc", "learning_rate"])
-    for i, (tr, va) in enumerate(zip(trainer.train_acc_history, trainer.val_acc_history, strict=True)):
-        lr = trainer.lr_history[i] if i < len(trainer.lr_history) else ""
-        loss = losses[i] if i < len(losses) else ""
-        writer.writerow([i + 1, loss, tr, va, lr])
-    try:
-        write_json(out / "history.json", history)
-        write_text(out / "history.csv", buf.getvalue())
-    except OSError as e:  # the checkpoint holds the histories too; do not hide the error that ended training
-        click.echo(f"warning: {os_error_message(e, 'could not write the history')}", err=True)
-
-
-def _plot(trainer: Any, out: Path, config: dict[str, Any]) -> None:
-    from ..plots import have_matplotlib, plot_histories
-
-    if not have_matplotlib():
-        click.echo("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
-        return
-    hist = {
-        "loss_history": trainer.loss_history,
-        "train_acc_history": trainer.train_acc_history,
-        "val_acc_history": trainer.val_acc_history,
-        "lr_history": trainer.lr_history,
-    }
-    lr = "" if config["lr"] is None else f" lr {config['lr']:g}"
-    title = (
-        f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
-        f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
-    )
-    path = plot_histories({out.name: hist}, out / "history.png", RUN_PANELS, title=title, first_epoch=1)
-    click.echo(f"plot: {path}")
