@@ -11,7 +11,7 @@ from .solver import Solver
 from .summary import summary
 from .trainer import Trainer
 
-__version__ = "0.2.11"
+__version__ = "0.2.12"
 
 __all__ = [
     "functional",

@@ -30,7 +30,7 @@ from .schedules import warmup_cosine_steps
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
-__version__ = "0.1.9"
+__version__ = "0.1.10"
 __all__ = [
     "Recipe",
     "TIERS",
