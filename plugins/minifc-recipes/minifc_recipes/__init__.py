@@ -86,4 +86,5 @@ def minifc_register_examples(register: Register) -> None:
         description="the strongest fully-connected recipe within a time budget (--budget SECONDS, default 15 "
         "minutes): whitening, batchnorm, AdamW, test-time views",
         budget=True,
+        settings=("recipe", "started_at"),
     )

@@ -313,3 +313,14 @@ def test_full_recipe_reaches_65_percent_test_accuracy(cifar, tmp_path):
     row = summary["rows"][0]
     assert row["seconds"] <= 15 * 60 + 30
     assert row["test_acc"] >= 0.65, row
+
+
+def test_a_set_key_best_does_not_read_is_refused_naming_it(tmp_path: Path) -> None:
+    from minifc.testing import invoke_cli
+
+    registry = plugin_registry(minifc_recipes)
+    out = str(tmp_path / "o")
+    result = invoke_cli("example", "best", "--out", out, "--set", "recipee.width=512", registry=registry)
+    assert result.exit_code == 2, result.output
+    assert "no setting 'recipee'" in " ".join(result.output.split()) and "recipe" in result.output
+    assert not (tmp_path / "o").exists()
