@@ -83,7 +83,7 @@ def check_regular(path: str | os.PathLike, what: str = "file") -> None:
         raise _refusal(path, mode, what)
 
 
-def check_regular_files(folder: str | os.PathLike, names: Iterable[str], what: str = "run files") -> None:
+def check_regular_files(folder: str | os.PathLike, names: Iterable[str], what: str = "run file") -> None:
     """:func:`check_regular` for each of ``names`` in ``folder``."""
     for name in names:
         check_regular(Path(folder) / name, what)

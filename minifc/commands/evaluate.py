@@ -7,8 +7,6 @@ the same split and preprocessing), unless ``--data`` names another copy of the d
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import click
 import torch
 
 from ..data import CLASSES
-from ..errors import CheckpointError, MinifcError
+from ..errors import CheckpointError, MinifcError, UnsafePathError
 from ..runs import NUM_CLASSES, load_run, read_run_config
+from ..safe_files import check_regular_files
 from ..training.metrics import confusion_matrix
 from .common import load_data, os_error_message, print_table, write_json
 
@@ -50,9 +49,10 @@ def evaluate(run: Path, data: str | None, split: str, weights: str, device: torc
         raise click.ClickException(_message(e)) from None
     folder = run if out is None else out
     report, plot = folder / f"evaluate_{split}.json", folder / f"confusion_{split}.png"
-    for path in (report, plot):
-        if path.is_symlink():
-            raise click.ClickException(f"{path} is a symbolic link: refusing to write through it (remove it first)")
+    try:
+        check_regular_files(folder, (report.name, plot.name), what="evaluation file")
+    except UnsafePathError as e:
+        raise click.ClickException(str(e)) from None
     try:
         model = load_run(run, device=device, weights=weights)
     except (CheckpointError, MinifcError, ValueError) as e:
@@ -104,25 +104,10 @@ def _result(matrix: torch.Tensor, names: list[str], split: str, weights: str) ->
 
 
 def _plot(matrix: torch.Tensor, names: list[str], path: Path, title: str) -> None:
-    from ..plots import confusion_figure, have_matplotlib, pyplot
+    from ..plots import confusion_figure, have_matplotlib, save_figure
 
     if not have_matplotlib():
         click.echo("(matplotlib is not installed: no confusion-matrix plot; pip install 'minifc[plots]')")
         return
-    fig = confusion_figure(matrix.tolist(), names, title)
-    fig.tight_layout()
-    # a temporary file renamed over the destination: a link there is replaced, never written through
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it private; a plot is as readable as any new file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        pyplot().close(fig)
+    save_figure(confusion_figure(matrix.tolist(), names, title), path)  # never written through a link
     click.echo(f"plot: {path}")

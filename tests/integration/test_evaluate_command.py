@@ -88,7 +88,7 @@ def test_a_link_where_a_report_goes_is_refused_and_its_target_kept(copy, tmp_pat
     victim.write_text("mine")
     (copy / "confusion_test.png").symlink_to(victim)
     result = invoke("evaluate", str(copy), "--device", "cpu")
-    assert_one_line_error(result, "confusion_test.png is a symbolic link")
+    assert_one_line_error(result, "confusion_test.png: it is a symbolic link")
     assert victim.read_text() == "mine" and not (copy / "evaluate_test.json").exists()
 
 
