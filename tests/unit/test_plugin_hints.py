@@ -41,14 +41,22 @@ def test_a_missing_plugin_component_names_the_package_folder_not_an_index_packag
     with pytest.raises(UnknownComponentError) as info:
         Registry(entry_points=False).get("regularizer", "max_norm")
     message = str(info.value)
-    assert "minifc-regularizers, which is not installed (pip install ./plugins/minifc-regularizers)" in message
+    # from a checkout the folder itself; installed from a wheel, the same folder in a clone
+    assert "minifc-regularizers, which is not installed (pip install ./plugins/minifc-regularizers" in message
     assert not re.search(r"pip install minifc-", message)
 
 
-def test_outside_the_checkout_the_hint_gives_the_real_folder(nothing_installed, tmp_path, monkeypatch):
+def test_the_hint_carries_the_install_command(nothing_installed, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     message = plugin_hints.provider_hint("layer", "batchnorm1d", {})
-    assert f"(pip install {(ROOT / 'plugins' / 'minifc-norm').resolve()})" in message
+    assert f"which is not installed ({plugin_hints.install_command('minifc-norm')})." in message
+
+
+def test_outside_the_checkout_the_hint_gives_the_real_folder(tmp_path):
+    command = plugin_hints.install_command("minifc-norm", source_root=ROOT, cwd=tmp_path)
+    assert command == f"pip install {(ROOT / 'plugins' / 'minifc-norm').resolve()}"
+    inside = plugin_hints.install_command("minifc-norm", source_root=ROOT, cwd=ROOT)
+    assert inside == "pip install ./plugins/minifc-norm"
 
 
 def test_without_a_checkout_the_hint_says_where_the_folder_is(tmp_path):
