@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .components import PluginInfo
+
 __all__ = ["failed_plugin_message", "install_command", "provider_hint"]
 
 _INDEX = Path(__file__).with_name("plugin_index.json")
@@ -57,15 +59,17 @@ def install_command(dist: str, source_root: Path | None = None, cwd: Path | None
     return f"pip install ./{folder}/{dist} in a clone of the minifc repository"
 
 
-def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
+def provider_hint(kind: str, name: str, plugins: dict[str, PluginInfo]) -> str:
     """'' or a sentence naming the package that provides ``name`` and why it is not available."""
     for dist, kinds in _index().items():
         if name not in kinds.get(kind, []):
             continue
         state = next((p for p in plugins.values() if (p.distribution or "").replace("_", "-") == dist), None)
-        if state is not None and state.status in ("blocked", "failed"):
-            why = f"{state.status} ({state.reason})"
-            return f" It is provided by the plugin package {dist}, which is installed but {why}."
+        provided = f" It is provided by the plugin package {dist}, which is installed but"
+        if state is not None and state.status == "blocked":  # its error says by what: "blocked by MINIFC_..."
+            return f"{provided} {state.error or 'blocked'}."
+        if state is not None and state.status == "failed":
+            return f"{provided} failed to load: {state.error}."
         try:
             md.distribution(dist)
         except md.PackageNotFoundError:
@@ -74,7 +78,7 @@ def provider_hint(kind: str, name: str, plugins: dict[str, Any]) -> str:
     return ""
 
 
-def failed_plugin_message(kind: str, name: str, plugins: dict[str, Any]) -> str:
+def failed_plugin_message(kind: str, name: str, plugins: dict[str, PluginInfo]) -> str:
     """'' or why ``name`` is missing: a plugin that registered it failed (named, with its reason)."""
     for info in plugins.values():
         if info.status == "failed" and name in info.skipped.get(kind, []):

@@ -3,6 +3,7 @@ the error names the package and a pip command that works (its folder; no index s
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import json
 import re
@@ -13,6 +14,7 @@ import pytest
 import minifc.plugin_hints as plugin_hints
 from minifc.errors import UnknownComponentError
 from minifc.registry import Registry
+from minifc.testing import invoke_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 INDEX = json.loads((ROOT / "minifc" / "plugin_index.json").read_text())
@@ -82,3 +84,66 @@ def test_the_readme_sample_toml_names_every_plugin_package_it_needs_with_its_ins
     assert needed == {"minifc-norm", "minifc-regularizers"}
     for dist in needed:
         assert f"pip install ./plugins/{dist}" in intro, dist
+
+
+class _Dist:
+    """The installed distribution of minifc-optim-extra, as an entry point names it."""
+
+    name = "minifc-optim-extra"
+    version = "0.1.0"
+
+
+class _EntryPoint:
+    """The entry point minifc-optim-extra installs; ``module`` is what loading it imports."""
+
+    name = "optim_extra"
+    group = "minifc.plugins"
+    dist = _Dist()
+
+    def __init__(self, module: str = "minifc_optim_extra") -> None:
+        self.value = module
+
+    def load(self):
+        return importlib.import_module(self.value)
+
+
+@pytest.fixture
+def no_plugin_env(monkeypatch):
+    for var in ("MINIFC_STRICT_PLUGINS", "MINIFC_DISABLE_PLUGINS", "MINIFC_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_a_blocked_plugin_package_is_named_as_blocked(no_plugin_env, monkeypatch):
+    monkeypatch.setenv("MINIFC_DISABLE_PLUGINS", "minifc-optim-extra")
+    reg = Registry(entry_points=[_EntryPoint("minifc_module_that_is_never_imported")])
+    with pytest.raises(UnknownComponentError) as info:
+        reg.get("update_rule", "adamw")
+    assert reg.plugins["optim_extra"].status == "blocked"
+    assert str(info.value).endswith(
+        "It is provided by the plugin package minifc-optim-extra, which is installed but blocked by "
+        "MINIFC_DISABLE_PLUGINS."
+    )
+
+
+def test_a_failed_plugin_package_is_named_with_its_error(no_plugin_env, capsys):
+    reg = Registry(entry_points=[_EntryPoint("minifc_fake_optim_extra_that_does_not_exist")])
+    with pytest.raises(UnknownComponentError) as info:
+        reg.get("update_rule", "lion")
+    assert reg.plugins["optim_extra"].status == "failed"
+    message = str(info.value)
+    assert "It is provided by the plugin package minifc-optim-extra, which is installed but failed to load: " in message
+    assert "import failed: ModuleNotFoundError" in message and "minifc_fake_optim_extra_that_does_not_exist" in message
+    assert "failed and is skipped" in capsys.readouterr().err  # reported once on stderr as well
+
+
+def test_train_with_a_blocked_package_s_rule_says_blocked_without_a_traceback(no_plugin_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIFC_DISABLE_PLUGINS", "minifc-optim-extra")
+    reg = Registry(entry_points=[_EntryPoint()])
+    out = str(tmp_path / "run")
+    result = invoke_cli("train", "--update-rule", "adamw", "--epochs", "1", "--out", out, registry=reg)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "--update-rule: unknown update rule 'adamw'" in lines[0]
+    assert "minifc-optim-extra, which is installed but blocked by MINIFC_DISABLE_PLUGINS." in lines[0]
+    assert not (tmp_path / "run").exists()
