@@ -3,7 +3,7 @@
 >>> net = build_net(["linear:64", "batchnorm1d", "relu", "dropout:p=0.5"], input_dim=20, num_classes=3)
 
 Each spec is ``"name"``, ``"name:v1,k=v"`` or ``{"name": ..., **kwargs}`` (see
-:func:`minifc.registry.split_spec`). The factory gets ``in_features=<current width>`` when its
+:func:`minifc.specs.split_spec`). The factory gets ``in_features=<current width>`` when its
 signature accepts it (and ``dtype``/``device``); bare values fill its remaining parameters in order
 (``"linear:64"`` is ``out_features=64``, ``"dropout:0.5"`` is ``p=0.5``). A layer that changes the
 width exposes ``out_features``. A final linear layer to ``num_classes`` is appended.
@@ -17,9 +17,11 @@ from typing import Any
 
 import torch
 
+from .components import signature_accepts
 from .errors import UnknownComponentError
 from .nn import Module, Sequential
-from .registry import Registry, default_registry, signature_accepts, split_spec
+from .registry import Registry, default_registry
+from .specs import split_spec
 
 __all__ = ["build_layer", "build_net", "mlp", "mlp_layers"]
 

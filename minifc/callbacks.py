@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["Callback", "EarlyStopping", "History", "ProgressBar", "EpochLog", "standard_callbacks"]
+__all__ = ["Callback", "EarlyStopping", "ProgressBar", "EpochLog", "standard_callbacks"]
 
 
 class Callback:
@@ -62,16 +62,6 @@ class EarlyStopping(Callback):
         if self.bad_epochs >= self.patience:
             self.stopped_epoch = trainer.epoch
             trainer.stop_training = True
-
-
-class History(Callback):
-    """Records (epoch, elapsed seconds, train acc, val acc) after every epoch."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, float, float, float]] = []
-
-    def on_epoch_end(self, trainer: Any) -> None:
-        self.rows.append((trainer.epoch, trainer.elapsed, trainer.train_acc_history[-1], trainer.val_acc_history[-1]))
 
 
 class ProgressBar(Callback):

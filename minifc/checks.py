@@ -30,10 +30,11 @@ from typing import Any
 import torch
 
 from .check_forms import check_rule_form
+from .components import Component, signature_accepts
 from .errors import UnknownComponentError, closest
 from .gradcheck import check_loss, check_module, compute_numeric_gradient, rel_error
 from .nn import Module
-from .registry import Component, Registry, default_registry, signature_accepts
+from .registry import Registry, default_registry
 
 __all__ = [
     "CheckResult",

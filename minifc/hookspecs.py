@@ -127,7 +127,7 @@ def minifc_register_regularizers(register: Register) -> None:
     lie in ``bounds={key: (low, high)}``, default [0, inf); default: the object's ``defaults``
     attribute). A regularizer that declares no defaults takes any option, unchecked. Users name
     them as ``"l1"``, ``"l1:reg=1e-4"`` or ``{"name": "max_norm", "max_norm": 3.0}`` (see
-    :func:`minifc.registry.parse_spec`).
+    :func:`minifc.specs.parse_spec`).
 
     ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or
     checks that next_w keeps w's shape, dtype and device and is finite (stage "update"), with the

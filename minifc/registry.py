@@ -24,47 +24,14 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .components import (
-    BUILTIN,
-    KINDS,
-    REGULARIZER_STAGES,
-    REGULARIZER_TARGETS,
-    Component,
-    PluginError,
-    PluginInfo,
-    signature_accepts,
-    validate_component,
-)
+from .components import BUILTIN, KINDS, Component, PluginError, PluginInfo, validate_component
 from .errors import UnknownComponentError, unknown_name_message
 from .plugin_commands import add_plugin_commands
 from .plugin_env import STRICT_VAR, env_list, strict_plugins
 from .plugin_hints import failed_plugin_message, provider_hint
 from .plugin_hooks import args_for, hook_problem, naming_interrupts
-from .specs import parse_spec, parse_value, split_spec
 
-__all__ = [
-    "KINDS",
-    "Component",
-    "PluginInfo",
-    "PluginError",
-    "Registry",
-    "default_registry",
-    "reset_default_registry",
-    "parse_spec",
-    "split_spec",
-    "parse_value",
-    "get",
-    "get_layer",
-    "get_loss",
-    "get_update_rule",
-    "get_regularizer",
-    "get_example",
-    "signature_accepts",
-    "validate_component",
-    "BUILTIN",
-    "REGULARIZER_STAGES",
-    "REGULARIZER_TARGETS",
-]
+__all__ = ["Registry", "default_registry", "reset_default_registry", "get", "get_loss"]
 
 #: failure messages already printed in this process ("reported once", even across registries)
 _REPORTED: set[str] = set()
@@ -369,21 +336,5 @@ def get(kind: str, name: str) -> Any:
     return default_registry().get(kind, name)
 
 
-def get_layer(name: str) -> Any:
-    return get("layer", name)
-
-
 def get_loss(name: str) -> Any:
     return get("loss", name)
-
-
-def get_update_rule(name: str) -> Any:
-    return get("update_rule", name)
-
-
-def get_regularizer(name: str) -> Any:
-    return get("regularizer", name)
-
-
-def get_example(name: str) -> Any:
-    return get("example", name)

@@ -36,8 +36,9 @@ import torch
 from . import registry as _registry
 from .checks import TOLERANCE, CheckResult, check_components
 from .checks import check_component as _check_one
+from .components import KINDS, PluginError
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl
-from .registry import KINDS, PluginError, Registry
+from .registry import Registry
 
 __all__ = [
     "CheckFailed",
@@ -78,7 +79,7 @@ def plugin_registry(
     object with ``@minifc.hookimpl`` functions), loaded; no installed entry point is read.
 
     ``name`` is the plugin's name in listings and in ``check`` selections (default: the module's
-    ``__name__``). Raises :class:`minifc.registry.PluginError` with the registry's reason when the
+    ``__name__``). Raises :class:`minifc.components.PluginError` with the registry's reason when the
     plugin fails to load (bad hook, bad component, ...) or one of its components is skipped (a name
     clash with a built-in).
     """
@@ -112,7 +113,7 @@ def check_plugin(
     it registers exactly as ``minifc check NAME`` does (examples are not run).
 
     Returns the rows (:class:`minifc.checks.CheckResult`); raises :class:`CheckFailed` when one
-    fails, :class:`minifc.registry.PluginError` when the plugin does not load.
+    fails, :class:`minifc.components.PluginError` when the plugin does not load.
     """
     name = name or _plugin_name(plugin)
     reg = plugin_registry(plugin, name, distribution, version)

@@ -138,7 +138,7 @@ def option_table(value: Any, where: str) -> dict[str, Any]:
 
 def component_spec(value: Any, where: str, what: str) -> dict[str, Any]:
     """``"name:k=v,..."`` or ``{name = "...", k = v}`` -> ``{"name": ..., k: v}``."""
-    from ..registry import parse_spec
+    from ..specs import parse_spec
 
     expected = f'{what} as "name:key=value,..." or a table {{ name = "...", key = value }}'
     if not isinstance(value, (str, dict)):

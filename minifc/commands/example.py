@@ -11,8 +11,9 @@ import torch
 
 from ..errors import MinifcError, UnknownComponentError, UnsafePathError
 from ..example_options import ExampleOptions
-from ..registry import default_registry, parse_value
+from ..registry import default_registry
 from ..safe_files import check_regular_files
+from ..specs import parse_value
 from .common import load_data, non_empty, os_error_message, print_table, write_json
 from .config_checks import MAX_SEED
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..registry import KINDS, default_registry
+from ..components import KINDS
+from ..registry import default_registry
 from .common import json_text
 
 _PLURAL = {

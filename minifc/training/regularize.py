@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from ..blame import component_failure, passes_through
-from ..registry import default_registry, parse_spec
+from ..registry import default_registry
+from ..specs import parse_spec
 from .first_step import check_like, check_penalty
 
 __all__ = ["Regularizer", "resolve_regularizers", "add_penalties"]

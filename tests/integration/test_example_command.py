@@ -9,11 +9,12 @@ import types
 import pytest
 
 import minifc.commands.example as example_command
+from minifc.components import PluginError
 from minifc.errors import UnknownComponentError
 from minifc.example_options import ExampleOptions
 from minifc.examples import EXAMPLES, run_example
 from minifc.hookspecs import hookimpl
-from minifc.registry import PluginError, Registry
+from minifc.registry import Registry
 from minifc.testing import invoke_cli, plugin_registry, synthetic_data
 from minifc.trainer import resolve_device
 

@@ -11,9 +11,11 @@ import pytest
 
 import minifc.registry as registry_module
 from minifc import nn
+from minifc.components import PluginError
 from minifc.errors import UnknownComponentError
 from minifc.hookspecs import hookimpl
-from minifc.registry import PluginError, Registry, parse_spec, parse_value, split_spec
+from minifc.registry import Registry
+from minifc.specs import parse_spec, parse_value, split_spec
 
 
 @pytest.fixture(autouse=True)
@@ -464,3 +466,10 @@ def test_a_slow_plugin_import_is_named(monkeypatch, capsys):
     reg.load()
     err = capsys.readouterr().err
     assert "plugin 'sleepy' (sleepy_module) took" in err and "MINIFC_DISABLE_PLUGINS=sleepy" in err
+
+
+def test_the_registry_module_offers_its_own_names_not_the_parsers_nor_unused_helpers():
+    assert set(registry_module.__all__) == {"Registry", "default_registry", "reset_default_registry", "get", "get_loss"}
+    for name in ("parse_spec", "split_spec", "parse_value", "get_layer", "get_update_rule", "get_regularizer",
+                 "get_example", "signature_accepts", "REGULARIZER_STAGES"):
+        assert not hasattr(registry_module, name), name  # specs / components own them

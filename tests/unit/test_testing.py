@@ -9,9 +9,10 @@ import torch
 
 from minifc import nn
 from minifc.checks import CheckResult
+from minifc.components import PluginError
 from minifc.hookspecs import hookimpl
 from minifc.optim import sgd
-from minifc.registry import PluginError, Registry, default_registry
+from minifc.registry import Registry, default_registry
 from minifc.testing import (
     CheckFailed,
     check_component,
