@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from .components import registered_provider
 from .errors import MinifcError
 from .nn import Module
-from .registry import default_registry
 
 __all__ = ["describe", "layer_provider", "passes_through", "component_failure", "layer_failure", "backward_of"]
 
@@ -21,9 +21,9 @@ def describe(module: Module) -> str:
 def layer_provider(module: Module) -> str:
     """The plugin that registered ``module``'s class, else where the class is defined."""
     cls = type(module)
-    for c in default_registry().all_components():
-        if c.kind == "layer" and c.obj is cls:
-            return f"plugin {c.provider}"
+    provider = registered_provider(cls)
+    if provider is not None:
+        return f"plugin {provider}"
     return f"class {cls.__module__}.{cls.__qualname__}"
 
 

@@ -1,9 +1,10 @@
-"""The built-in components, registered through the same hooks as any third-party plugin."""
+"""The built-in components, registered through the same hooks as any third-party plugin (the
+classic examples register in :mod:`minifc.classic_examples`)."""
 
 from __future__ import annotations
 
-from . import examples, nn, optim, regularizers
 from . import functional as F
+from . import nn, optim, regularizers
 from .hookspecs import Register, hookimpl
 
 
@@ -40,15 +41,3 @@ def minifc_register_regularizers(register: Register) -> None:
         defaults=dict(regularizers.l2.defaults),
     )
 
-
-@hookimpl
-def minifc_register_examples(register: Register) -> None:
-    classic = (  # the classic experiments take no --set settings
-        ("two-layer", examples.two_layer, "TwoLayerNet + Solver, 20 epochs: above 50% validation"),
-        ("overfit", examples.overfit, "3- and 5-layer nets reach 100% training accuracy on 50 images"),
-        ("sgd-momentum", examples.sgd_momentum, "six-layer net, sgd vs sgd_momentum"),
-        ("update-rules", examples.update_rules, "six-layer net, sgd, sgd_momentum, rmsprop and adam"),
-        ("dropout", examples.dropout, "one hidden layer with and without dropout 0.5, adam"),
-    )
-    for name, fn, description in classic:
-        register(name, fn, description=description, settings=())

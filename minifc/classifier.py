@@ -17,6 +17,7 @@ from .blame import backward_of
 from .errors import ShapeError, check_finite_rows
 from .nn import Linear, Module, Parameter, Sequential
 from .param_dict import check_param_dict
+from .registry import default_registry
 from .validate import check_float_dtype, check_number
 
 __all__ = ["LOSSES", "Classifier"]
@@ -213,9 +214,7 @@ def _resolve_loss(loss: Any) -> Any:
     """A loss function from a function or a registered name; the functional API's checked losses are
     replaced by their unchecked forms (the same math without the host read of the loss)."""
     if not callable(loss):
-        from .registry import get_loss
-
-        loss = get_loss(loss)
+        loss = default_registry().get("loss", loss)
     return next((fast for checked, fast in _UNCHECKED.items() if loss is checked), loss)
 
 

@@ -4,11 +4,12 @@ checks a component passes before it is registered."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import MinifcError
+from .nn import Module
 
 __all__ = [
     "KINDS",
@@ -20,6 +21,10 @@ __all__ = [
     "PluginInfo",
     "validate_component",
     "signature_accepts",
+    "Lookup",
+    "mark_provider",
+    "unmark_provider",
+    "registered_provider",
 ]
 
 #: kind -> hook that fills it
@@ -35,6 +40,10 @@ BUILTIN = "builtins"
 #: regularizer metadata: allowed values, the first one being the default
 REGULARIZER_STAGES = ("loss", "update")
 REGULARIZER_TARGETS = ("weights", "all")
+
+
+#: the class attribute that names the plugin which registered a layer class (set by the registry)
+_PROVIDER_ATTR = "_minifc_provider"
 
 
 class PluginError(MinifcError, RuntimeError):
@@ -68,6 +77,31 @@ class Component:
     @property
     def description(self) -> str:
         return str(self.metadata.get("description", ""))
+
+
+#: ``lookup(kind, name)``: the registered component (``Registry.component``), what the Trainer hands
+#: to the training parts that resolve names, so that they need not know the registry
+Lookup = Callable[[str, str], Component]
+
+
+def mark_provider(component: Component) -> None:
+    """Name the plugin of a registered layer class on the class itself, so that an error raised in one
+    of its layers can name the plugin without a registry at hand (:func:`registered_provider`)."""
+    if component.kind == "layer" and inspect.isclass(component.obj):
+        setattr(component.obj, _PROVIDER_ATTR, component.provider)
+
+
+def unmark_provider(component: Component) -> None:
+    """Undo :func:`mark_provider` (the component's plugin failed late)."""
+    cls = component.obj
+    if component.kind == "layer" and inspect.isclass(cls) and vars(cls).get(_PROVIDER_ATTR) == component.provider:
+        delattr(cls, _PROVIDER_ATTR)
+
+
+def registered_provider(cls: type) -> str | None:
+    """'plugin (distribution version)' that registered ``cls`` itself (not a base class) as a layer, or None."""
+    provider = vars(cls).get(_PROVIDER_ATTR)
+    return provider if isinstance(provider, str) else None
 
 
 @dataclass
@@ -113,8 +147,6 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
     if "description" in metadata and not isinstance(metadata["description"], str):
         raise PluginError(f"{what}: description must be a string")
     if kind == "layer":
-        from .nn import Module
-
         if inspect.isclass(obj) and not issubclass(obj, Module):
             raise PluginError(f"{what}: a layer class must subclass minifc.nn.Module, and {obj.__name__} does not")
         return

@@ -5,7 +5,7 @@ the classic Solver lines, writes PNG plots into ``options.out`` and returns a su
 per trained model (``name``, ``final_train_acc``, ``final_val_acc``, ``best_val_acc``, ``seconds``,
 ...), ``plots`` (the paths written) and optionally ``target`` (``(row key, threshold)``, the classic
 result to reach with the default settings). They are registered as built-ins through the
-``minifc_register_examples`` hook (:mod:`minifc.builtins`), beside the examples plugins register;
+``minifc_register_examples`` hook (:mod:`minifc.classic_examples`), beside the examples plugins register;
 :func:`run_example` looks a name up in the registry.
 """
 
@@ -19,13 +19,14 @@ from typing import Any
 import torch
 
 from . import optim
+from .device import resolve_device
 from .example_options import ExampleOptions
 from .models import FullyConnectedNet, TwoLayerNet
 from .plots import have_matplotlib, plot_bars, plot_histories
 from .registry import Registry, default_registry
 from .solver import Solver
 
-__all__ = ["EXAMPLES", "Example", "ExampleOptions", "run_example"]
+__all__ = ["Example", "ExampleOptions", "run_example"]
 
 Example = Callable[[dict[str, torch.Tensor], ExampleOptions], dict[str, Any]]
 
@@ -65,8 +66,6 @@ def _plot(runs: dict[str, dict[str, list[float]]], path: Path, **kw: Any) -> lis
 
 
 def _device(options: ExampleOptions) -> torch.device:
-    from .trainer import resolve_device
-
     return resolve_device(options.device)
 
 
@@ -218,16 +217,6 @@ def dropout(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
     if plots:
         plots.append(str(plot_bars(bars, options.out / "dropout_final.png", title="final accuracy")))
     return {"rows": rows, "plots": plots}
-
-
-EXAMPLES: dict[str, Example] = {
-    "two-layer": two_layer,
-    "overfit": overfit,
-    "sgd-momentum": sgd_momentum,
-    "update-rules": update_rules,
-    "dropout": dropout,
-}
-"""The built-in examples (registered by :mod:`minifc.builtins`); plugins add others through the hook."""
 
 
 def run_example(

@@ -15,23 +15,39 @@ The two lists apply to installed plugins (entry points); in-process plugins adde
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import sys
 import time
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .components import BUILTIN, KINDS, Component, PluginError, PluginInfo, validate_component
+from .components import (
+    BUILTIN,
+    KINDS,
+    Component,
+    PluginError,
+    PluginInfo,
+    mark_provider,
+    unmark_provider,
+    validate_component,
+)
 from .errors import UnknownComponentError, unknown_name_message
 from .plugin_commands import add_plugin_commands
 from .plugin_env import STRICT_VAR, env_list, strict_plugins
 from .plugin_hints import failed_plugin_message, provider_hint
 from .plugin_hooks import args_for, hook_problem, naming_interrupts
 
-__all__ = ["Registry", "default_registry", "reset_default_registry", "get", "get_loss"]
+__all__ = ["DEFAULT_PLUGINS", "Registry", "default_registry", "reset_default_registry", "get", "get_loss"]
+
+#: minifc's own plugin modules, imported by name (as pytest's ``default_plugins`` and llm's
+#: ``DEFAULT_PLUGINS`` are) and registered together as the plugin "builtins"; nothing in minifc imports
+#: them, so they may import any part of it (the examples import the Solver and the Trainer)
+DEFAULT_PLUGINS = ("minifc.builtins", "minifc.classic_examples")
 
 #: failure messages already printed in this process ("reported once", even across registries)
 _REPORTED: set[str] = set()
@@ -72,9 +88,7 @@ class Registry:
         strict_plugins()  # a value it cannot read is refused before anything loads
         self._loaded = True
         if self._use_builtins:
-            from . import builtins
-
-            self._activate(builtins, BUILTIN, "minifc", _version_of("minifc"))
+            self._activate(_builtin_plugin(), BUILTIN, "minifc", _version_of("minifc"))
         for name, plugin, dist, version in self._pending:
             self._activate(plugin, name, dist, version)
         self._pending.clear()
@@ -211,15 +225,18 @@ class Registry:
             if old is not None:
                 self._replaced[key] = old
             self.components[c.kind][c.name] = c
+            mark_provider(c)
 
     def _retract(self, plugin: str) -> None:
         """Remove the components of a plugin that failed late, restoring what it overrode."""
         for kind, table in self.components.items():
             for name, c in list(table.items()):
                 if c.plugin == plugin:
+                    unmark_provider(c)
                     old = self._replaced.pop((kind, name), None)
                     if old is not None:
                         table[name] = old
+                        mark_provider(old)
                     else:
                         del table[name]
 
@@ -302,13 +319,25 @@ class Registry:
         self._fail(name, dist, version, module, reason, exc)
 
 
+def _builtin_plugin() -> types.SimpleNamespace:
+    """The hooks of the :data:`DEFAULT_PLUGINS` modules (imported by name), as one plugin object: the
+    built-ins. A hook that two of them implement is refused (:class:`PluginError`)."""
+    modules = [importlib.import_module(name) for name in DEFAULT_PLUGINS]
+    plugin = types.SimpleNamespace(__name__=modules[0].__name__, __file__=modules[0].__file__)
+    for module in modules:
+        for attr, value in vars(module).items():
+            if attr.startswith("minifc_") and callable(value):
+                if hasattr(plugin, attr):
+                    raise PluginError(f"{attr} is implemented by two default plugins ({module.__name__} and another)")
+                setattr(plugin, attr, value)
+    return plugin
+
+
 def _version_of(dist: str) -> str | None:
     try:
         return md.version(dist)
-    except md.PackageNotFoundError:
-        from . import __version__
-
-        return __version__
+    except md.PackageNotFoundError:  # a source checkout: the package's own version
+        return getattr(sys.modules[__package__], "__version__", None)
 
 
 # -- the process-wide registry -------------------------------------------------------------------

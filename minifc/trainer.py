@@ -23,6 +23,7 @@ from .errors import CheckpointError
 from .models import Classifier
 from .nn import Module
 from .optim import check_config
+from .registry import default_registry
 from .training.data_parallel import DataParallel, wants_data_parallel
 from .training.divergence import finite_loss
 from .training.evaluate import evaluate
@@ -127,10 +128,11 @@ class Trainer:
         if self.parallel is not None:
             self.parallel.check_model(self.model)
             self.device = self.parallel.device
-        self.update_rule, self.update_rule_name, self.rule_provider = resolve_update_rule(update_rule)
+        lookup = default_registry().component  # names resolve here, once; training/ gets the components
+        self.update_rule, self.update_rule_name, self.rule_provider = resolve_update_rule(update_rule, lookup)
         self.optim_config = check_optim_config(optim_config)
         check_config(self.update_rule, dict(self.optim_config), f"update rule {self.update_rule_name!r}")
-        self.regularizers = resolve_regularizers(regularizers)
+        self.regularizers = resolve_regularizers(regularizers, lookup)
         self.lr_decay = check_number(lr_decay, "lr_decay", minimum=0.0)
         self.num_epochs = check_int(num_epochs, "num_epochs", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
+from ..components import Lookup
 from ..errors import LabelError, MinifcError, ShapeError
 from ..models import Classifier
 from ..nn import Module
-from ..registry import default_registry
 from ..validate import check_number
 
 __all__ = [
@@ -120,10 +120,10 @@ def check_optim_config(optim_config: Any) -> dict[str, Any]:
     return config
 
 
-def resolve_update_rule(rule: str | Callable[..., Any]) -> tuple[Callable[..., Any], str, str]:
-    """``(rule, name, provider)`` for a registered name or a function."""
+def resolve_update_rule(rule: str | Callable[..., Any], lookup: Lookup) -> tuple[Callable[..., Any], str, str]:
+    """``(rule, name, provider)`` for a registered name (found with ``lookup``) or a function."""
     if isinstance(rule, str):
-        component = default_registry().component("update_rule", rule)
+        component = lookup("update_rule", rule)
         return component.obj, rule, component.provider
     if not callable(rule):
         raise TypeError(f"update_rule must be a name or a function, got {type(rule).__name__}")

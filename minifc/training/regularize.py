@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..blame import component_failure, passes_through
-from ..registry import default_registry
+from ..components import Lookup
 from ..specs import parse_spec
 from .first_step import check_like, check_penalty
 
@@ -54,10 +54,10 @@ class Regularizer:
         return out
 
 
-def resolve_regularizers(specs: Any) -> list[Regularizer]:
+def resolve_regularizers(specs: Any, lookup: Lookup) -> list[Regularizer]:
     """Regularizers from a list of names (``"l1:reg=1e-4"``), dicts (``{"name": "l2", "reg": 1e-4}``)
-    or functions ``reg(w, config) -> (penalty, dpenalty)`` (loss stage). A single name or dict is
-    refused: pass a list."""
+    or functions ``reg(w, config) -> (penalty, dpenalty)`` (loss stage); names are found with
+    ``lookup``. A single name or dict is refused: pass a list."""
     if specs is None:
         return []
     if isinstance(specs, (str, Mapping)) or not isinstance(specs, Iterable):
@@ -65,14 +65,14 @@ def resolve_regularizers(specs: Any) -> list[Regularizer]:
             f"regularizers must be a list of names, dicts or functions, got {type(specs).__name__} {specs!r} "
             "(write regularizers=[...])"
         )
-    return [_resolve(spec) for spec in specs]
+    return [_resolve(spec, lookup) for spec in specs]
 
 
-def _resolve(spec: Any) -> Regularizer:
+def _resolve(spec: Any, lookup: Lookup) -> Regularizer:
     if callable(spec):
         return Regularizer(getattr(spec, "__name__", "regularizer"), spec, "loss", "weights", {}, "user function")
     name, config = parse_spec(spec)
-    component = default_registry().component("regularizer", name)
+    component = lookup("regularizer", name)
     meta = component.metadata
     defaults = meta.get("defaults", getattr(component.obj, "defaults", None))
     if defaults is not None:

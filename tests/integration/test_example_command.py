@@ -9,10 +9,11 @@ import types
 import pytest
 
 import minifc.commands.example as example_command
+from minifc.classic_examples import CLASSIC_EXAMPLES
 from minifc.components import PluginError
 from minifc.errors import UnknownComponentError
 from minifc.example_options import ExampleOptions
-from minifc.examples import EXAMPLES, run_example
+from minifc.examples import run_example
 from minifc.hookspecs import hookimpl
 from minifc.registry import Registry
 from minifc.testing import invoke_cli, plugin_registry, synthetic_data
@@ -53,10 +54,10 @@ def no_cifar(monkeypatch):
 
 def test_the_classic_examples_are_builtins_registered_through_the_hook():
     reg = Registry(entry_points=False)
-    assert reg.names("example") == sorted(EXAMPLES)
-    for name, fn in EXAMPLES.items():
+    assert reg.names("example") == sorted(CLASSIC_EXAMPLES)
+    for name, (fn, description) in CLASSIC_EXAMPLES.items():
         c = reg.component("example", name)
-        assert c.obj is fn and c.plugin == "builtins" and c.description
+        assert c.obj is fn and c.plugin == "builtins" and c.description == description
 
 
 def test_run_example_resolves_plugin_examples_and_names_the_closest(tmp_path):
@@ -80,7 +81,7 @@ def test_help_lists_registered_examples_and_names_no_plugin_package():
     result = invoke_cli("example", "--help", registry=Registry(entry_points=False))
     assert result.exit_code == 0, result.output
     listed = result.output.split("Examples (NAME):")[1]
-    for name in EXAMPLES:
+    for name in CLASSIC_EXAMPLES:
         assert f"\n  {name} " in listed
     assert "best" not in listed
     assert not any(p in result.output for p in PLUGIN_PACKAGES)

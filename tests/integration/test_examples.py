@@ -9,9 +9,10 @@ import pytest
 from cifar import cifar_root
 from click.testing import CliRunner
 
+from minifc.classic_examples import CLASSIC_EXAMPLES
 from minifc.cli import main
 from minifc.example_options import ExampleOptions
-from minifc.examples import EXAMPLES, run_example
+from minifc.examples import run_example
 
 pytestmark = pytest.mark.cifar
 
@@ -23,7 +24,7 @@ def cifar():
     return load_cifar10(cifar_root())
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
+@pytest.mark.parametrize("name", sorted(CLASSIC_EXAMPLES))
 def test_example_quick_mode_writes_plots(name, cifar, tmp_path) -> None:
     pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
     options = ExampleOptions(out=tmp_path, epochs=1, num_train=200, verbose=False)
