@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .components import PluginError
+from .registry import default_registry
 
 #: subcommand name -> "module:attribute" under minifc.commands, imported only when used
 COMMANDS: dict[str, str] = {
@@ -48,8 +49,6 @@ class LazyGroup(click.Group):
         if getattr(self, "_plugins_loaded", False):
             return
         self._plugins_loaded = True
-        from .registry import default_registry
-
         try:
             default_registry().call_commands_hook(self)
         except PluginError as e:

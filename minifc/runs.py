@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from . import models
+from .builder import build_net, mlp_layers
 from .checkpoint import non_finite, safe_load
 from .commands.train_config import ConfigError, absolute_data, read_saved_config
 from .device import resolve_device
@@ -50,8 +51,6 @@ def build_model(config: dict[str, Any], dtype: torch.dtype, device: torch.device
     ``weight_scale``, ``reg``), for inputs (N, 3072) and 10 classes, with fresh weights."""
     hidden = config["hidden"]
     if config["norm"]:
-        from .builder import build_net, mlp_layers
-
         specs = mlp_layers(hidden, norm=config["norm"], dropout=config["dropout"])
         for spec in specs:
             if isinstance(spec, dict) and spec.get("name") == "linear":

@@ -32,10 +32,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from click.testing import CliRunner
 
 from . import registry as _registry
 from .checks import TOLERANCE, CheckResult, check_components
 from .checks import check_component as _check_one
+from .cli import main
 from .components import KINDS, PluginError
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl
 from .registry import Registry
@@ -172,10 +174,6 @@ def use_registry(registry: Registry | None = None) -> Iterator[Registry]:
 def invoke_cli(*args: str, registry: Registry | None = None) -> Any:
     """Run ``minifc ARGS`` in-process with ``registry`` as the process-wide one (default: a fresh one
     that loads the installed entry points); returns click's ``Result`` (``exit_code``, ``output``)."""
-    from click.testing import CliRunner
-
-    from .cli import main
-
     with use_registry(registry):
         return CliRunner().invoke(main, list(args))
 

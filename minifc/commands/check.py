@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..checks import TOLERANCE, CheckResult, check_components
+from ..device import resolve_device
 from ..errors import UnknownComponentError
 from .common import json_text
 
@@ -39,8 +40,6 @@ def _positive_tolerance(ctx: click.Context, param: click.Parameter, value: float
 
 
 def _available_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..device import resolve_device
-
     try:
         return str(resolve_device(value))
     except ValueError as e:

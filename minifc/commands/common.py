@@ -12,14 +12,13 @@ import click
 import torch
 
 from .. import safe_files
+from ..data import DataError, load_cifar10
 from ..errors import MinifcError
 
 
 def load_data(root: str | None, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
     """load_cifar10 with its errors turned into a one-paragraph click error; ``root`` is the ``--data`` option's
     value, and the messages call it that."""
-    from ..data import DataError, load_cifar10
-
     try:
         return load_cifar10(root, dtype=dtype, device=device)
     except DataError as e:

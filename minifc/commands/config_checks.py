@@ -8,7 +8,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import schedules
 from ..errors import MinifcError, closest
+from ..specs import parse_spec
 
 
 class ConfigError(MinifcError, ValueError):
@@ -138,8 +140,6 @@ def option_table(value: Any, where: str) -> dict[str, Any]:
 
 def component_spec(value: Any, where: str, what: str) -> dict[str, Any]:
     """``"name:k=v,..."`` or ``{name = "...", k = v}`` -> ``{"name": ..., k: v}``."""
-    from ..specs import parse_spec
-
     expected = f'{what} as "name:key=value,..." or a table {{ name = "...", key = value }}'
     if not isinstance(value, (str, dict)):
         raise bad_value(where, expected, value)
@@ -186,8 +186,6 @@ def build_schedule(config: Mapping[str, Any]) -> Callable[[int, int], float] | N
     ``constant`` takes no options; ``warmup_cosine`` takes ``warmup_fraction`` in [0, 1) and
     ``final_factor`` >= 0 (the factor at the last step; a negative one would make the learning rate negative).
     """
-    from .. import schedules
-
     spec = config.get("schedule")
     if spec is None:
         return None

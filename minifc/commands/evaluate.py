@@ -14,7 +14,9 @@ import click
 import torch
 
 from ..data import CLASSES
+from ..device import resolve_device
 from ..errors import CheckpointError, MinifcError, UnsafePathError
+from ..plots import confusion_figure, have_matplotlib, save_figure
 from ..runs import NUM_CLASSES, load_run, read_run_config
 from ..safe_files import check_regular_files
 from ..training.metrics import confusion_matrix
@@ -22,8 +24,6 @@ from .common import load_data, os_error_message, print_table, write_json
 
 
 def _available_device(ctx: click.Context, param: click.Parameter, value: str) -> torch.device:
-    from ..device import resolve_device
-
     try:
         return resolve_device(value)
     except ValueError as e:
@@ -104,8 +104,6 @@ def _result(matrix: torch.Tensor, names: list[str], split: str, weights: str) ->
 
 
 def _plot(matrix: torch.Tensor, names: list[str], path: Path, title: str) -> None:
-    from ..plots import confusion_figure, have_matplotlib, save_figure
-
     if not have_matplotlib():
         click.echo("(matplotlib is not installed: no confusion-matrix plot; pip install 'minifc[plots]')")
         return

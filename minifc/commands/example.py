@@ -9,6 +9,7 @@ from typing import Any
 import click
 import torch
 
+from ..device import resolve_device
 from ..errors import MinifcError, UnknownComponentError, UnsafePathError
 from ..example_options import ExampleOptions
 from ..registry import default_registry
@@ -171,8 +172,6 @@ def example(
     Prints the training lines, a final summary table, and writes PNG plots and summary.json to --out;
     it refuses to overwrite the results of an earlier example there without --force.
     """
-    from ..device import resolve_device
-
     try:
         component = default_registry().component("example", name)
     except UnknownComponentError as e:

@@ -89,6 +89,7 @@ def rank_errors() -> Iterator[None]:
 def launch_local(nproc: int, argv: list[str]) -> int:
     """Run ``minifc <argv>`` on ``nproc`` local ranks through torch.distributed.run; its exit code
     (1 when a rank failed, 130 on Ctrl-C)."""
+    # torch.distributed.run and its elastic agent: imported only by a launch (heavy, and no other command needs them)
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..plots import have_matplotlib, plot_histories
 from ..training.metrics import epoch_losses
 from .common import os_error_message, write_json, write_text
 
@@ -46,8 +47,6 @@ def write_history(trainer: Any, out: Path) -> None:
 
 
 def plot_run(trainer: Any, out: Path, config: dict[str, Any]) -> None:
-    from ..plots import have_matplotlib, plot_histories
-
     if not have_matplotlib():
         click.echo("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
         return

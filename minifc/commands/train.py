@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..components import PluginError
+from ..distributed.sampler import check_global_batch
 from ..errors import MinifcError
 from .common import non_empty
 from .config_checks import MAX_SEED
@@ -26,6 +27,7 @@ from .train_config import (
     to_toml,
     where_option,
 )
+from .train_run import check_folder, run
 
 CONFIG = "config.json"
 DEFAULT_OUT = "runs/train"
@@ -196,11 +198,7 @@ def _train(
             click.echo(note, err=True)
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
-    from .train_run import check_folder, run
-
     if launching:  # the checks that need no rank, before any starts
-        from ..distributed.sampler import check_global_batch
-
         try:
             check_global_batch(config["batch_size"], nproc_per_node)
         except ValueError as e:

@@ -18,8 +18,10 @@ from typing import Any
 
 import torch
 
+from .. import optim
 from ..components import PluginError
 from ..errors import MinifcError, closest
+from ..registry import default_registry
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -305,16 +307,11 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None)
 
 
 def _check_update_rule(config: dict[str, Any]) -> None:
-    from ..registry import default_registry
-
     default_registry().component("update_rule", config["update_rule"])
 
 
 def _check_rule_options(config: dict[str, Any]) -> None:
     """The options must be the rule's (when it declares them); sets lr to the rule's default when unset."""
-    from .. import optim
-    from ..registry import default_registry
-
     name, options = config["update_rule"], config["update_rule_options"]
     rule = default_registry().component("update_rule", name).obj
     declared = getattr(rule, "defaults", None)
@@ -336,15 +333,11 @@ def _check_rule_options(config: dict[str, Any]) -> None:
 
 
 def _check_regularizers(config: dict[str, Any]) -> None:
-    from ..registry import default_registry
-
     for spec in config["regularizers"]:
         default_registry().component("regularizer", spec["name"])
 
 
 def _check_norm(config: dict[str, Any]) -> None:
-    from ..registry import default_registry
-
     if config["norm"] is not None:
         default_registry().component("layer", config["norm"])
 

@@ -21,12 +21,14 @@ import torch
 
 from ..callbacks import Callback
 from ..checkpoint import clean_stale_temps
+from ..device import resolve_device
 from ..ema import EMA
 from ..errors import CheckpointError, MinifcError, UnsafePathError
 from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
 from ..runs import build_model
 from ..set_aside import interrupted_message
 from ..summary import summary
+from ..trainer import Trainer
 from .common import load_data, os_error_message, print_table, write_json
 from .memory import INPUT_DIM, allocation_message, check_model_memory
 from .resume_notes import epochs_note
@@ -278,9 +280,6 @@ def _build(
     epochs_change: tuple[int, str] | None = None,
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
-    from ..device import resolve_device
-    from ..trainer import Trainer
-
     dtype = getattr(torch, config["dtype"])
     try:
         device = resolve_device(config["device"])
