@@ -13,10 +13,10 @@ from typing import Any
 import click
 import torch
 
+from .. import plots
 from ..data import CLASSES
 from ..device import resolve_device
 from ..errors import CheckpointError, MinifcError, UnsafePathError
-from ..plots import confusion_figure, have_matplotlib, save_figure
 from ..runs import NUM_CLASSES, load_run, read_run_config
 from ..safe_files import check_regular_files
 from ..training.metrics import confusion_matrix
@@ -104,8 +104,8 @@ def _result(matrix: torch.Tensor, names: list[str], split: str, weights: str) ->
 
 
 def _plot(matrix: torch.Tensor, names: list[str], path: Path, title: str) -> None:
-    if not have_matplotlib():
+    if not plots.have_matplotlib():
         click.echo("(matplotlib is not installed: no confusion-matrix plot; pip install 'minifc[plots]')")
         return
-    save_figure(confusion_figure(matrix.tolist(), names, title), path)  # never written through a link
+    plots.save_figure(plots.confusion_figure(matrix.tolist(), names, title), path)  # never written through a link
     click.echo(f"plot: {path}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..plots import have_matplotlib, plot_histories
+from .. import plots
 from ..training.metrics import epoch_losses
 from .common import os_error_message, write_json, write_text
 
@@ -47,7 +47,7 @@ def write_history(trainer: Any, out: Path) -> None:
 
 
 def plot_run(trainer: Any, out: Path, config: dict[str, Any]) -> None:
-    if not have_matplotlib():
+    if not plots.have_matplotlib():
         click.echo("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
         return
     hist = {
@@ -61,5 +61,5 @@ def plot_run(trainer: Any, out: Path, config: dict[str, Any]) -> None:
         f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
         f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
     )
-    path = plot_histories({out.name: hist}, out / "history.png", RUN_PANELS, title=title, first_epoch=1)
+    path = plots.plot_histories({out.name: hist}, out / "history.png", RUN_PANELS, title=title, first_epoch=1)
     click.echo(f"plot: {path}")
