@@ -11,6 +11,7 @@ import pytest
 
 import minifc.registry as registry_module
 from minifc import nn
+from minifc.blame import layer_provider
 from minifc.components import PluginError
 from minifc.errors import UnknownComponentError
 from minifc.hookspecs import hookimpl
@@ -474,3 +475,26 @@ def test_the_registry_module_offers_its_own_names_not_the_parsers_nor_unused_hel
     for name in ("parse_spec", "split_spec", "parse_value", "get_layer", "get_update_rule", "get_regularizer",
                  "get_example", "signature_accepts", "REGULARIZER_STAGES"):
         assert not hasattr(registry_module, name), name  # specs / components own them
+
+
+def test_a_registered_layer_class_names_its_plugin_without_the_process_wide_registry():
+    class Scaled(nn.ReLU):
+        pass
+
+    class ScaledMore(Scaled):  # not registered: named by its class, not by its base's plugin
+        pass
+
+    def broken(cli):
+        raise RuntimeError("no commands today")
+
+    failing = plugin("late", layers={"scaled": Scaled})
+    failing.minifc_register_commands = hookimpl(broken)
+    reg = Registry(entry_points=False)  # not the process-wide registry
+    reg.add_plugin(failing, "late", "minifc-late", "0.1")
+    assert reg.get("layer", "scaled") is Scaled
+    assert layer_provider(Scaled()) == "plugin late (minifc-late 0.1)"
+    assert layer_provider(ScaledMore()).startswith("class ") and "ScaledMore" in layer_provider(ScaledMore())
+    assert layer_provider(nn.ReLU()).startswith("plugin builtins (minifc")
+    reg.call_commands_hook(click.Group())  # the plugin fails late: its layer is no longer its
+    assert reg.plugins["late"].status == "failed"
+    assert layer_provider(Scaled()).startswith("class ")
