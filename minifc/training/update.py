@@ -21,6 +21,7 @@ import torch
 
 from ..blame import component_failure, passes_through
 from ..nn import Parameter
+from ..optim.rule import UpdateRule
 from .first_step import check_update
 from .regularize import Regularizer
 
@@ -34,6 +35,8 @@ class PerParameter:
 
     def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer]) -> None:
         self.rule, self.who = rule, who
+        # a declared rule's function itself: one Python call less per parameter and step
+        self.call: Callable[..., Any] = rule.fn if isinstance(rule, UpdateRule) else rule
         self.after = [r for r in regularizers if r.stage == "update"]
 
     def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
@@ -41,7 +44,7 @@ class PerParameter:
         for name in list(grads):
             w = params[name]
             try:
-                out = self.rule(w, grads[name], configs[name])
+                out = self.call(w, grads[name], configs[name])
             except Exception as e:  # a rule's bug is named with the rule and its plugin
                 if passes_through(e):
                     raise
