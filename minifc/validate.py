@@ -27,6 +27,7 @@ __all__ = [
     "check_in",
     "check_float_dtype",
     "check_int",
+    "check_positive_int",
     "check_lr_range",
     "check_number",
 ]
@@ -104,6 +105,13 @@ def check_int(value: Any, name: str, minimum: int | None = None, optional: bool 
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
         bound = f" >= {minimum}" if minimum is not None else ""
         raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
+    return value
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` when it is an int >= 1 (not a bool); ValueError ``<name> must be a positive integer, got ...``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 

@@ -7,6 +7,9 @@ import types
 import pytest
 import torch
 
+import minifc
+import minifc.distributed
+from minifc.builder import build_net
 from minifc.hookspecs import hookimpl
 from minifc.optim import check_config, update_rule
 from minifc.registry import Registry
@@ -68,3 +71,20 @@ def test_a_regularizer_with_declared_open_bounds_trains():
         [reg] = resolve_regularizers(["shrink"])
     w = torch.ones(2, 2)
     assert torch.equal(reg.after_update("W1", w, 0.1, True), torch.full((2, 2), 0.5))
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda n: minifc.nn.Linear(n, 3), "Linear: in_features"),
+        (lambda n: build_net([], n, 3), "build_net: input_dim"),
+        (lambda n: minifc.FullyConnectedNet([4], input_dim=n, num_classes=3), "input_dim"),
+        (lambda n: minifc.distributed.run_local(print, n), "run_local: world_size"),
+        (lambda n: minifc.distributed.check_in_sync({}, 0, every=n), "check_in_sync: every"),
+    ],
+    ids=["Linear", "build_net", "FullyConnectedNet", "run_local", "check_in_sync"],
+)
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_positive_integers_are_checked_by_one_function_with_one_message(call, name, bad):
+    with pytest.raises(ValueError, match=rf"{name} must be a positive integer, got {bad!r}"):
+        call(bad)
