@@ -20,6 +20,7 @@ import torch
 from .callbacks import standard_callbacks
 from .device import resolve_device
 from .errors import CheckpointError
+from .grad_mode import no_grad
 from .models import Classifier
 from .nn import Module
 from .optim import check_config
@@ -216,6 +217,7 @@ class Trainer:
         return self.sampler.iterations_per_epoch
 
     # -- one step ------------------------------------------------------------------------------
+    @no_grad  # one grad-mode switch for the whole step (each op's own no_grad then costs nothing)
     def step(self) -> float:
         """One training step; returns its loss. Raises :class:`DivergenceError` on a non-finite loss.
 
