@@ -54,7 +54,7 @@ class Interval:
         low = f"{'>' if self.low_open else '>='} {self.low:g}"
         high = f"{'<' if self.high_open else '<='} {self.high:g}"
         if self.high == math.inf:
-            return low
+            return "" if self.low == -math.inf else low
         if self.low == -math.inf:
             return high
         return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
@@ -93,7 +93,8 @@ def check_in(value: Any, name: str, interval: Interval = NON_NEGATIVE) -> float:
     ``<name> must be a finite number in [0, 1), got 1.0``."""
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not ok or value not in interval:
-        raise ValueError(f"{name} must be a finite number {interval}, got {value!r}")
+        where = f" {interval}" if str(interval) else ""
+        raise ValueError(f"{name} must be a finite number{where}, got {value!r}")
     return value
 
 
@@ -117,16 +118,9 @@ def check_positive_int(value: Any, name: str) -> int:
 
 def check_number(value: Any, name: str, minimum: float | None = None, maximum: float | None = None) -> float:
     """``value`` as a finite float within [minimum, maximum]; ValueError naming ``name`` otherwise."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and minimum is not None and value < minimum:
-        ok = False
-    if ok and maximum is not None and value > maximum:
-        ok = False
-    if not ok:
-        lo = f" >= {minimum}" if minimum is not None else ""
-        hi = f"{' and' if lo else ''} <= {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be a finite number{lo}{hi}, got {value!r}")
-    return float(value)
+    low = -math.inf if minimum is None else minimum
+    high = math.inf if maximum is None else maximum
+    return float(check_in(value, name, Interval(low, high)))
 
 
 def check_float_dtype(dtype: Any, name: str) -> torch.dtype:

@@ -15,6 +15,7 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
     ``weight_decay``, default ``weight_decay``). ``decoupled_weight_decay(adam)`` is AdamW. The
     composed rule has a foreach (fused) form when ``rule`` has one."""
     defaults = {**rule.defaults, "weight_decay": weight_decay}
+    inner = rule.fn if isinstance(rule, UpdateRule) else rule  # the function itself: one call less per step
 
     @update_rule(defaults, rule.state_keys, getattr(rule, "bounds", None))
     @no_grad
@@ -23,7 +24,7 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
         w.mul_(1 - config["learning_rate"] * config["weight_decay"])
         decay = config.pop("weight_decay")  # a key the inner rule does not know
         try:
-            return rule(w, dw, config)
+            return inner(w, dw, config)
         finally:
             config["weight_decay"] = decay
 
