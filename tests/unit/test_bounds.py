@@ -88,3 +88,12 @@ def test_a_regularizer_with_declared_open_bounds_trains():
 def test_positive_integers_are_checked_by_one_function_with_one_message(call, name, bad):
     with pytest.raises(ValueError, match=rf"{name} must be a positive integer, got {bad!r}"):
         call(bad)
+
+
+def test_a_regularizer_with_a_malformed_bound_is_refused_at_registration_naming_it(capsys):
+    reg = _registry_with_regularizer({"factor": "0..1"})
+    with pytest.raises(minifc.errors.MinifcError, match="unknown regularizer 'shrink'"):
+        reg.component("regularizer", "shrink")
+    err = capsys.readouterr().err
+    assert "plugin 'shrinkplugin'" in err and "failed and is skipped" in err
+    assert "regularizer 'shrink': bounds['factor'] must be (low, high)" in err
