@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..validate import NON_NEGATIVE, Bound, Interval, check_bounds, check_in
+from ..validate import NON_NEGATIVE, Bound, check_bounds, check_in
 
 __all__ = [
     "UpdateRule",
@@ -70,7 +70,6 @@ class UpdateRule:
     fused: ForeachForm | None = None
     sink: SinkForm | None = None
     known_keys: frozenset[str] = field(init=False)
-    intervals: dict[str, Interval] = field(init=False)
 
     def __post_init__(self) -> None:
         functools.update_wrapper(self, self.fn)
@@ -78,7 +77,7 @@ class UpdateRule:
         self.state_keys = tuple(self.state_keys)
         self.bounds = dict(self.bounds)
         self.known_keys = frozenset(self.defaults) | frozenset(self.state_keys)
-        self.intervals = check_bounds(self.bounds, getattr(self.fn, "__name__", "update rule"))
+        check_bounds(self.bounds, getattr(self.fn, "__name__", "update rule"))  # a malformed bound: refused here
 
     def __call__(self, w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
         return self.fn(w, dw, config)
@@ -154,7 +153,7 @@ def check_config(rule: UpdateRule | RuleFunction, config: dict, who: str = "") -
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"{name}: unknown optim_config key(s) {unknown}; it takes {sorted(known)}")
-    intervals = rule.intervals if isinstance(rule, UpdateRule) else check_bounds(getattr(rule, "bounds", None), name)
+    intervals = check_bounds(getattr(rule, "bounds", None), name)
     for key, value in config.items():
         if key in defaults:
             check_in(value, f"{name}: {key}", intervals.get(key, NON_NEGATIVE))
