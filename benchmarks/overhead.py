@@ -36,8 +36,6 @@ import torch
 from common import CONFIGS, add_machine_args, apply_machine_args, describe_machine, make_data, sync
 from sides import make_trainer
 
-from minifc.training.update import Fused
-
 BLOCK = 10  # Trainer steps, then as many bare steps
 VARIANTS = ("full", "presliced", "quiet")
 
@@ -60,11 +58,11 @@ def bare_step(model, updater, configs: dict[str, dict], X: torch.Tensor, y: torc
     """The work of one training step and nothing else: forward + loss, backward, update."""
     loss, dscores = model.forward_loss(X, y)
     value = float(loss)
-    fused = isinstance(updater, Fused)
-    if fused:
+    in_product = hasattr(updater, "arm")  # the update formed inside the weight-gradient product
+    if in_product:
         updater.arm(configs)
     grads = model.backward(dscores)
-    if fused:
+    if in_product:
         updater.disarm(grads)
     updater.update(model.params, grads, configs, False)
     return value

@@ -22,6 +22,7 @@ from .errors import UnknownComponentError
 from .nn import Module, Sequential
 from .registry import Registry, default_registry
 from .specs import split_spec
+from .validate import check_positive_int
 
 __all__ = ["build_layer", "build_net", "mlp", "mlp_layers"]
 
@@ -106,8 +107,7 @@ def build_net(
     ``minifc.Classifier(net, "softmax")`` to train it.
     """
     for what, n in (("input_dim", input_dim), ("num_classes", num_classes)):
-        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-            raise ValueError(f"build_net: {what} must be a positive integer, got {n!r}")
+        check_positive_int(n, f"build_net: {what}")
     if isinstance(layers, (str, dict)):
         raise TypeError(f"build_net: layers must be a list of specs, got {layers!r}")
     registry = registry or default_registry()
@@ -116,8 +116,7 @@ def build_net(
     for i, spec in enumerate(layers or ()):
         layer = build_layer(spec, width, dtype, device, registry, where=f"layers[{i}]")
         out = getattr(layer, "out_features", width)
-        if not isinstance(out, int) or isinstance(out, bool) or out <= 0:
-            raise ValueError(f"layers[{i}] {spec!r}: out_features must be a positive integer, got {out!r}")
+        check_positive_int(out, f"layers[{i}] {spec!r}: out_features")
         width = out
         modules.append(layer)
     head = {"name": "linear", "out_features": num_classes}

@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import MinifcError
 from .nn import Module
+from .validate import check_bounds
 
 __all__ = [
     "KINDS",
@@ -183,6 +184,10 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
             if not isinstance(declared, Mapping):
                 raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
             metadata["defaults"] = dict(declared)
+        try:  # bounds in minifc.validate's convention, refused at registration rather than at first use
+            check_bounds(metadata.get("bounds"), what)
+        except ValueError as e:
+            raise PluginError(str(e)) from None
 
 
 def _accepts_positional(obj: Any, n: int) -> bool:

@@ -10,14 +10,13 @@ one-hot corrections) takes the device and dtype of its input.
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
 from .errors import ShapeError, check_label_range, check_labels
+from .grad_mode import no_grad  # also reached as minifc.functional.no_grad
 
 __all__ = [
     "Linear",
@@ -31,26 +30,6 @@ __all__ = [
     "weight_grad",
     "add_weight_grad_",
 ]
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def no_grad(fn: _F) -> _F:
-    """Decorator: run ``fn`` under ``torch.no_grad()``, at no cost when gradients are already off.
-
-    Same behaviour as ``@torch.no_grad()``, whose per-call context object costs more than the small
-    kernels here; the modules, the models and the Trainer run a whole step under one ``no_grad``.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                return fn(*args, **kwargs)
-        return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def flatten_samples(x: torch.Tensor) -> torch.Tensor:

@@ -100,11 +100,20 @@ def minifc_register_update_rules(register: Register) -> None:
     ``config`` holds hyper-parameters (missing ones take the rule's defaults) and per-parameter
     state; state tensors must be created like ``w``. Declare the rule with
     ``@minifc.optim.update_rule(defaults, state_keys, bounds)`` so that minifc rejects unknown
-    ``optim_config`` keys and out-of-range values (naming the key) before training; its optional
-    ``rule.foreach`` (many parameters at once), ``rule.fused`` (the same in one kernel) and ``rule.sink``
-    (affine rules: formed inside a Linear's weight-gradient product) forms let the Trainer choose a
-    faster update with the same math; ``minifc check`` compares each with the rule. A plain
-    function without these attributes works too, unchecked. The learning rate must be under the key
+    ``optim_config`` keys and out-of-range values (naming the key) before training; the decorator
+    returns a :class:`minifc.optim.UpdateRule`, still called as ``rule(w, dw, config)``. Its optional
+    forms, assigned after it (``rule.foreach = my_foreach``): ``rule.foreach`` (many parameters at
+    once), ``rule.fused`` (the same in one kernel; a Trainer's ``fused=True``) and ``rule.sink``
+    (affine rules: formed inside a Linear's weight-gradient product; a Trainer's
+    ``update_in_product=True``) let the Trainer choose a faster update with the same math;
+    ``minifc check`` compares each with the rule. A plain function without these attributes works
+    too, unchecked.
+
+    ``bounds`` (here and for regularizers) follow one convention, :mod:`minifc.validate`'s: a pair
+    ``(low, high)`` is the closed range ``low <= value <= high``; an excluded end is declared with
+    ``minifc.validate.Interval(low, high, low_open=..., high_open=...)``, and ``below(1.0)`` is
+    ``[0, 1)`` (a momentum, a beta). A number without a bound must be ``>= 0``; every value must be
+    finite. The learning rate must be under the key
     ``learning_rate``. Update ``w`` in place and return it (as the classic sgd does).
 
     ``minifc check`` runs it for 100 steps on ``f(w) = 0.5 * ||w - target||^2`` with its defaults
@@ -124,9 +133,9 @@ def minifc_register_regularizers(register: Register) -> None:
 
     ``applies_to="weights"`` (default: parameters with two or more dimensions) or ``"all"``.
     ``defaults={...}`` declares the hyper-parameters (so unknown keys are rejected and numbers must
-    lie in ``bounds={key: (low, high)}``, default [0, inf); default: the object's ``defaults``
-    attribute). A regularizer that declares no defaults takes any option, unchecked. Users name
-    them as ``"l1"``, ``"l1:reg=1e-4"`` or ``{"name": "max_norm", "max_norm": 3.0}`` (see
+    lie in ``bounds={key: (low, high)}``, closed as for update rules above, default ``>= 0``;
+    default: the object's ``defaults`` attribute). A regularizer that declares no defaults takes any
+    option, unchecked. Users name them as ``"l1"``, ``"l1:reg=1e-4"`` or ``{"name": "max_norm", "max_norm": 3.0}`` (see
     :func:`minifc.specs.parse_spec`).
 
     ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or

@@ -21,7 +21,7 @@ from .checkpoint import atomic_save, check_finite
 from .classic_checkpoint import converted_params, load_target, read_classic_checkpoint
 from .classifier import LOSSES, Classifier
 from .nn import Dropout, Linear, LinearReLU, Module, Sequential
-from .validate import check_float_dtype, check_number
+from .validate import check_float_dtype, check_number, check_positive_int
 
 __all__ = ["LOSSES", "Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
@@ -80,9 +80,7 @@ def _scale(weight_scale: float | None, model: str) -> float | None:
 
 
 def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
+    return check_positive_int(value, what)
 
 
 class TwoLayerNet(_ClassicNet):

@@ -14,7 +14,7 @@ import torch
 from . import functional as F
 from .errors import ShapeError
 from .parameter import Parameter
-from .validate import check_float_dtype, check_number
+from .validate import check_float_dtype, check_number, check_positive_int
 
 __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Sequential"]
 
@@ -212,8 +212,7 @@ class Linear(Module):
     ) -> None:
         super().__init__()
         for what, n in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-                raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
+            check_positive_int(n, f"Linear: {what}")
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(_new_weight(in_features, out_features, weight_scale, dtype, device, generator))
         self.bias = Parameter(torch.zeros(out_features, dtype=dtype, device=device))

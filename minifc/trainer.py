@@ -20,6 +20,7 @@ import torch
 from .callbacks import standard_callbacks
 from .device import resolve_device
 from .errors import CheckpointError
+from .grad_mode import no_grad
 from .models import Classifier
 from .nn import Module
 from .optim import check_config
@@ -44,7 +45,7 @@ from .training.sampler import make_sampler
 from .training.schedule import apply_schedule, check_schedule
 from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
-from .training.update import Fused, choose_updater
+from .training.update import InProduct, choose_updater
 from .validate import check_int, check_lr_range, check_number
 
 __all__ = ["Trainer", "resolve_device"]
@@ -79,9 +80,12 @@ class Trainer:
         loss: loss name or function, used when ``model`` is a bare Module.
         progress: tqdm bar per epoch; None shows it only when stderr is a terminal.
         verbose: print a line per epoch (False: nothing at all).
-        fuse_updates: let Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
-            product (:class:`minifc.training.update.Fused`), and rules with a one-kernel form (adam)
-            use it; the same math, rounded differently (False: bit-identical to the rule per parameter).
+        fused: rules with a one-kernel form (adam, adamw) use it (torch's fused Adam kernel).
+        update_in_product: Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
+            product (:class:`minifc.training.update.InProduct`, the rule's ``sink`` form).
+            Both are the same math rounded differently; with both False the update is bit-identical
+            to the rule per parameter.
+        fuse_updates: the older spelling: False turns both ``fused`` and ``update_in_product`` off.
         gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
         distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
             True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
@@ -121,6 +125,8 @@ class Trainer:
         bucket_cap_mb: float = 25.0,
         overlap: bool = True,
         timeout: float = 300.0,
+        fused: bool = True,
+        update_in_product: bool = True,
     ) -> None:
         self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
@@ -150,7 +156,8 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         self.augment = augment
         self.verbose = verbose
-        self.fuse_updates = bool(fuse_updates)
+        self.fused = bool(fused) and bool(fuse_updates)
+        self.update_in_product = bool(update_in_product) and bool(fuse_updates)
         main = self.parallel is None or self.parallel.is_main
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
@@ -202,7 +209,8 @@ class Trainer:
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
             self.regularizers,
             self.model if self._explicit else None,
-            self.fuse_updates,
+            self.update_in_product,
+            self.fused,
             self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
         )
 
@@ -211,6 +219,7 @@ class Trainer:
         return self.sampler.iterations_per_epoch
 
     # -- one step ------------------------------------------------------------------------------
+    @no_grad  # one grad-mode switch for the whole step (each op's own no_grad then costs nothing)
     def step(self) -> float:
         """One training step; returns its loss. Raises :class:`DivergenceError` on a non-finite loss.
 
@@ -225,24 +234,24 @@ class Trainer:
         if self.schedule is not None:
             apply_schedule(self)
         params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
-        fused = isinstance(updater, Fused)
+        in_product = isinstance(updater, InProduct)
         net = getattr(self.model, "net", None)
         with watch_layers(net) if check and isinstance(net, Module) else nullcontext():
             if self._explicit:
                 loss, dscores = self.model.forward_loss(X, y)
-                if fused:  # no weight may change before the loss is known to be finite
+                if in_product:  # no weight may change before the loss is known to be finite
                     loss_value = finite_loss(self, loss)
                     updater.arm(self.optim_configs)
                 # on one process nothing listens: no per-layer announcement to make
                 ready = None if type(hooks) is LocalGradients else hooks.ready
                 grads = self.model.backward(dscores, on_ready=ready)
-                if fused:
+                if in_product:
                     updater.disarm(grads)
             else:
                 loss, grads = self.model.loss(X, y)
         grads = hooks.finish(grads)
         loss = add_penalties(self.regularizers, params, loss, grads, check)
-        if not fused:
+        if not in_product:
             loss_value = finite_loss(self, loss)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)

@@ -11,6 +11,7 @@ from typing import Any
 from .. import schedules
 from ..errors import MinifcError, closest
 from ..specs import parse_spec
+from ..validate import Interval
 
 
 class ConfigError(MinifcError, ValueError):
@@ -35,25 +36,22 @@ def number(
     high_open: bool = False,
     optional: bool = False,
 ) -> Callable[[Any, str], Any]:
-    """A check for a finite number (not a bool) within the bounds (open or closed); ``optional``: None passes."""
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    expected = "a finite number" + (f" {' and '.join(parts)}" if parts else "")
+    """A check for a finite number (not a bool) within the bounds (open or closed, as a
+    :class:`minifc.validate.Interval`); ``optional``: None passes."""
+    interval = Interval(
+        -math.inf if low is None else low, math.inf if high is None else high, low_open, high_open
+    )
+    expected = "a finite number"
     if low is not None and high is not None:
-        expected = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        expected = f"a number {interval}"
+    elif low is not None or high is not None:
+        expected = f"a finite number {interval}"
 
     def parse(value: Any, where: str) -> float | None:
         if value is None and optional:
             return None
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
+        if not ok or value not in interval:
             raise bad_value(where, expected, value)
         return float(value)
 

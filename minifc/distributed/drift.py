@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..validate import check_positive_int
 from .collectives import TensorSource, all_gather_rows, named_tensors
 from .errors import ParameterDriftError
 from .rank import get_world_size
@@ -42,8 +43,7 @@ def check_in_sync(params: TensorSource, step: int, every: int = 1, group: Any = 
     One all-gather of P integers (P = number of parameters). Returns whether it checked (False on the
     other steps, and without a process group or with one rank).
     """
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-        raise ValueError(f"check_in_sync: every must be a positive integer, got {every!r}")
+    check_positive_int(every, "check_in_sync: every")
     if step % every or get_world_size(group) == 1:
         return False
     named = named_tensors(params, "parameter")

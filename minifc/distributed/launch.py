@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ..validate import check_positive_int
 from .context import init_process_group
 from .errors import DistributedError
 
@@ -125,8 +126,7 @@ def run_local(
     available: the server imports torch once, later runs start in a fraction of a second) or "spawn".
     Never "fork": the parent's OpenMP and CUDA state does not survive a fork.
     """
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"run_local: world_size must be a positive integer, got {world_size!r}")
+    check_positive_int(world_size, "run_local: world_size")
     mp = _context(start_method)
     out_dir = tempfile.mkdtemp(prefix="minifc-ranks-")
     port = free_port()

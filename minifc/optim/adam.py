@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ..functional import no_grad
+from ..grad_mode import no_grad
+from ..validate import below
 from .rule import refuse_half, setup, shared_config, state, update_rule
 
 __all__ = ["adam"]
@@ -15,7 +16,7 @@ __all__ = ["adam"]
 @update_rule(
     {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
     ("m", "v", "t"),
-    bounds={"beta1": (0.0, 1.0), "beta2": (0.0, 1.0), "epsilon": (0.0, math.inf)},
+    bounds={"beta1": below(1.0), "beta2": below(1.0), "epsilon": (0.0, math.inf)},
 )
 @no_grad
 def adam(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
@@ -106,5 +107,5 @@ def _adam_fused(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: list[d
     return True
 
 
-adam.foreach = _adam_foreach  # type: ignore[attr-defined]
-adam.fused = _adam_fused  # type: ignore[attr-defined]
+adam.foreach = _adam_foreach
+adam.fused = _adam_fused

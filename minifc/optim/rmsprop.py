@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ..functional import no_grad
+from ..grad_mode import no_grad
+from ..validate import below
 from .rule import refuse_half, setup, shared_config, state, update_rule
 
 __all__ = ["rmsprop"]
@@ -15,7 +16,7 @@ __all__ = ["rmsprop"]
 @update_rule(
     {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
     ("cache",),
-    bounds={"decay_rate": (0.0, 1.0), "epsilon": (0.0, math.inf)},
+    bounds={"decay_rate": below(1.0), "epsilon": (0.0, math.inf)},
 )
 @no_grad
 def rmsprop(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
@@ -48,4 +49,4 @@ def _rmsprop_foreach(ws: list[torch.Tensor], dws: list[torch.Tensor], configs: l
     return True
 
 
-rmsprop.foreach = _rmsprop_foreach  # type: ignore[attr-defined]
+rmsprop.foreach = _rmsprop_foreach

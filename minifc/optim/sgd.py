@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..functional import no_grad
+from ..grad_mode import no_grad
 from .rule import setup, shared_config, update_rule
 
 __all__ = ["sgd"]
@@ -32,5 +32,5 @@ def _sgd_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, float, float
     return w, 1.0, -setup(sgd, config)["learning_rate"], None  # w = w - lr dw
 
 
-sgd.foreach = _sgd_foreach  # type: ignore[attr-defined]
-sgd.sink = _sgd_sink  # type: ignore[attr-defined]
+sgd.foreach = _sgd_foreach
+sgd.sink = _sgd_sink

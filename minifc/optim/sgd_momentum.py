@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 import torch
 
-from ..functional import no_grad
+from ..grad_mode import no_grad
+from ..validate import below
 from .rule import setup, shared_config, state, update_rule
 
 __all__ = ["sgd_momentum"]
 
 
-@update_rule({"learning_rate": 1e-2, "momentum": 0.9}, ("velocity",), bounds={"momentum": (0.0, 1.0)})
+@update_rule({"learning_rate": 1e-2, "momentum": 0.9}, ("velocity",), bounds={"momentum": below(1.0)})
 @no_grad
 def sgd_momentum(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
     """SGD with momentum: ``v = momentum * v - learning_rate * dw``; ``w += v``.
@@ -47,5 +48,5 @@ def _sgd_momentum_sink(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, flo
     return v, c["momentum"], -c["learning_rate"], lambda: w.add_(v)  # v = mu v - lr dw; then w += v
 
 
-sgd_momentum.foreach = _sgd_momentum_foreach  # type: ignore[attr-defined]
-sgd_momentum.sink = _sgd_momentum_sink  # type: ignore[attr-defined]
+sgd_momentum.foreach = _sgd_momentum_foreach
+sgd_momentum.sink = _sgd_momentum_sink

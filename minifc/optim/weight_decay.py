@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from ..functional import no_grad
-from .rule import UpdateRule, setup, shared_config, update_rule
+from ..grad_mode import no_grad
+from .rule import ForeachForm, UpdateRule, setup, shared_config, update_rule
 
 __all__ = ["decoupled_weight_decay"]
 
@@ -16,28 +14,29 @@ def decoupled_weight_decay(rule: UpdateRule, weight_decay: float = 1e-2, name: s
     """``rule`` preceded by ``w *= 1 - learning_rate * weight_decay`` (a new hyper-parameter
     ``weight_decay``, default ``weight_decay``). ``decoupled_weight_decay(adam)`` is AdamW. The
     composed rule has a foreach (fused) form when ``rule`` has one."""
-    defaults = {**rule.defaults, "weight_decay": weight_decay}  # type: ignore[attr-defined]
-    bounds = getattr(rule, "bounds", {})
+    defaults = {**rule.defaults, "weight_decay": weight_decay}
+    inner = rule.fn if isinstance(rule, UpdateRule) else rule  # the function itself: one call less per step
 
-    @update_rule(defaults, rule.state_keys, bounds)  # type: ignore[attr-defined]
+    @update_rule(defaults, rule.state_keys, getattr(rule, "bounds", None))
     @no_grad
     def decayed(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
         config = setup(decayed, config)
         w.mul_(1 - config["learning_rate"] * config["weight_decay"])
         decay = config.pop("weight_decay")  # a key the inner rule does not know
         try:
-            return rule(w, dw, config)
+            return inner(w, dw, config)
         finally:
             config["weight_decay"] = decay
 
-    decayed.__name__ = decayed.__qualname__ = name or f"{rule.__name__}w"
-    decayed.__doc__ = f"{rule.__name__} with decoupled weight decay: first ``w *= 1 - learning_rate * weight_decay``."
-    decayed.foreach = _decay_first(decayed, rule.foreach)  # type: ignore[attr-defined]
-    decayed.fused = _decay_first(decayed, getattr(rule, "fused", None))  # type: ignore[attr-defined]
+    rule_name = getattr(rule, "__name__", "rule")
+    decayed.__name__ = decayed.__qualname__ = name or f"{rule_name}w"  # type: ignore[attr-defined]
+    decayed.__doc__ = f"{rule_name} with decoupled weight decay: first ``w *= 1 - learning_rate * weight_decay``."
+    decayed.foreach = _decay_first(decayed, getattr(rule, "foreach", None))
+    decayed.fused = _decay_first(decayed, getattr(rule, "fused", None))
     return decayed
 
 
-def _decay_first(decayed: UpdateRule, inner: Callable[..., bool] | None) -> Callable[..., bool] | None:
+def _decay_first(decayed: UpdateRule, inner: ForeachForm | None) -> ForeachForm | None:
     """The batched form (foreach or fused) of ``decayed`` built on ``inner``, the rule's own."""
     if inner is None:
         return None

@@ -8,7 +8,6 @@ none takes any option (unchecked), like an update rule without ``defaults``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from ..blame import component_failure, passes_through
 from ..components import Lookup
 from ..specs import parse_spec
+from ..validate import NON_NEGATIVE, check_bounds, check_in
 from .first_step import check_like, check_penalty
 
 __all__ = ["Regularizer", "resolve_regularizers", "add_penalties"]
@@ -81,17 +81,12 @@ def _resolve(spec: Any, lookup: Lookup) -> Regularizer:
             raise ValueError(
                 f"regularizer {name!r} ({component.provider}): unknown option(s) {unknown}; it takes {sorted(defaults)}"
             )
-        bounds = meta.get("bounds", {})
+        who = f"regularizer {name!r} ({component.provider})"
+        intervals = check_bounds(meta.get("bounds"), who)
         for key, value in config.items():
             default = defaults[key]
             if isinstance(default, (int, float)) and not isinstance(default, bool):
-                low, high = bounds.get(key, (0.0, math.inf))
-                ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-                if not ok or not low <= value <= high:
-                    raise ValueError(
-                        f"regularizer {name!r} ({component.provider}): {key} must be a finite number in "
-                        f"[{low}, {high}], got {value!r}"
-                    )
+                check_in(value, f"{who}: {key}", intervals.get(key, NON_NEGATIVE))
         config = {**defaults, **config}
     stage = meta.get("stage", "loss")
     if stage not in ("loss", "update"):

@@ -1,12 +1,13 @@
 """The step's update seam: how an update rule is applied to every parameter.
 
-Three strategies with the same math, chosen by the Trainer from what the rule offers:
+Three strategies with the same math, chosen once by the Trainer (at build) from what the rule offers:
 
 - :class:`PerParameter`: ``rule(w, dw, config)`` for each parameter, then update-stage regularizers;
 - :class:`Foreach`: the rule's ``foreach`` form over all parameters at once (one torch call per line
-  of the rule), falling back to per-parameter when the configs differ; with ``fused``, the rule's
-  ``fused`` form where it has one (one kernel for the whole update, e.g. Adam's);
-- :class:`Fused`: for rules affine in the gradient (``rule.sink``: sgd, sgd_momentum), each weight's
+  of the rule), falling back to per-parameter when the configs differ; with ``fused`` (the Trainer's
+  ``fused=True``), the rule's one-kernel ``fused`` form where it has one (e.g. Adam's);
+- :class:`InProduct` (the Trainer's ``update_in_product=True``): for rules affine in the gradient
+  (their ``rule.sink`` form: sgd, sgd_momentum), each weight's
   update is formed inside its layer's weight-gradient product (``Parameter.sink``, consumed by
   ``minifc.nn.Linear``): no dw tensor is written and read back. It arms the sinks only after the loss
   is known to be finite, so a NaN loss stops training before any weight changes.
@@ -21,10 +22,11 @@ import torch
 
 from ..blame import component_failure, passes_through
 from ..nn import Parameter
+from ..optim.rule import UpdateRule
 from .first_step import check_update
 from .regularize import Regularizer
 
-__all__ = ["PerParameter", "Foreach", "Fused", "choose_updater"]
+__all__ = ["PerParameter", "Foreach", "InProduct", "choose_updater"]
 
 Params = dict[str, torch.Tensor]
 
@@ -34,6 +36,8 @@ class PerParameter:
 
     def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer]) -> None:
         self.rule, self.who = rule, who
+        # a declared rule's function itself: one Python call less per parameter and step
+        self.call: Callable[..., Any] = rule.fn if isinstance(rule, UpdateRule) else rule
         self.after = [r for r in regularizers if r.stage == "update"]
 
     def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
@@ -41,7 +45,7 @@ class PerParameter:
         for name in list(grads):
             w = params[name]
             try:
-                out = self.rule(w, grads[name], configs[name])
+                out = self.call(w, grads[name], configs[name])
             except Exception as e:  # a rule's bug is named with the rule and its plugin
                 if passes_through(e):
                     raise
@@ -63,10 +67,11 @@ class Foreach(PerParameter):
     def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer], fused: bool = False):
         super().__init__(rule, who, regularizers)
         self.batched = (getattr(rule, "fused", None) if fused else None) or rule.foreach
+        self.exact = self.batched is rule.foreach  # bit-identical to the rule per parameter
 
     def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
         names = list(grads)
-        exact = self.batched is self.rule.foreach  # bit-identical to the rule per parameter
+        exact = self.exact
         if check and not exact:
             # the contract is checked on copies: the checked step (a run's first, and the first after a
             # resume) must round like every other step, or a resumed run would drift from an unbroken one
@@ -90,8 +95,9 @@ def _copy_config(config: dict) -> dict:
     return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in config.items()}
 
 
-class Fused(Foreach):
-    """Weights updated inside their layer's weight-gradient product; the rest (biases) by foreach."""
+class InProduct(Foreach):
+    """Weights updated inside their layer's weight-gradient product (the rule's ``sink`` form); the rest
+    (biases) by foreach."""
 
     def __init__(self, rule: Callable[..., Any], who: str, objects: Mapping[str, Parameter]) -> None:
         super().__init__(rule, who, [])
@@ -124,16 +130,18 @@ def choose_updater(
     who: str,
     regularizers: list[Regularizer],
     explicit_model: Any,
-    fuse: bool,
+    in_product: bool,
+    fused: bool,
     may_sink: bool,
 ) -> PerParameter:
-    """The update seam's strategy: fused into the weight-gradient product where that is the same
-    update (``fuse`` asked for, ``may_sink``: gradients local to this process; a rule with a sink form,
-    an explicit model with ``reg == 0`` and unshared parameters, no regularizers), else the rule's
-    foreach form (its one-kernel ``fused`` form with ``fuse``), else the rule per parameter."""
+    """The update seam's strategy, chosen once: formed inside the weight-gradient product
+    (:class:`InProduct`) where that is the same update (``in_product`` asked for, ``may_sink``:
+    gradients local to this process; a rule with a sink form, an explicit model with ``reg == 0`` and
+    unshared parameters, no regularizers), else the rule's foreach form (its one-kernel ``fused`` form
+    with ``fused``), else the rule per parameter."""
     objects = getattr(explicit_model, "param_objects", {})
     if (
-        fuse
+        in_product
         and may_sink
         and getattr(rule, "sink", None) is not None
         and explicit_model is not None
@@ -141,7 +149,7 @@ def choose_updater(
         and not explicit_model.reg
         and len({id(p) for p in objects.values()}) == len(objects)
     ):
-        return Fused(rule, who, objects)
+        return InProduct(rule, who, objects)
     if getattr(rule, "foreach", None) is not None and not any(r.stage == "update" for r in regularizers):
-        return Foreach(rule, who, regularizers, fused=fuse)
+        return Foreach(rule, who, regularizers, fused=fused)
     return PerParameter(rule, who, regularizers)

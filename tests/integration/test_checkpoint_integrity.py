@@ -78,7 +78,7 @@ BAD_FIELDS = {
     "meta params": (lambda s: s["params"].update(W2=s["params"]["W2"].to("meta")), r"params\['W2'\] is on the meta"),
     "sparse params": (lambda s: s["params"].update(W2=s["params"]["W2"].to_sparse()), r"params\['W2'\] is a torch"),
     "lr nan": (_lr(math.nan), r"optim_configs\['W1'\]: learning_rate must be a finite number"),
-    "lr -5": (_lr(-5.0), r"optim_configs\['W1'\]: learning_rate must be >= 0"),
+    "lr -5": (_lr(-5.0), r"optim_configs\['W1'\]: learning_rate must be a finite number >= 0, got -5"),
     "lr 1e300": (_lr(1e300), r"optim_configs\['W1'\]: learning_rate must be >= 0 and fit in torch.float32"),
     "momentum 2": (lambda s: s["optim_configs"]["b1"].update(momentum=2.0), r"optim_configs\['b1'\]: momentum"),
     "int velocity": (lambda s: s["optim_configs"]["W1"].update(velocity=torch.zeros(5, 8, dtype=torch.int64)),

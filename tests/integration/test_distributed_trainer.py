@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 import minifc
 from minifc.distributed import DistributedError, free_port, run_local
+from minifc.training.gradients import LocalGradients
 
 pytestmark = pytest.mark.subprocess
 
@@ -57,6 +58,34 @@ def test_two_ranks_with_half_batches_match_one_process_with_the_whole_batch(rule
         assert torch.equal(ranks[0][name], ranks[1][name]), name  # every rank applied the same update
         torch.testing.assert_close(ranks[0][name], w, rtol=1e-10, atol=1e-12)
     assert torch.equal(ranks[0]["val_acc"], torch.tensor(one.val_acc_history))  # accuracy over both shards
+
+
+def _no_autograd_rank(ctx) -> dict[str, torch.Tensor]:
+    """Each rank's steps (foreach with the bucketed all-reduce, adam's one kernel) with autograd forbidden
+    and parameters that would record a graph outside no_grad."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"autograd was called on rank {ctx.rank}")
+
+    torch.Tensor.backward = forbidden  # this rank's process only
+    torch.autograd.grad = torch.autograd.backward = forbidden
+    steps = {}
+    for rule in ("sgd_momentum", "adam"):
+        trainer = _trainer(ctx, rule, epochs=1)
+        assert not isinstance(trainer.gradient_hooks, LocalGradients)  # gradients all-reduced in buckets
+        for name, w in trainer.model.params.items():
+            trainer.model.params[name] = w.requires_grad_()
+        with torch.autograd.graph.saved_tensors_hooks(forbidden, forbidden):
+            for _ in range(3):
+                trainer.step()
+        assert all(w.grad_fn is None for w in trainer.model.params.values())
+        steps[rule] = torch.tensor(trainer.step_count)
+    return steps
+
+
+def test_ranks_never_call_autograd():
+    outcomes = run_local(_no_autograd_rank, 2, timeout=120, pg_timeout=30)
+    assert [int(o.value["adam"]) for o in outcomes] == [3, 3]
 
 
 def _resume_rank(ctx, folder: str) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ import minifc
 from minifc import functional as F
 from minifc import optim
 from minifc.errors import DivergenceError
-from minifc.training.update import Fused
+from minifc.training.update import InProduct
 
 RULES = {
     "sgd": (optim.sgd, {"learning_rate": 1e-2}),
@@ -146,6 +146,18 @@ def test_trainer_uses_the_fused_adam_kernel_unless_told_not_to():
     assert exact.updater.batched is optim.adam.foreach
 
 
+def test_the_one_kernel_and_the_in_product_flags_are_separate():
+    hyper = RULES["adam"][1]
+    _, _, adam_no_product = _train("adam", hyper, 0.0, steps=1, update_in_product=False)
+    assert adam_no_product.updater.batched is optim.adam.fused  # one kernel still on
+    _, _, adam_unfused = _train("adam", hyper, 0.0, steps=1, fused=False)
+    assert adam_unfused.updater.batched is optim.adam.foreach
+    _, _, sgd_unfused = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=1, fused=False)
+    assert isinstance(sgd_unfused.updater, InProduct)  # in the product still on
+    _, _, old_spelling = _train("sgd", {"learning_rate": 1e-2}, 0.0, steps=1, fuse_updates=False)
+    assert not isinstance(old_spelling.updater, InProduct) and old_spelling.updater.batched is optim.sgd.foreach
+
+
 def test_trainer_uses_foreach_only_after_the_validated_first_step(monkeypatch):
     calls = []
     foreach = optim.sgd.foreach
@@ -219,7 +231,7 @@ def test_trainer_fused_updates_match_the_rule(name, dropout):
     rule, hyper = RULES[name]
     fused_losses, fused_params, fused = _train(name, hyper, dropout, dtype=torch.float64)
     ref_losses, ref_params, ref = _train(_plain(rule), hyper, dropout, dtype=torch.float64)
-    assert isinstance(fused.updater, Fused) and not isinstance(ref.updater, Fused)
+    assert isinstance(fused.updater, InProduct) and not isinstance(ref.updater, InProduct)
     torch.testing.assert_close(torch.tensor(fused_losses), torch.tensor(ref_losses), rtol=1e-12, atol=0)
     for k in ref_params:
         torch.testing.assert_close(fused_params[k], ref_params[k], rtol=1e-10, atol=1e-13)
@@ -242,17 +254,18 @@ def test_fused_step_forms_no_weight_gradient():
     [
         {"update_rule": "adam", "optim_config": {}},
         {"fuse_updates": False},
+        {"update_in_product": False},
         {"reg": 0.1},
         {"regularizers": ["l2"]},
     ],
-    ids=["adam-has-no-sink", "switched-off", "model-reg", "regularizer"],
+    ids=["adam-has-no-sink", "switched-off", "in-product-off", "model-reg", "regularizer"],
 )
 def test_fusion_only_where_it_is_the_same_update(setup):
     setup = dict(setup)
     rule = setup.pop("update_rule", "sgd")
     config = setup.pop("optim_config", {"learning_rate": 1e-2})
     _, _, trainer = _train(rule, config, 0.0, steps=2, **setup)
-    assert not isinstance(trainer.updater, Fused)
+    assert not isinstance(trainer.updater, InProduct)
     assert all(p.grad is not None for p in trainer.model.param_objects.values())
 
 
@@ -278,4 +291,4 @@ def test_a_classifier_subclass_with_its_own_loss_signature_trains_unfused():
     trainer = minifc.Trainer(Plain(net), data, update_rule="sgd", batch_size=16, device="cpu", seed=0, verbose=False)
     trainer.step()
     trainer.step()
-    assert not isinstance(trainer.updater, Fused) and trainer.step_count == 2
+    assert not isinstance(trainer.updater, InProduct) and trainer.step_count == 2

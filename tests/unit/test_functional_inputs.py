@@ -51,7 +51,7 @@ def test_softmax_loss_accepts_minus_inf_away_from_the_label():
 @pytest.mark.parametrize("rule", [sgd, sgd_momentum, rmsprop, adam, decoupled_weight_decay(adam)])
 def test_rules_refuse_a_negative_learning_rate_or_an_unknown_key(rule):
     w, dw = torch.zeros(3), torch.ones(3)
-    with pytest.raises(ValueError, match=rf"{rule.__name__}: learning_rate must be >= 0"):
+    with pytest.raises(ValueError, match=rf"{rule.__name__}: learning_rate must be a finite number >= 0, got -1"):
         rule(w.clone(), dw, {"learning_rate": -1})
     with pytest.raises(ValueError, match=rf"{rule.__name__}: unknown optim_config key\(s\) \['learnig_rate'\]"):
         rule(w.clone(), dw, {"learnig_rate": 0.1})

@@ -7,12 +7,13 @@ from __future__ import annotations
 import torch
 
 from minifc.optim import setup, state, update_rule
+from minifc.validate import below
 
 
 @update_rule(
     {"learning_rate": 2e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
     ("m", "u", "t"),
-    bounds={"beta1": (0.0, 1.0), "beta2": (0.0, 1.0)},
+    bounds={"beta1": below(1.0), "beta2": below(1.0)},  # [0, 1); a pair (low, high) would be closed
 )
 def adamax(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
     """Adamax (Kingma & Ba, section 7.1): Adam with the infinity norm of the gradients.

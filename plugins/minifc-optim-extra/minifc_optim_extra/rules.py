@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import torch
 
-from minifc.functional import no_grad
+from minifc.grad_mode import no_grad
 from minifc.optim import adam, decoupled_weight_decay, setup, state, update_rule
+from minifc.validate import below  # bounds: a pair is closed, below(1.0) is [0, 1)
 
 __all__ = ["nesterov", "adamw", "lion", "adagrad"]
 
 
-@update_rule({"learning_rate": 1e-2, "momentum": 0.9}, ("velocity",), bounds={"momentum": (0.0, 1.0)})
+@update_rule({"learning_rate": 1e-2, "momentum": 0.9}, ("velocity",), bounds={"momentum": below(1.0)})
 @no_grad
 def nesterov(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
     """Nesterov momentum, the classic (CS231n) form:
@@ -36,7 +37,9 @@ def nesterov(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> t
 adamw = decoupled_weight_decay(adam, weight_decay=1e-2, name="adamw")
 
 
-@update_rule({"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.99}, ("m",), bounds={"beta1": (0, 1), "beta2": (0, 1)})
+@update_rule(
+    {"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.99}, ("m",), bounds={"beta1": below(1.0), "beta2": below(1.0)}
+)
 @no_grad
 def lion_step(w: torch.Tensor, dw: torch.Tensor, config: dict | None = None) -> tuple[torch.Tensor, dict]:
     """Lion without weight decay (Chen et al. 2023): ``c = beta1 m + (1 - beta1) dw``;
