@@ -12,7 +12,7 @@ import minifc.distributed
 from minifc.builder import build_net
 from minifc.hookspecs import hookimpl
 from minifc.optim import check_config, update_rule
-from minifc.registry import Registry
+from minifc.registry import Registry, default_registry
 from minifc.testing import use_registry
 from minifc.training.regularize import resolve_regularizers
 from minifc.validate import below
@@ -50,11 +50,11 @@ def test_rules_and_regularizers_read_bounds_alike(bounds, accepted, refused, sho
     with pytest.raises(ValueError, match=rf"_rule: factor must be a finite number {shown}, got {refused}"):
         check_config(rule, {"factor": refused})
     with use_registry(_registry_with_regularizer(None if bounds is None else {"factor": bounds})):
-        [reg] = resolve_regularizers([{"name": "shrink", "factor": accepted}])
+        [reg] = resolve_regularizers([{"name": "shrink", "factor": accepted}], default_registry().component)
         assert reg.config["factor"] == accepted
         pattern = rf"regularizer 'shrink' \(shrinkplugin\): factor must be a finite number {shown}, got {refused}"
         with pytest.raises(ValueError, match=pattern):
-            resolve_regularizers([{"name": "shrink", "factor": refused}])
+            resolve_regularizers([{"name": "shrink", "factor": refused}], default_registry().component)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), True, "0.5"])
@@ -63,12 +63,12 @@ def test_non_numbers_are_refused_by_both(bad):
     with pytest.raises(ValueError, match="factor must be a finite number"):
         check_config(rule, {"factor": bad})
     with use_registry(_registry_with_regularizer(None)), pytest.raises(ValueError, match="factor must be a finite"):
-        resolve_regularizers([{"name": "shrink", "factor": bad}])
+        resolve_regularizers([{"name": "shrink", "factor": bad}], default_registry().component)
 
 
 def test_a_regularizer_with_declared_open_bounds_trains():
     with use_registry(_registry_with_regularizer({"factor": below(1.0)})):
-        [reg] = resolve_regularizers(["shrink"])
+        [reg] = resolve_regularizers(["shrink"], default_registry().component)
     w = torch.ones(2, 2)
     assert torch.equal(reg.after_update("W1", w, 0.1, True), torch.full((2, 2), 0.5))
 
