@@ -9,7 +9,9 @@ to bottom through the step's seams.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -40,7 +42,7 @@ from .training.loop import call_callbacks, run_epochs
 from .training.metrics import accuracy, check_accuracy_inputs
 from .training.regularize import add_penalties, resolve_regularizers
 from .training.sampler import make_sampler
-from .training.schedule import apply_schedule, check_schedule
+from .training.schedule import apply_schedule, check_schedule, rate_at
 from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import Fused, choose_updater
@@ -320,3 +322,34 @@ class Trainer:
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
         load_trainer_checkpoint(self, Path(path))
+        self._apply_given_learning_rate(Path(path))
+
+    # -- the learning rate ---------------------------------------------------------------------
+    def set_learning_rate(self, lr: float) -> None:
+        """Make ``lr`` every parameter's base learning rate from now on, as if the run had used it from the
+        start: the next step's rate is ``lr * lr_decay ** epoch`` (times the schedule's factor when there is
+        one, :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not
+        finite, or beyond the parameters' dtype within ``num_epochs``."""
+        lr = check_number(lr, "learning_rate", minimum=0.0)
+        dtype = next(iter(self.model.params.values())).dtype
+        check_lr_range(lr, self.lr_decay, self.num_epochs, dtype, "learning_rate", "lr_decay")
+        for name, config in self.optim_configs.items():
+            self.base_lr[name] = lr
+            config["learning_rate"] = rate_at(lr, self.lr_decay, self.epoch)
+
+    def _apply_given_learning_rate(self, path: Path) -> None:
+        """A resume continues with the rate this Trainer was given in ``optim_config`` when it differs from
+        the run's, saying so (as ``minifc train --resume --lr`` notes it)."""
+        given = self.optim_config.get("learning_rate")
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or not self.base_lr:
+            return
+        used = next(iter(self.base_lr.values()))
+        if all(math.isclose(lr, given, rel_tol=1e-12, abs_tol=0.0) for lr in self.base_lr.values()):
+            return
+        factor = " * the schedule's factor" if self.schedule is not None else ""
+        warnings.warn(
+            f"resuming {path} with learning_rate {given!r} (the run used {used!r}): it applies from now on, as "
+            f"if the run had used it from the start ({given!r} * lr_decay**epoch{factor})",
+            stacklevel=3,
+        )
+        self.set_learning_rate(given)

@@ -186,7 +186,9 @@ def _run_locked(
             click.echo(f"--force: the previous run's files were moved to {moved}{how}", err=True)
         write_json(out / CONFIG, saved)
     try:
-        trainer.train(resume=resume)
+        with warnings.catch_warnings():  # the new learning rate has its note already (--lr changes from ...)
+            warnings.filterwarnings("ignore", message=r"resuming .* with learning_rate ")
+            trainer.train(resume=resume)
     finally:
         if gate.started:
             write_history(trainer, out)
@@ -251,11 +253,8 @@ class _Gate(Callback):
                     f"nothing to do: the run in {self.out} has finished its {done} epochs ({RESULT} holds its "
                     f"result); pass --epochs N with N > {done} to train it further"
                 )
-            lr = self.new_lr
-            if lr is not None:  # as if the run had used it from the start: lr * lr_decay**epochs_done
-                for name, opt in trainer.optim_configs.items():
-                    trainer.base_lr[name] = lr
-                    opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
+            if self.new_lr is not None:  # as if the run had used it from the start: lr * lr_decay**epochs_done
+                trainer.set_learning_rate(self.new_lr)
             if self.write and self.epochs_change is not None:
                 before, source = self.epochs_change
                 click.echo(epochs_note(trainer, before, self.config.get("schedule"), source), err=True)

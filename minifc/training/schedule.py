@@ -7,7 +7,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["check_schedule", "schedule_factor", "apply_schedule", "check_learning_rates", "lr_limit"]
+__all__ = [
+    "check_schedule",
+    "schedule_factor",
+    "rate_at",
+    "apply_schedule",
+    "check_learning_rates",
+    "lr_limit",
+]
 
 
 def _name(schedule: Any) -> str:
@@ -50,19 +57,25 @@ def schedule_factor(schedule: Any, step: int, total: int) -> float:
     return float(factor)
 
 
+def rate_at(base: float, lr_decay: float, epoch: int, factor: float = 1.0) -> float:
+    """The learning rate of a step of epoch ``epoch`` (0-based): the base rate times the schedule's ``factor``
+    for that step (1 without a schedule) times ``lr_decay ** epoch``. The one place this formula lives."""
+    return base * (factor * lr_decay**epoch)
+
+
 def apply_schedule(trainer: Any) -> None:
     """Set every parameter's learning rate for the trainer's next step: its base rate times the
     schedule's factor times ``lr_decay ** epoch``."""
     total = trainer.num_epochs * trainer.iterations_per_epoch
-    factor = schedule_factor(trainer.schedule, trainer.step_count, total) * trainer.lr_decay**trainer.epoch
+    factor = schedule_factor(trainer.schedule, trainer.step_count, total)
     limit = lr_limit(trainer)
     for name, config in trainer.optim_configs.items():
-        lr = trainer.base_lr[name] * factor
+        lr = rate_at(trainer.base_lr[name], trainer.lr_decay, trainer.epoch, factor)
         if lr > limit:
             raise ValueError(
                 f"schedule {_name(trainer.schedule)!r}: the learning rate of {name} at step {trainer.step_count} "
-                f"({trainer.base_lr[name]!r} * {factor!r}) is beyond the largest value of the parameters' dtype "
-                f"({limit:.3g})"
+                f"({trainer.base_lr[name]!r} * {factor!r} * lr_decay**{trainer.epoch}) is beyond the largest value "
+                f"of the parameters' dtype ({limit:.3g})"
             )
         config["learning_rate"] = lr
 

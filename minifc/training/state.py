@@ -50,6 +50,7 @@ def collect_state(trainer: Any) -> dict[str, Any]:
         "optim_configs": {k: _cpu(c) for k, c in trainer.optim_configs.items()},
         "best_params": _cpu(trainer.best_params),
         "best_buffers": _cpu(trainer.best_buffers),
+        "base_lr": dict(trainer.base_lr),
         **{key: _copy(getattr(trainer, key)) for key in SCALAR_STATE},
         "rng": {
             "torch": torch.get_rng_state(),
@@ -134,6 +135,7 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     if restored["buffers"] and isinstance(net, Module):
         net.load_state_dict(restored["buffers"], strict=False)
     trainer.optim_configs = restored["optim_configs"]
+    trainer.base_lr = restored["base_lr"] or _older_base_lr(trainer, restored)
     trainer.best_params = restored["best_params"]
     trainer.best_buffers = restored["best_buffers"]
     for key in SCALAR_STATE:
@@ -151,6 +153,23 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     # they may be another run's, and the first save moves them aside
     own = trainer.checkpoint_path
     trainer._owns_checkpoint = own is not None and path.resolve() in (own.resolve(), _prev_path(own).resolve())
+
+
+def _older_base_lr(trainer: Any, restored: dict[str, Any]) -> dict[str, float]:
+    """The base learning rates of a checkpoint that does not record them (minifc 0.2.12 and older): without a
+    schedule, each saved rate undone by ``lr_decay ** epoch``; with one (which rewrites the rate every step), the
+    Trainer's own."""
+    decay = trainer.lr_decay ** restored["epoch"]
+    if trainer.schedule is not None or decay == 0:
+        return dict(trainer.base_lr)
+    return {
+        name: config["learning_rate"] / decay if _is_rate(config.get("learning_rate")) else trainer.base_lr[name]
+        for name, config in restored["optim_configs"].items()
+    }
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> None:

@@ -88,8 +88,25 @@ def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
             raise CheckpointError(f"{key} must be an integer >= 1, got {value!r:.80}")
         out[key] = value
     out["run_config"] = _check_plain(state.get("run_config"), "run_config")
+    out["base_lr"] = _check_base_lr(state.get("base_lr"), own, dtype)
     out["verified"] = verified
     return out
+
+
+def _check_base_lr(found: Any, own: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, float] | None:
+    """None (a file written before checkpoints recorded it) or one base learning rate per parameter: a
+    finite number >= 0 that fits in ``dtype``."""
+    if found is None:
+        return None
+    if not isinstance(found, dict) or set(found) != set(own):
+        raise CheckpointError(f"base_lr must hold one learning rate per parameter ({sorted(own)})")
+    largest = torch.finfo(dtype).max
+    for name, value in found.items():
+        if not _number(value) or not 0 <= value <= largest:
+            raise CheckpointError(
+                f"base_lr[{name!r}] must be a finite number >= 0 that fits in {dtype}, got {value!r:.80}"
+            )
+    return {name: float(value) for name, value in found.items()}
 
 
 def _check_plain(value: Any, where: str, depth: int = 0) -> Any:
