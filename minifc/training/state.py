@@ -113,16 +113,15 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     without a checksum (written by an older minifc) loads with a warning.
     """
     prev = _prev_path(path)
-    hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
-    hint = hint if prev.is_file() else ""
+    previous = prev if prev.is_file() else None
     try:
         restored = parse_state(trainer, safe_load(path))
     except CheckpointError as e:
-        where = "" if str(path) in str(e) else f"{path}: "
-        raise CheckpointError(f"{where}{e}{hint}") from None
+        where = "" if str(path) in e.reason else f"{path}: "
+        raise CheckpointError(f"{where}{e.reason}", path, previous) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
         why = f"{type(e).__name__}: {e}"
-        raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why}){hint}") from None
+        raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why})", path, previous) from None
     _warn_on_differences(trainer, path, restored)
     if not restored["verified"]:
         warnings.warn(
