@@ -18,7 +18,7 @@ from .snapshot import snapshot
 __all__ = ["Measure", "evaluate"]
 
 #: ``measure(X (N, ...), y (N,), num_samples)`` -> the fraction of correct predictions
-Measure = Callable[[torch.Tensor, torch.Tensor, "int | None"], float]
+Measure = Callable[[torch.Tensor, torch.Tensor, int | None], float]
 
 
 def evaluate(

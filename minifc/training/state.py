@@ -170,7 +170,7 @@ def _warn_on_differences(trainer: Resumable, path: Path, restored: dict[str, Any
     notes = []
     if restored["batch_size"] not in (None, trainer.batch_size):
         notes.append(f"batch_size {trainer.batch_size} (the run used {restored['batch_size']})")
-    saved = next(iter(restored["optim_configs"].values()), {})
+    saved: dict[str, Any] = next(iter(restored["optim_configs"].values()), {})
     changed = sorted(k for k, v in trainer.optim_config.items() if k != "learning_rate" and saved.get(k, v) != v)
     if changed:
         notes.append(f"optim_config {changed} replaced by the checkpoint's values")
