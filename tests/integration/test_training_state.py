@@ -92,3 +92,18 @@ def test_no_part_of_training_takes_the_trainer_untyped() -> None:
         if re.search(r"\btrainer: Any\b", line)
     ]
     assert not untyped
+
+
+def test_the_command_line_uses_the_trainers_public_api_only() -> None:
+    """minifc's commands read no private Trainer name and write no Trainer field but its run_config (the learning
+    rate goes through set_learning_rate)."""
+    root = Path(minifc.__file__).parent / "commands"
+    found = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(root.glob("*.py"))
+        for line in path.read_text().splitlines()
+        if re.search(r"\btrainer\._\w", line)
+        or re.search(r"\btrainer\.(?!run_config\b)\w+(\[[^]]*\])*\s*(=|\+=|\*=)(?!=)", line)
+        or re.search(r"\btrainer\.optim_configs\b", line)  # each parameter's config: the Trainer's own
+    ]
+    assert not found
