@@ -376,13 +376,15 @@ class Trainer:
     # -- the learning rate ---------------------------------------------------------------------
     def set_learning_rate(self, lr: float) -> None:
         """Make ``lr`` every parameter's base learning rate from now on, as if the run had used it from the
-        start: the next step's rate is ``lr * lr_decay ** epoch`` (times the schedule's factor when there is
-        one, :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not
-        finite, or beyond the parameters' dtype within ``num_epochs``."""
+        start, and this Trainer's ``optim_config["learning_rate"]``: the next step's rate is
+        ``lr * lr_decay ** epoch`` (times the schedule's factor when there is one,
+        :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not finite, or
+        beyond the parameters' dtype within ``num_epochs``."""
         lr = check_number(lr, "learning_rate", minimum=0.0)
         dtype = next(iter(self.model.params.values())).dtype
         check_lr_range(lr, self.lr_decay, self.num_epochs, dtype, "learning_rate", "lr_decay")
         set_base_rate(self.training_state, lr, self.lr_decay)
+        self.optim_config["learning_rate"] = lr  # the rate this Trainer is configured with: a resume keeps it
 
     def _apply_given_learning_rate(self, path: Path) -> None:
         """A resume continues with the rate this Trainer was given in ``optim_config`` when it differs from

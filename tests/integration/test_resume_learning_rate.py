@@ -67,6 +67,7 @@ def test_set_learning_rate_is_the_rate_from_the_next_step(tmp_path) -> None:
     trainer = _python_run(tmp_path, None, OLD, epochs=2)
     trainer.set_learning_rate(NEW)
     assert all(c["learning_rate"] == pytest.approx(NEW * DECAY**2) for c in trainer.optim_configs.values())
+    assert trainer.optim_config["learning_rate"] == NEW  # a later resume of this Trainer keeps it
     with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
         trainer.set_learning_rate(-1.0)
     with pytest.raises(ValueError, match="learning_rate must be at most the largest float32"):
