@@ -14,6 +14,7 @@ __all__ = [
     "check_schedule",
     "schedule_factor",
     "rate_at",
+    "rate_scale",
     "set_base_rate",
     "changed_rate",
     "changed_rate_note",
@@ -63,10 +64,15 @@ def schedule_factor(schedule: Any, step: int, total: int) -> float:
     return float(factor)
 
 
-def rate_at(base: float, lr_decay: float, epoch: int, factor: float = 1.0) -> float:
-    """The learning rate of a step of epoch ``epoch`` (0-based): the base rate times the schedule's ``factor``
+def rate_scale(lr_decay: float, epoch: int, factor: float = 1.0) -> float:
+    """What the base rate is multiplied by in a step of epoch ``epoch`` (0-based): the schedule's ``factor``
     for that step (1 without a schedule) times ``lr_decay ** epoch``. The one place this formula lives."""
-    return base * (factor * lr_decay**epoch)
+    return factor * lr_decay**epoch
+
+
+def rate_at(base: float, lr_decay: float, epoch: int, factor: float = 1.0) -> float:
+    """The learning rate of a step of epoch ``epoch``: ``base`` times :func:`rate_scale`."""
+    return base * rate_scale(lr_decay, epoch, factor)
 
 
 def set_base_rate(state: TrainingState, lr: float, lr_decay: float) -> None:
@@ -103,8 +109,9 @@ def apply_schedule(
     base rate times the schedule's factor times ``lr_decay ** epoch``; ValueError beyond ``limit``."""
     step, epoch = state.step_count, state.epoch
     factor = schedule_factor(schedule, step, total_steps)
+    scale = rate_scale(lr_decay, epoch, factor)  # once per step, not per parameter
     for name, config in state.optim_configs.items():
-        lr = rate_at(state.base_lr[name], lr_decay, epoch, factor)
+        lr = state.base_lr[name] * scale
         if lr > limit:
             raise ValueError(
                 f"schedule {_name(schedule)!r}: the learning rate of {name} at step {step} "
