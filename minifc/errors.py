@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 
@@ -32,7 +33,23 @@ class DivergenceError(MinifcError, FloatingPointError):
 
 
 class CheckpointError(MinifcError, RuntimeError):
-    """A checkpoint is missing, corrupt, truncated or unsafe."""
+    """A checkpoint is missing, corrupt, truncated or unsafe.
+
+    ``reason``: what is wrong (naming the file); ``path``: the checkpoint file, when one is concerned;
+    ``previous``: the older checkpoint kept beside it (``<name>.prev<suffix>``) that a run can resume from
+    instead, when there is one. The message is ``reason`` followed by how to resume from ``previous`` in
+    Python; the command line words that advice its own way from the fields.
+    """
+
+    def __init__(self, reason: str, path: Path | None = None, previous: Path | None = None) -> None:
+        self.reason, self.path, self.previous = reason, path, previous
+        advice = ""
+        if previous is not None and path is not None:
+            advice = (
+                f"; the older checkpoint {previous} is kept: resume from it (resume='{previous}', or rename it "
+                f"to {path.name})"
+            )
+        super().__init__(f"{reason}{advice}")
 
 
 class UnsafePathError(MinifcError, OSError):

@@ -27,8 +27,17 @@ except ImportError:  # pragma: no cover - Windows: the pid in the file decides a
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "HISTORY_CSV",
+    "HISTORY_JSON",
+    "HISTORY_PLOT",
     "LOCK",
+    "PREV_CHECKPOINT",
+    "RESULT",
     "RUN_FILES",
+    "confusion_plot",
+    "evaluate_report",
     "FolderLocked",
     "RunLock",
     "check_run_files",
@@ -38,19 +47,38 @@ __all__ = [
 ]
 
 LOCK = ".minifc-lock"
+# the names of the files a run writes into its folder: every command spells them through these
+CHECKPOINT = "checkpoint.pt"
+PREV_CHECKPOINT = "checkpoint.prev.pt"  # the checkpoint of the epoch before, kept beside it by every save
+CONFIG = "config.json"
+HISTORY_JSON = "history.json"
+HISTORY_CSV = "history.csv"
+RESULT = "result.json"
+HISTORY_PLOT = "history.png"
+EVALUATE_SPLITS = ("test", "val")
+
+
+def evaluate_report(split: str) -> str:
+    """The name of ``minifc evaluate``'s report on one split (``test``, ``val``)."""
+    return f"evaluate_{split}.json"
+
+
+def confusion_plot(split: str) -> str:
+    """The name of ``minifc evaluate``'s confusion-matrix plot of one split."""
+    return f"confusion_{split}.png"
+
+
 #: the files a run writes into its folder (the checkpoint first); --force moves these aside
 RUN_FILES = (
-    "checkpoint.pt",
-    "checkpoint.prev.pt",
-    "config.json",
-    "history.json",
-    "history.csv",
-    "result.json",
-    "history.png",
-    "evaluate_test.json",  # minifc evaluate's reports on the run
-    "evaluate_val.json",
-    "confusion_test.png",
-    "confusion_val.png",
+    CHECKPOINT,
+    PREV_CHECKPOINT,
+    CONFIG,
+    HISTORY_JSON,
+    HISTORY_CSV,
+    RESULT,
+    HISTORY_PLOT,
+    *(evaluate_report(split) for split in EVALUATE_SPLITS),  # minifc evaluate's reports on the run
+    *(confusion_plot(split) for split in EVALUATE_SPLITS),
 )
 
 

@@ -20,12 +20,12 @@ from .commands.train_config import ConfigError, absolute_data, read_saved_config
 from .device import resolve_device
 from .errors import CheckpointError
 from .models import Classifier
+from .run_folder import CHECKPOINT, CONFIG
 from .training.integrity import verify_checksum
 from .training.state import CHECKPOINT_FORMAT
 
 __all__ = ["CONFIG", "CHECKPOINT", "INPUT_DIM", "NUM_CLASSES", "build_model", "load_run", "read_run_config"]
 
-CONFIG, CHECKPOINT = "config.json", "checkpoint.pt"
 INPUT_DIM, NUM_CLASSES = 3 * 32 * 32, 10  # what minifc train trains on: CIFAR-10's images and classes
 
 

@@ -10,6 +10,7 @@ to bottom through the step's seams.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -40,9 +41,18 @@ from .training.inputs import (
 )
 from .training.loop import call_callbacks, run_epochs
 from .training.metrics import accuracy, check_accuracy_inputs
+from .training.options import TrainerOptions
 from .training.regularize import add_penalties, resolve_regularizers
+from .training.run_state import StateField, TrainingState
 from .training.sampler import make_sampler
-from .training.schedule import apply_schedule, check_schedule
+from .training.schedule import (
+    apply_schedule,
+    changed_rate,
+    changed_rate_note,
+    check_schedule,
+    lr_limit,
+    set_base_rate,
+)
 from .training.snapshot import restore_snapshot
 from .training.state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
 from .training.update import InProduct, choose_updater
@@ -93,9 +103,29 @@ class Trainer:
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
 
+    The run's progress is one :class:`~minifc.training.run_state.TrainingState`, ``trainer.training_state``,
+    saved and restored whole by the checkpoints; ``trainer.epoch``, ``step_count``, the histories,
+    ``best_val_acc``, ``best_params``, ``optim_configs``, ``base_lr``, ``stop_training``, ... read and write it.
+
     Attribute ``run_config``: None, or a dict of plain values (JSON types) describing the run, saved in
     every checkpoint and restored by a resume that did not set its own.
     """
+
+    # the run's progress, kept in self.training_state (the attributes of the classic Solver and the README)
+    epoch = StateField[int]()
+    step_count = StateField[int]()
+    best_val_acc = StateField[float]()
+    best_params = StateField[dict[str, torch.Tensor]]()
+    best_buffers = StateField[dict[str, torch.Tensor]]()
+    loss_history = StateField[list[float]]()
+    train_acc_history = StateField[list[float]]()
+    val_acc_history = StateField[list[float]]()
+    lr_history = StateField[list[float]]()
+    optim_configs = StateField[dict[str, dict[str, Any]]]()
+    base_lr = StateField[dict[str, float]]()
+    elapsed = StateField[float]()
+    stop_training = StateField[bool]()
+    stopped_by_time_limit = StateField[bool]()
 
     def __init__(
         self,
@@ -180,30 +210,29 @@ class Trainer:
         self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
         self._reset()
 
+    @classmethod
+    def from_options(
+        cls,
+        model: Any,
+        data: Mapping[str, torch.Tensor],
+        options: TrainerOptions | None = None,
+        *,
+        device: str | torch.device | None = "auto",
+        loss: str | Callable[..., Any] = "softmax",
+    ) -> Trainer:
+        """The Trainer for settings grouped as :class:`~minifc.training.options.TrainerOptions` (sampling,
+        optimization, checkpoint, data-parallel, output): the same as passing their keyword arguments."""
+        return cls(model, data, device=device, loss=loss, **(options or TrainerOptions()).keywords())
+
     # -- setup ---------------------------------------------------------------------------------
     def _reset(self) -> None:
-        self.epoch = 0
-        self.step_count = 0
-        self.best_val_acc = 0.0
-        self.best_params: dict[str, torch.Tensor] = {}
-        self.best_buffers: dict[str, torch.Tensor] = {}
-        self.loss_history: list[float] = []
-        self.train_acc_history: list[float] = []
-        self.val_acc_history: list[float] = []
-        self.lr_history: list[float] = []
-        self.optim_configs = {name: dict(self.optim_config) for name in self.model.params}
         default_lr = float(getattr(self.update_rule, "defaults", {}).get("learning_rate", 0.0))
-        self.base_lr = {name: c.get("learning_rate", default_lr) for name, c in self.optim_configs.items()}
-        self.stop_training = False
-        self.stopped_by_time_limit = False
-        self.elapsed = 0.0
-        self._validated = False
+        self.training_state = TrainingState.fresh(list(self.model.params), dict(self.optim_config), default_lr)
         if self.seed is not None:
             self.generator.manual_seed(self.seed)
         else:
             self.generator.seed()
         self.sampler.reset()
-        self._owns_checkpoint = False  # checkpoint_path holds this run's state (else another run's, or nothing)
         self.updater = choose_updater(
             self.update_rule,
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
@@ -218,6 +247,11 @@ class Trainer:
     def iterations_per_epoch(self) -> int:
         return self.sampler.iterations_per_epoch
 
+    @property
+    def world_size(self) -> int:
+        """The number of processes training this model together (1 without data parallelism)."""
+        return 1 if self.parallel is None else self.parallel.world_size
+
     # -- one step ------------------------------------------------------------------------------
     @no_grad  # one grad-mode switch for the whole step (each op's own no_grad then costs nothing)
     def step(self) -> float:
@@ -227,12 +261,14 @@ class Trainer:
         gradient hooks) -> gradient hooks -> regularizers -> update -> bookkeeping. The first step
         also checks what every component returns (:mod:`minifc.training.first_step`).
         """
-        check = not self._validated
-        X, y = self.sampler.next_batch(self.step_count)
+        state = self.training_state
+        check = not state.validated
+        X, y = self.sampler.next_batch(state.step_count)
         if self.augment is not None:
             X = self.augment(X)
         if self.schedule is not None:
-            apply_schedule(self)
+            total = self.num_epochs * self.sampler.iterations_per_epoch
+            apply_schedule(state, self.schedule, total, self.lr_decay, lr_limit(self.model.params))
         params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
         in_product = isinstance(updater, InProduct)
         net = getattr(self.model, "net", None)
@@ -240,8 +276,8 @@ class Trainer:
             if self._explicit:
                 loss, dscores = self.model.forward_loss(X, y)
                 if in_product:  # no weight may change before the loss is known to be finite
-                    loss_value = finite_loss(self, loss)
-                    updater.arm(self.optim_configs)
+                    loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
+                    updater.arm(state.optim_configs)
                 # on one process nothing listens: no per-layer announcement to make
                 ready = None if type(hooks) is LocalGradients else hooks.ready
                 grads = self.model.backward(dscores, on_ready=ready)
@@ -252,18 +288,19 @@ class Trainer:
         grads = hooks.finish(grads)
         loss = add_penalties(self.regularizers, params, loss, grads, check)
         if not in_product:
-            loss_value = finite_loss(self, loss)
+            loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)
-        updater.update(params, grads, self.optim_configs, check)
-        self._validated = True
-        self.loss_history.append(loss_value)
-        self.step_count += 1
+        updater.update(params, grads, state.optim_configs, check)
+        state.validated = True
+        state.loss_history.append(loss_value)
+        state.step_count += 1
         return loss_value
 
     def restore_best(self) -> None:
         """Put the best parameters (and buffers) measured so far back into the model."""
-        restore_snapshot(self.model, self.best_params, self.best_buffers)
+        state = self.training_state
+        restore_snapshot(self.model, state.best_params, state.best_buffers)
 
     # -- accuracy ------------------------------------------------------------------------------
     def check_accuracy(
@@ -280,8 +317,18 @@ class Trainer:
     def evaluate(self) -> tuple[float, float]:
         """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
         histories and keep the parameters when validation accuracy is the best so far
-        (:func:`minifc.training.evaluate.evaluate`)."""
-        return evaluate(self)
+        (:func:`minifc.training.evaluate.evaluate`), between the callbacks' ``on_evaluate_begin`` and
+        ``on_evaluate_end``."""
+        if self.parallel is not None:
+            self.parallel.sync_buffers(self.model)
+        call_callbacks(self, "on_evaluate_begin")
+        try:
+            return evaluate(
+                self.training_state, self.model, self.data, self.check_accuracy, self.num_train_samples,
+                self.num_val_samples,
+            )  # fmt: skip
+        finally:
+            call_callbacks(self, "on_evaluate_end")
 
     # -- the loop ------------------------------------------------------------------------------
     def train(
@@ -300,7 +347,7 @@ class Trainer:
             self.load_checkpoint(self.checkpoint_path if resume is True else resume)
         if self.seed is not None and not resume and self.parallel is None:
             torch.manual_seed(self.seed)
-        self.stopped_by_time_limit = False
+        self.training_state.stopped_by_time_limit = False
         call_callbacks(self, "on_train_begin")
         run_epochs(self, time_limit)
         call_callbacks(self, "on_train_end")
@@ -330,4 +377,30 @@ class Trainer:
         checked before anything changes (see :func:`minifc.training.state.load_trainer_checkpoint`)."""
         if path is None:
             raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
-        load_trainer_checkpoint(self, Path(path))
+        state, run_config = load_trainer_checkpoint(self, Path(path))
+        self.training_state = state  # replaced whole: nothing of the state before the resume is left
+        if self.run_config is None:
+            self.run_config = run_config
+        self.sampler.reset()
+        self._apply_given_learning_rate(Path(path))
+
+    # -- the learning rate ---------------------------------------------------------------------
+    def set_learning_rate(self, lr: float) -> None:
+        """Make ``lr`` every parameter's base learning rate from now on, as if the run had used it from the
+        start, and this Trainer's ``optim_config["learning_rate"]``: the next step's rate is
+        ``lr * lr_decay ** epoch`` (times the schedule's factor when there is one,
+        :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not finite, or
+        beyond the parameters' dtype within ``num_epochs``."""
+        lr = check_number(lr, "learning_rate", minimum=0.0)
+        dtype = next(iter(self.model.params.values())).dtype
+        check_lr_range(lr, self.lr_decay, self.num_epochs, dtype, "learning_rate", "lr_decay")
+        set_base_rate(self.training_state, lr, self.lr_decay)
+        self.optim_config["learning_rate"] = lr  # the rate this Trainer is configured with: a resume keeps it
+
+    def _apply_given_learning_rate(self, path: Path) -> None:
+        """A resume continues with the rate this Trainer was given in ``optim_config`` when it differs from
+        the run's, saying so (as ``minifc train --resume --lr`` notes it)."""
+        new = changed_rate(self.optim_config.get("learning_rate"), self.training_state.base_lr)
+        if new is not None:
+            warnings.warn(changed_rate_note(path, new, self.training_state.base_lr, self.schedule), stacklevel=3)
+            self.set_learning_rate(new)

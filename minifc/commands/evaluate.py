@@ -17,6 +17,7 @@ from .. import plots
 from ..data import CLASSES
 from ..device import resolve_device
 from ..errors import CheckpointError, MinifcError, UnsafePathError
+from ..run_folder import confusion_plot, evaluate_report
 from ..runs import NUM_CLASSES, load_run, read_run_config
 from ..safe_files import check_regular_files
 from ..training.metrics import confusion_matrix
@@ -48,7 +49,7 @@ def evaluate(run: Path, data: str | None, split: str, weights: str, device: torc
     except MinifcError as e:
         raise click.ClickException(_message(e)) from None
     folder = run if out is None else out
-    report, plot = folder / f"evaluate_{split}.json", folder / f"confusion_{split}.png"
+    report, plot = folder / evaluate_report(split), folder / confusion_plot(split)
     try:
         check_regular_files(folder, (report.name, plot.name), what="evaluation file")
     except UnsafePathError as e:

@@ -10,15 +10,13 @@ from typing import Any
 import click
 
 from ..errors import MinifcError, UnsafePathError
-from ..run_folder import RUN_FILES, check_run_files
+from ..run_folder import CHECKPOINT, CONFIG, RUN_FILES, check_run_files
 from ..set_aside import interrupted_message
 from ..training.state import stored_run_config
 from .train_config import KEYS, absolute_data, read_saved_config, resolve, resume_changes, where_option
 
 __all__ = ["CONFIG", "CHECKPOINT", "resumed_config"]
 
-CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
 
 
 def resumed_config(

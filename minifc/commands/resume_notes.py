@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..training.schedule import schedule_factor
+from ..training.schedule import rate_at, schedule_factor
 
 __all__ = ["epochs_note"]
 
@@ -30,9 +30,9 @@ def epochs_note(trainer: Any, old_epochs: int, schedule: Mapping[str, Any] | Non
     if kept == refitted:
         return note
     name = next(iter(trainer.base_lr))
-    decay = trainer.lr_decay**trainer.epoch
-    before = trainer.lr_history[-1] if trainer.lr_history else trainer.base_lr[name] * kept * decay
-    after = trainer.base_lr[name] * refitted * decay
+    base, decay, epoch = trainer.base_lr[name], trainer.lr_decay, trainer.epoch
+    before = trainer.lr_history[-1] if trainer.lr_history else rate_at(base, decay, epoch, kept)
+    after = rate_at(base, decay, epoch, refitted)
     what = f"the {schedule['name']} schedule" if schedule else "the schedule"
     return (
         f"{note}; {what} depends on the total number of steps and is refitted to {new_epochs} epochs: the "

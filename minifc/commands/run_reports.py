@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .. import plots
+from ..run_folder import HISTORY_CSV, HISTORY_JSON, HISTORY_PLOT
 from ..training.metrics import epoch_losses
 from .common import os_error_message, write_json, write_text
 
@@ -40,8 +41,8 @@ def write_history(trainer: Any, out: Path) -> None:
         loss = losses[i] if i < len(losses) else ""
         writer.writerow([i + 1, loss, tr, va, lr])
     try:
-        write_json(out / "history.json", history)
-        write_text(out / "history.csv", buf.getvalue())
+        write_json(out / HISTORY_JSON, history)
+        write_text(out / HISTORY_CSV, buf.getvalue())
     except OSError as e:  # the checkpoint holds the histories too; do not hide the error that ended training
         click.echo(f"warning: {os_error_message(e, 'could not write the history')}", err=True)
 
@@ -61,5 +62,5 @@ def plot_run(trainer: Any, out: Path, config: dict[str, Any]) -> None:
         f"{out.name}: hidden {','.join(map(str, config['hidden']))}, {config['update_rule']}{lr}, "
         f"batch {config['batch_size']}, best val acc {trainer.best_val_acc:.4f}"
     )
-    path = plots.plot_histories({out.name: hist}, out / "history.png", RUN_PANELS, title=title, first_epoch=1)
+    path = plots.plot_histories({out.name: hist}, out / HISTORY_PLOT, RUN_PANELS, title=title, first_epoch=1)
     click.echo(f"plot: {path}")

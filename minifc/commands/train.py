@@ -12,6 +12,7 @@ import click
 from ..components import PluginError
 from ..distributed.sampler import check_global_batch
 from ..errors import MinifcError
+from ..run_folder import CHECKPOINT
 from .common import non_empty
 from .config_checks import MAX_SEED
 from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
@@ -29,7 +30,6 @@ from .train_config import (
 )
 from .train_run import check_folder, run
 
-CONFIG = "config.json"
 DEFAULT_OUT = "runs/train"
 _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
 
@@ -177,7 +177,7 @@ def _train(
     run_dir = Path(out if ctx.get_parameter_source("out") in _EXPLICIT else requested.get("out", DEFAULT_OUT))
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
     requested, data_relative = absolute_data({k: v for k, v in requested.items() if k in KEYS})
-    if not resume and restarted_by_launcher() and (run_dir / "checkpoint.pt").is_file():
+    if not resume and restarted_by_launcher() and (run_dir / CHECKPOINT).is_file():
         if rank() == 0:
             note = f"note: torchrun restarted this job: the run in {run_dir} continues from its last checkpoint"
             click.echo(note, err=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,18 @@ from ..checkpoint import clean_stale_temps
 from ..device import resolve_device
 from ..ema import EMA
 from ..errors import CheckpointError, MinifcError, UnsafePathError
-from ..run_folder import RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from ..run_folder import (
+    CHECKPOINT,
+    CONFIG,
+    PREV_CHECKPOINT,
+    RESULT,
+    RUN_FILES,
+    FolderLocked,
+    claim,
+    holds_run,
+    move_aside,
+    stale_lock_message,
+)
 from ..runs import build_model
 from ..set_aside import interrupted_message
 from ..summary import summary
@@ -34,10 +44,6 @@ from .memory import INPUT_DIM, allocation_message, check_model_memory
 from .resume_notes import epochs_note
 from .run_reports import plot_run, write_history
 from .train_config import build_schedule, saved_form
-
-CONFIG = "config.json"
-CHECKPOINT = "checkpoint.pt"
-RESULT = "result.json"
 
 
 class _Finished(Exception):
@@ -132,7 +138,7 @@ def _guarded(ctx: click.Context, out: Path, body: Any) -> None:
     except click.ClickException:
         raise
     except CheckpointError as e:
-        raise click.ClickException(_checkpoint_message(str(e), out)) from None
+        raise click.ClickException(_checkpoint_message(e, out)) from None
     except (MinifcError, ValueError, TypeError, KeyError) as e:
         message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         raise click.ClickException(message) from None
@@ -188,7 +194,9 @@ def _run_locked(
             click.echo(f"--force: the previous run's files were moved to {moved}{how}", err=True)
         write_json(out / CONFIG, saved)
     try:
-        trainer.train(resume=resume)
+        with warnings.catch_warnings():  # the new learning rate has its note already (--lr changes from ...)
+            warnings.filterwarnings("ignore", message=r"resuming .* with learning_rate ")
+            trainer.train(resume=resume)
     finally:
         if gate.started:
             write_history(trainer, out)
@@ -214,7 +222,7 @@ def _no_checkpoint_message(out: Path) -> str:
             f"--resume: {out} holds no {CHECKPOINT}: its run stopped before its first epoch ended. "
             f"Start it again with --force (or use another --out)."
         )
-    prev = out / "checkpoint.prev.pt"
+    prev = out / PREV_CHECKPOINT
     back = f"; to continue from the epoch before, copy it back: cp {prev} {out / CHECKPOINT}" if prev.is_file() else ""
     return (
         f"--resume: {out} holds {', '.join(present)} but no {CHECKPOINT} (moved or deleted?): there is nothing "
@@ -253,11 +261,8 @@ class _Gate(Callback):
                     f"nothing to do: the run in {self.out} has finished its {done} epochs ({RESULT} holds its "
                     f"result); pass --epochs N with N > {done} to train it further"
                 )
-            lr = self.new_lr
-            if lr is not None:  # as if the run had used it from the start: lr * lr_decay**epochs_done
-                for name, opt in trainer.optim_configs.items():
-                    trainer.base_lr[name] = lr
-                    opt["learning_rate"] = lr * trainer.lr_decay**trainer.epoch
+            if self.new_lr is not None:  # as if the run had used it from the start: lr * lr_decay**epochs_done
+                trainer.set_learning_rate(self.new_lr)
             if self.write and self.epochs_change is not None:
                 before, source = self.epochs_change
                 click.echo(epochs_note(trainer, before, self.config.get("schedule"), source), err=True)
@@ -334,13 +339,12 @@ def _write_error(e: OSError, out: Path) -> str:
     return os_error_message(e, f"could not write into {out}" if e.filename and str(out) in str(e.filename) else "")
 
 
-def _checkpoint_message(message: str, out: Path) -> str:
-    """A rejected checkpoint's message with the Trainer's API advice (``resume='...'``) replaced by what
-    to do on the command line."""
-    text = re.sub(r";?\s*the older checkpoint .*$", "", message, flags=re.S)
-    text = re.sub(r"\s*\(resume='[^']*'[^)]*\)", "", text).rstrip(" .;")
-    prev, path = out / "checkpoint.prev.pt", out / CHECKPOINT
-    if prev.is_file():
+def _checkpoint_message(error: CheckpointError, out: Path) -> str:
+    """A rejected checkpoint's reason followed by what to do on the command line (not the Trainer's API advice
+    its message carries) when the checkpoint of the epoch before is kept."""
+    text = error.reason.rstrip(" .;")
+    prev, path = error.previous, error.path or out / CHECKPOINT
+    if prev is not None and prev.is_file():
         text += (
             f". The checkpoint of the epoch before is kept as {prev}: to continue from it, keep the rejected file "
             f"aside and copy it in (mv {path} {path}.rejected && cp {prev} {path}), then run "

@@ -8,6 +8,9 @@
 - :mod:`.first_step`: the contract checks of a run's first step;
 - :mod:`.schedule`, :mod:`.divergence`, :mod:`.metrics`, :mod:`.snapshot`: learning-rate factors,
   what happens on divergence, accuracy, copies of the best parameters;
+- :mod:`.run_state`: the run's progress as one :class:`~.run_state.TrainingState`, which the loop, the
+  evaluation and the checkpoints receive (never the whole Trainer);
+- :mod:`.options`: the Trainer's settings in groups (sampling, optimization, checkpoint, data-parallel, output);
 - :mod:`.loop`: the epochs around the step (time limit, callbacks, the end of an epoch);
 - :mod:`.state`: checkpoints (what they hold, how they are checked, saved and restored);
 - :mod:`.data_parallel`: the Trainer as one rank of a data-parallel job.

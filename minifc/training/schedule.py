@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["check_schedule", "schedule_factor", "apply_schedule", "check_learning_rates", "lr_limit"]
+from .run_state import TrainingState
+
+__all__ = [
+    "check_schedule",
+    "schedule_factor",
+    "rate_at",
+    "rate_scale",
+    "set_base_rate",
+    "changed_rate",
+    "changed_rate_note",
+    "apply_schedule",
+    "check_learning_rates",
+    "lr_limit",
+]
 
 
 def _name(schedule: Any) -> str:
@@ -50,34 +64,73 @@ def schedule_factor(schedule: Any, step: int, total: int) -> float:
     return float(factor)
 
 
-def apply_schedule(trainer: Any) -> None:
-    """Set every parameter's learning rate for the trainer's next step: its base rate times the
-    schedule's factor times ``lr_decay ** epoch``."""
-    total = trainer.num_epochs * trainer.iterations_per_epoch
-    factor = schedule_factor(trainer.schedule, trainer.step_count, total) * trainer.lr_decay**trainer.epoch
-    limit = lr_limit(trainer)
-    for name, config in trainer.optim_configs.items():
-        lr = trainer.base_lr[name] * factor
+def rate_scale(lr_decay: float, epoch: int, factor: float = 1.0) -> float:
+    """What the base rate is multiplied by in a step of epoch ``epoch`` (0-based): the schedule's ``factor``
+    for that step (1 without a schedule) times ``lr_decay ** epoch``. The one place this formula lives."""
+    return factor * lr_decay**epoch
+
+
+def rate_at(base: float, lr_decay: float, epoch: int, factor: float = 1.0) -> float:
+    """The learning rate of a step of epoch ``epoch``: ``base`` times :func:`rate_scale`."""
+    return base * rate_scale(lr_decay, epoch, factor)
+
+
+def set_base_rate(state: TrainingState, lr: float, lr_decay: float) -> None:
+    """Make ``lr`` every parameter's base rate, and ``lr * lr_decay ** epoch`` its rate for the next step (a
+    schedule multiplies in its factor at the step)."""
+    for name, config in state.optim_configs.items():
+        state.base_lr[name] = lr
+        config["learning_rate"] = rate_at(lr, lr_decay, state.epoch)
+
+
+def changed_rate(given: object, base_lr: Mapping[str, float]) -> float | None:
+    """``given`` (the learning rate a resuming Trainer was configured with) when it is a number other than the
+    run's base rates ``base_lr``; None when it is not given or the same."""
+    if isinstance(given, bool) or not isinstance(given, (int, float)) or not base_lr:
+        return None
+    if all(math.isclose(lr, given, rel_tol=1e-12, abs_tol=0.0) for lr in base_lr.values()):
+        return None
+    return float(given)
+
+
+def changed_rate_note(path: object, new: float, base_lr: Mapping[str, float], schedule: object) -> str:
+    """The warning of a resume from ``path`` that continues with the learning rate ``new``."""
+    factor = " * the schedule's factor" if schedule is not None else ""
+    return (
+        f"resuming {path} with learning_rate {new!r} (the run used {next(iter(base_lr.values()))!r}): it applies "
+        f"from now on, as if the run had used it from the start ({new!r} * lr_decay**epoch{factor})"
+    )
+
+
+def apply_schedule(
+    state: TrainingState, schedule: Callable[[int, int], float], total_steps: int, lr_decay: float, limit: float
+) -> None:
+    """Set every parameter's learning rate for the next step (``state.step_count``) of ``total_steps``: its
+    base rate times the schedule's factor times ``lr_decay ** epoch``; ValueError beyond ``limit``."""
+    step, epoch = state.step_count, state.epoch
+    factor = schedule_factor(schedule, step, total_steps)
+    scale = rate_scale(lr_decay, epoch, factor)  # once per step, not per parameter
+    for name, config in state.optim_configs.items():
+        lr = state.base_lr[name] * scale
         if lr > limit:
             raise ValueError(
-                f"schedule {_name(trainer.schedule)!r}: the learning rate of {name} at step {trainer.step_count} "
-                f"({trainer.base_lr[name]!r} * {factor!r}) is beyond the largest value of the parameters' dtype "
-                f"({limit:.3g})"
+                f"schedule {_name(schedule)!r}: the learning rate of {name} at step {step} "
+                f"({state.base_lr[name]!r} * {factor!r} * lr_decay**{epoch}) is beyond the largest value "
+                f"of the parameters' dtype ({limit:.3g})"
             )
         config["learning_rate"] = lr
 
 
-def lr_limit(trainer: Any) -> float:
-    """The largest learning rate the trainer's parameters' dtype can hold (update kernels cast it)."""
-    return float(torch.finfo(next(iter(trainer.model.params.values())).dtype).max)
+def lr_limit(params: Mapping[str, torch.Tensor]) -> float:
+    """The largest learning rate the parameters' dtype can hold (update kernels cast it)."""
+    return float(torch.finfo(next(iter(params.values())).dtype).max)
 
 
-def check_learning_rates(trainer: Any, who: Any) -> None:
+def check_learning_rates(state: TrainingState, limit: float, who: str | Callable[..., Any]) -> None:
     """ValueError naming ``who`` (a string, or the ``on_step_end`` method just called) when a
-    parameter's learning rate is not a number in [0, the dtype's largest value]: Python comparisons
+    parameter's learning rate is not a number in [0, ``limit``]: Python comparisons
     only, cheap enough for every step."""
-    limit = lr_limit(trainer)
-    tables = ((trainer.optim_configs, "optim_configs[{!r}]['learning_rate']"), (trainer.base_lr, "base_lr[{!r}]"))
+    tables = ((state.optim_configs, "optim_configs[{!r}]['learning_rate']"), (state.base_lr, "base_lr[{!r}]"))
     for table, where in tables:
         for name, entry in table.items():
             lr = entry.get("learning_rate", 0.0) if isinstance(entry, dict) else entry

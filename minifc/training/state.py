@@ -1,9 +1,10 @@
-"""A Trainer's resumable state: what its checkpoints hold, and how a loaded one is checked.
+"""A Trainer's checkpoints: what they hold, how they are saved, and how a loaded one is checked and restored.
 
-Everything is tensors and plain values (``torch.load(weights_only=True)`` reads it). Each saved file
-records a checksum of its contents (:mod:`minifc.training.integrity`); a loaded state is verified and
-checked whole (:mod:`minifc.training.state_checks`) before anything is applied, so a bad file changes
-nothing.
+A checkpoint holds the run's :class:`~minifc.training.run_state.TrainingState` whole, the model's parameters
+and buffers, the RNG states and the settings a resume is compared with. Everything is tensors and plain
+values (``torch.load(weights_only=True)`` reads it). Each saved file records a checksum of its contents
+(:mod:`minifc.training.integrity`); a loaded state is verified and checked whole
+(:mod:`minifc.training.state_checks`) before anything is applied, so a bad file changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import CheckpointError
 from ..nn import Module
 from ..set_aside import move_aside
 from .integrity import CHECKSUM_KEY, state_checksum
+from .run_state import Resumable, TrainingState
 from .state_checks import CHECKPOINT_FORMAT, SCALAR_STATE, TENSOR_STATE, parse_state
 
 __all__ = [
@@ -40,17 +42,19 @@ def _cpu(tensors: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
 
 
-def collect_state(trainer: Any) -> dict[str, Any]:
-    """Everything ``trainer`` needs to resume, on the CPU."""
+def collect_state(trainer: Resumable) -> dict[str, Any]:
+    """Everything ``trainer`` needs to resume, on the CPU: its training state whole, under the keys minifc
+    0.2.12 wrote (plus ``base_lr``)."""
     net = getattr(trainer.model, "net", None)
+    saved = trainer.training_state.saved()
     return {
         "format": CHECKPOINT_FORMAT,
         "params": _cpu(trainer.model.params),
         "buffers": _cpu(dict(net.named_buffers())) if isinstance(net, Module) else {},
-        "optim_configs": {k: _cpu(c) for k, c in trainer.optim_configs.items()},
-        "best_params": _cpu(trainer.best_params),
-        "best_buffers": _cpu(trainer.best_buffers),
-        **{key: _copy(getattr(trainer, key)) for key in SCALAR_STATE},
+        **saved,
+        "optim_configs": {k: _cpu(c) for k, c in saved["optim_configs"].items()},
+        "best_params": _cpu(saved["best_params"]),
+        "best_buffers": _cpu(saved["best_buffers"]),
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -59,16 +63,12 @@ def collect_state(trainer: Any) -> dict[str, Any]:
         "update_rule": trainer.update_rule_name,
         "batch_size": trainer.batch_size,
         "num_threads": torch.get_num_threads(),
-        "world_size": 1 if trainer.parallel is None else trainer.parallel.world_size,
-        "run_config": copy.deepcopy(getattr(trainer, "run_config", None)),
+        "world_size": trainer.world_size,
+        "run_config": copy.deepcopy(trainer.run_config),
     }
 
 
-def _copy(value: Any) -> Any:
-    return list(value) if isinstance(value, list) else value
-
-
-def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
+def save_trainer_checkpoint(trainer: Resumable, path: Path) -> Path:
     """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``.
 
     ``path`` exists at every moment (old or new, never half-written). Refuses (CheckpointError)
@@ -78,16 +78,17 @@ def save_trainer_checkpoint(trainer: Any, path: Path) -> Path:
     warning saying where (:func:`minifc.set_aside.move_aside`), never overwritten nor offered as this
     run's older checkpoint.
     """
-    state = trainer.state()
+    state = collect_state(trainer)
     check_finite({k: state[k] for k in TENSOR_STATE}, f"checkpoint {path}")
     state[CHECKSUM_KEY] = state_checksum(state)
     prev = _prev_path(path)
-    fresh = trainer.checkpoint_path is not None and path == trainer.checkpoint_path and not trainer._owns_checkpoint
+    own = trainer.checkpoint_path is not None and path == trainer.checkpoint_path
+    fresh = own and not trainer.training_state.owns_checkpoint
     if fresh:
         _set_aside_earlier_run(path, prev)
     saved = atomic_save(state, path, keep_previous=None if fresh else prev)
-    if trainer.checkpoint_path is not None and path == trainer.checkpoint_path:
-        trainer._owns_checkpoint = True
+    if own:
+        trainer.training_state.owns_checkpoint = True
     return saved
 
 
@@ -103,8 +104,9 @@ def _set_aside_earlier_run(path: Path, prev: Path) -> None:
     )
 
 
-def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
-    """Restore everything :meth:`state` saved; training continues where it stopped.
+def load_trainer_checkpoint(trainer: Resumable, path: Path) -> tuple[TrainingState, dict[str, Any] | None]:
+    """Restore what :func:`collect_state` saved into ``trainer``'s model (parameters, buffers) and RNG states;
+    returns the training state to continue with, and the run configuration the file records (or None).
 
     The whole file is checked before anything changes: a missing, corrupt, unsafe or mismatched
     checkpoint, or one whose contents no longer match its checksum, raises :class:`CheckpointError`
@@ -112,16 +114,15 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     without a checksum (written by an older minifc) loads with a warning.
     """
     prev = _prev_path(path)
-    hint = f"; the older checkpoint {prev} is kept: resume from it (resume='{prev}', or rename it to {path.name})"
-    hint = hint if prev.is_file() else ""
+    previous = prev if prev.is_file() else None
     try:
         restored = parse_state(trainer, safe_load(path))
     except CheckpointError as e:
-        where = "" if str(path) in str(e) else f"{path}: "
-        raise CheckpointError(f"{where}{e}{hint}") from None
+        where = "" if str(path) in e.reason else f"{path}: "
+        raise CheckpointError(f"{where}{e.reason}", path, previous) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
         why = f"{type(e).__name__}: {e}"
-        raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why}){hint}") from None
+        raise CheckpointError(f"{path} is not a valid minifc Trainer checkpoint ({why})", path, previous) from None
     _warn_on_differences(trainer, path, restored)
     if not restored["verified"]:
         warnings.warn(
@@ -133,32 +134,43 @@ def load_trainer_checkpoint(trainer: Any, path: Path) -> None:
     net = getattr(trainer.model, "net", None)
     if restored["buffers"] and isinstance(net, Module):
         net.load_state_dict(restored["buffers"], strict=False)
-    trainer.optim_configs = restored["optim_configs"]
-    trainer.best_params = restored["best_params"]
-    trainer.best_buffers = restored["best_buffers"]
-    for key in SCALAR_STATE:
-        setattr(trainer, key, restored[key])
-    if getattr(trainer, "run_config", None) is None:
-        trainer.run_config = restored["run_config"]
     rng = restored["rng"]
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     trainer.generator.set_state(rng["generator"])
-    trainer.sampler.reset()
-    trainer._validated = False
     # resumed from checkpoint_path or its .prev: the files there are this run's; resumed from another file,
     # they may be another run's, and the first save moves them aside
     own = trainer.checkpoint_path
-    trainer._owns_checkpoint = own is not None and path.resolve() in (own.resolve(), _prev_path(own).resolve())
+    owns = own is not None and path.resolve() in (own.resolve(), _prev_path(own).resolve())
+    base_lr = restored["base_lr"] or _older_base_lr(trainer, restored)
+    return TrainingState.restored(restored, base_lr, owns), restored["run_config"]
 
 
-def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> None:
+def _older_base_lr(trainer: Resumable, restored: dict[str, Any]) -> dict[str, float]:
+    """The base learning rates of a checkpoint that does not record them (minifc 0.2.12 and older): without a
+    schedule, each saved rate undone by ``lr_decay ** epoch``; with one (which rewrites the rate every step), the
+    Trainer's own."""
+    decay = trainer.lr_decay ** restored["epoch"]
+    if trainer.schedule is not None or decay == 0:
+        return dict(trainer.training_state.base_lr)
+    own = trainer.training_state.base_lr
+    return {
+        name: config["learning_rate"] / decay if _is_rate(config.get("learning_rate")) else own[name]
+        for name, config in restored["optim_configs"].items()
+    }
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _warn_on_differences(trainer: Resumable, path: Path, restored: dict[str, Any]) -> None:
     """Resuming continues the saved run; say so where this Trainer was configured differently."""
     notes = []
     if restored["batch_size"] not in (None, trainer.batch_size):
         notes.append(f"batch_size {trainer.batch_size} (the run used {restored['batch_size']})")
-    saved = next(iter(restored["optim_configs"].values()), {})
+    saved: dict[str, Any] = next(iter(restored["optim_configs"].values()), {})
     changed = sorted(k for k, v in trainer.optim_config.items() if k != "learning_rate" and saved.get(k, v) != v)
     if changed:
         notes.append(f"optim_config {changed} replaced by the checkpoint's values")
@@ -167,7 +179,7 @@ def _warn_on_differences(trainer: Any, path: Path, restored: dict[str, Any]) -> 
             f"{torch.get_num_threads()} torch threads (the run used {restored['num_threads']}: results are "
             "not bit-identical)"
         )
-    if restored["world_size"] != (1 if trainer.parallel is None else trainer.parallel.world_size):
+    if restored["world_size"] != trainer.world_size:
         notes.append(
             f"another number of processes (the run used {restored['world_size']}): it continues from the last "
             "epoch with a different data order and random streams"

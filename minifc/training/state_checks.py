@@ -10,7 +10,7 @@ are new tensors on the model's device: none shares memory with another.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -20,27 +20,19 @@ from ..errors import CheckpointError
 from ..nn import Module
 from ..optim.rule import check_config
 from .integrity import verify_checksum
+from .run_state import SAVED_FIELDS, Resumable
 
 __all__ = ["CHECKPOINT_FORMAT", "TENSOR_STATE", "SCALAR_STATE", "STATE_KEYS", "FLOAT_DTYPES", "parse_state"]
 
 CHECKPOINT_FORMAT = "minifc-trainer-1"
 TENSOR_STATE = ("params", "buffers", "optim_configs", "best_params", "best_buffers")
-# plain values restored as Trainer attributes of the same name
-SCALAR_STATE = (
-    "epoch",
-    "step_count",
-    "best_val_acc",
-    "loss_history",
-    "train_acc_history",
-    "val_acc_history",
-    "lr_history",
-    "elapsed",
-)
+# plain values restored as the TrainingState fields of the same name
+SCALAR_STATE = SAVED_FIELDS
 STATE_KEYS = {*TENSOR_STATE, *SCALAR_STATE, "format", "rng", "update_rule"}
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
+def parse_state(trainer: Resumable, state: Any) -> dict[str, Any]:
     """Check a loaded checkpoint against ``trainer``; its values as new tensors on the model's device and dtype.
 
     The checksum (when the file has one) is verified first, then every field.
@@ -66,7 +58,7 @@ def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
     own_buffers = dict(net.named_buffers()) if isinstance(net, Module) else {}
     buffers = _check_tensors(state["buffers"], own_buffers, "buffers", allow_empty=True)
     best_buffers = _check_tensors(state["best_buffers"], own_buffers, "best_buffers", allow_empty=True)
-    configs = _check_configs(state["optim_configs"], own, trainer, dtype)
+    configs = _check_configs(state["optim_configs"], own, trainer.update_rule, dtype)
     bad = non_finite({"params": params, "best_params": best, "buffers": buffers, "optim_configs": configs})
     if bad:
         raise CheckpointError(f"it holds NaN or Inf in {', '.join(bad)}")
@@ -88,8 +80,25 @@ def parse_state(trainer: Any, state: Any) -> dict[str, Any]:
             raise CheckpointError(f"{key} must be an integer >= 1, got {value!r:.80}")
         out[key] = value
     out["run_config"] = _check_plain(state.get("run_config"), "run_config")
+    out["base_lr"] = _check_base_lr(state.get("base_lr"), own, dtype)
     out["verified"] = verified
     return out
+
+
+def _check_base_lr(found: Any, own: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, float] | None:
+    """None (a file written before checkpoints recorded it) or one base learning rate per parameter: a
+    finite number >= 0 that fits in ``dtype``."""
+    if found is None:
+        return None
+    if not isinstance(found, dict) or set(found) != set(own):
+        raise CheckpointError(f"base_lr must hold one learning rate per parameter ({sorted(own)})")
+    largest = torch.finfo(dtype).max
+    for name, value in found.items():
+        if not _number(value) or not 0 <= value <= largest:
+            raise CheckpointError(
+                f"base_lr[{name!r}] must be a finite number >= 0 that fits in {dtype}, got {value!r:.80}"
+            )
+    return {name: float(value) for name, value in found.items()}
 
 
 def _check_plain(value: Any, where: str, depth: int = 0) -> Any:
@@ -153,10 +162,9 @@ def _moved(
     return out
 
 
-def _check_configs(configs: Any, own: Mapping[str, torch.Tensor], trainer: Any, dtype: torch.dtype) -> dict:
-    """One dict per parameter: hyper-parameters valid for the rule, state tensors shaped like their parameter
+def _check_configs(configs: Any, own: Mapping[str, torch.Tensor], rule: Callable[..., Any], dtype: torch.dtype) -> dict:
+    """One dict per parameter: hyper-parameters valid for ``rule``, state tensors shaped like their parameter
     (or scalars), state numbers finite and >= 0."""
-    rule = trainer.update_rule
     state_keys = tuple(getattr(rule, "state_keys", ()))
     dicts = isinstance(configs, dict) and all(isinstance(c, dict) for c in configs.values())
     if not dicts or set(configs) != set(own):

@@ -164,8 +164,11 @@ def test_corrupt_checkpoint_gives_a_clear_error_and_the_older_one_is_kept(two_ep
     damage(path)
     trainer = make_trainer(num_epochs=3, checkpoint_path=path)
     before = {k: v.clone() for k, v in trainer.model.params.items()}
-    with pytest.raises(CheckpointError, match=rf"{pattern}.*ck\.prev\.pt is kept"):
+    with pytest.raises(CheckpointError, match=rf"{pattern}.*ck\.prev\.pt is kept") as caught:
         trainer.train(resume=True)
+    # the fields a caller words its own advice from: the file, the older one kept, the reason without advice
+    assert caught.value.path == path and caught.value.previous == prev_path(path)
+    assert "prev" not in caught.value.reason and str(path) in caught.value.reason
     assert all(torch.equal(trainer.model.params[k], v) for k, v in before.items())  # nothing half-restored
     assert digest(prev_path(path)) == previous
     trainer.train(resume=prev_path(path))  # the older checkpoint still works: epochs 2 and 3 run again

@@ -9,13 +9,25 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+import minifc
 from minifc import set_aside
 from minifc.checkpoint import atomic_save, pid_alive
 from minifc.errors import UnsafePathError
-from minifc.run_folder import LOCK, RUN_FILES, FolderLocked, claim, holds_run, move_aside, stale_lock_message
+from minifc.run_folder import (
+    CHECKPOINT,
+    LOCK,
+    PREV_CHECKPOINT,
+    RUN_FILES,
+    FolderLocked,
+    claim,
+    holds_run,
+    move_aside,
+    stale_lock_message,
+)
 from minifc.safe_files import write_text
 
 
@@ -216,3 +228,19 @@ def test_a_move_aside_killed_half_way_is_described_and_finished_into_one_folder(
     assert all((target / name).read_text() == name for name in RUN_FILES)
     assert set_aside.interrupted_moves(tmp_path) == [] and len(list(tmp_path.glob("replaced-*"))) == 1
     assert set_aside.interrupted_message(tmp_path, RUN_FILES) is None
+
+
+def test_run_file_names_are_spelled_once_in_the_run_folder_table() -> None:
+    """Commands name run files through minifc.run_folder's constants; the older checkpoint's name is the one
+    a Trainer's save keeps beside its checkpoint."""
+    root = Path(minifc.__file__).parent
+    spelled = {
+        f"{path.relative_to(root)}: {name}"
+        for path in root.rglob("*.py")
+        if path.name != "run_folder.py"
+        for name in RUN_FILES
+        if f'"{name}"' in path.read_text()
+    }
+    assert not spelled
+    assert PREV_CHECKPOINT == Path(CHECKPOINT).with_name(f"{Path(CHECKPOINT).stem}.prev.pt").name
+    assert RUN_FILES[:2] == (CHECKPOINT, PREV_CHECKPOINT)
