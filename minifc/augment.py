@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from .validate import check_int
 
-__all__ = ["CIFAR_SHAPE", "as_images", "random_crop", "random_flip", "hflip", "shift", "crop_flip"]
+__all__ = ["CIFAR_SHAPE", "CropFlip", "as_images", "random_crop", "random_flip", "hflip", "shift", "crop_flip"]
 
 CIFAR_SHAPE = (3, 32, 32)
 """(C, H, W) of a CIFAR-10 image."""
@@ -120,16 +121,23 @@ def _crop_flip(
     return _like_input(_windows(images, padding, top, left, mirror), x)
 
 
-def crop_flip(padding: int = 4, flip: bool = True, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> Augment:
+@dataclass(frozen=True)
+class CropFlip:
+    """Random crops with zero padding ``padding`` and random horizontal flips (``flip``) of images
+    ``image_shape``: ``augment(x)`` with x (N, C*H*W) or (N, C, H, W) returns a new batch like x."""
+
+    padding: int
+    flip: bool
+    image_shape: tuple[int, int, int] = CIFAR_SHAPE
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding:
+            return _crop_flip(x, self.padding, 0.5 if self.flip else 0.0, self.image_shape, None)
+        return random_flip(x, 0.5, self.image_shape) if self.flip else x
+
+
+def crop_flip(padding: int = 4, flip: bool = True, image_shape: tuple[int, int, int] = CIFAR_SHAPE) -> CropFlip:
     """The Trainer ``augment`` for random crops with zero padding and random horizontal flips:
     ``augment(x)`` with x (N, C*H*W) or (N, C, H, W) returns a new batch like x."""
     check_int(padding, "crop_flip: padding", minimum=0)
-
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        if padding:
-            return _crop_flip(x, padding, 0.5 if flip else 0.0, image_shape, None)
-        return random_flip(x, 0.5, image_shape) if flip else x
-
-    augment.padding = padding  # type: ignore[attr-defined]
-    augment.flip = flip  # type: ignore[attr-defined]
-    return augment
+    return CropFlip(padding, flip, image_shape)

@@ -38,6 +38,6 @@ def minifc_register_regularizers(register: Register) -> None:
         description="reg * sum(W**2) on weights",
         stage="loss",
         applies_to="weights",
-        defaults=dict(regularizers.l2.defaults),
+        defaults=dict(regularizers.L2_DEFAULTS),
     )
 

@@ -75,7 +75,8 @@ class _Rows:
     """Collects the rows of one component."""
 
     def __init__(self, c: Component, tol: float) -> None:
-        self.c, self.tol, self.rows = c, tol, []
+        self.c, self.tol = c, tol
+        self.rows: list[CheckResult] = []
 
     def add(self, check: str, error: float | None, passed: bool | None = None, detail: str = "") -> None:
         if passed is None:
@@ -99,8 +100,8 @@ def select_components(registry: Registry, names: Iterable[str] = ()) -> list[Com
     if not wanted:
         return components
     plugins = registry.plugin_list()
-    known = {c.name for c in components} | {p.name for p in plugins} | {p.distribution for p in plugins}
-    known.discard(None)
+    distributions = {p.distribution for p in plugins if p.distribution}
+    known = {c.name for c in components} | {p.name for p in plugins} | distributions
     examples = set(registry.names("example"))
     for name in wanted:
         if name not in known and name in examples:
@@ -112,7 +113,7 @@ def select_components(registry: Registry, names: Iterable[str] = ()) -> list[Com
             guess = closest(name, known)
             hint = f"; did you mean {guess!r}?" if guess else ""
             raise UnknownComponentError(
-                f"no component or plugin named {name!r}{hint} Known: {', '.join(sorted(known))}"  # type: ignore[arg-type]
+                f"no component or plugin named {name!r}{hint} Known: {', '.join(sorted(known))}"
             )
     chosen = set(wanted)
     return [c for c in components if {c.name, c.plugin, c.distribution} & chosen]

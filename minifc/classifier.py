@@ -154,8 +154,12 @@ class Classifier:
                 p.grad = None
             net = self.net
             if isinstance(net, Sequential):
-                dout, given_by = dscores, None
+                dout: torch.Tensor | None = dscores
+                given_by: Module | None = None
                 for module in reversed(list(net)):
+                    if dout is None:  # only the first layer may skip its dx (input_grad False)
+                        raise RuntimeError(f"{type(given_by).__name__}.backward returned no dx, but "
+                                           f"{type(module).__name__} before it needs one")
                     dout = backward_of(module, dout, given_by)
                     self._layer_done(module, on_ready)
                     given_by = module

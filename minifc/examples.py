@@ -11,6 +11,7 @@ result to reach with the default settings). They are registered as built-ins thr
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +119,7 @@ def overfit(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
         print(f"--- {name}: weight_scale {weight_scale}, learning_rate {lr}")
         solver, row = _train(
             name,
-            lambda h=hidden, ws=weight_scale: FullyConnectedNet(h, weight_scale=ws, dtype=torch.float32, device=device),
+            functools.partial(FullyConnectedNet, hidden, weight_scale=weight_scale, dtype=torch.float32, device=device),
             _subset(data, num_train),
             options,
             update_rule=optim.sgd,
@@ -195,7 +196,7 @@ def dropout(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str,
         print(f"--- width {width}, dropout {p}")
         solver, row = _train(
             name,
-            lambda w=width, p=p: FullyConnectedNet([w], dropout=p, dtype=torch.float32, device=device),
+            functools.partial(FullyConnectedNet, [width], dropout=p, dtype=torch.float32, device=device),
             small,
             options,
             update_rule=optim.adam,

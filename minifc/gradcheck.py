@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import torch
 
@@ -25,6 +26,14 @@ __all__ = [
     "warn_unless_float64",
 ]
 
+
+
+class ClassicModel(Protocol):
+    """What :func:`check_model` needs: the classic ``params`` dict and ``loss(X, y) -> (loss, grads)``."""
+
+    params: Mapping[str, torch.Tensor]
+
+    def loss(self, X: torch.Tensor, y: torch.Tensor | None = None) -> Any: ...
 
 def compute_numeric_gradient(
     f: Callable[[torch.Tensor], torch.Tensor],
@@ -59,7 +68,8 @@ def compute_numeric_gradient(
 def _flat_view(x: torch.Tensor) -> torch.Tensor:
     """A 1-D view sharing x's memory (x perturbed through it changes in place), for any dense layout,
     e.g. the column-major weights of :class:`minifc.nn.Linear`."""
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    strides = x.stride()
+    order = sorted(range(x.dim()), key=lambda d: -strides[d])
     permuted = x.permute(order)
     if not permuted.is_contiguous():
         raise ValueError(
@@ -96,7 +106,7 @@ def gradient_names(forward: Callable[..., object], n: int) -> list[str]:
     """``d<name>`` for the first ``n`` positional parameters of ``forward`` (``forward(x, w, b)``: dx, dw,
     db); ``d0, d1, ...`` when its signature does not name ``n`` distinct positional parameters."""
     try:
-        params = inspect.signature(forward).parameters.values()
+        params = list(inspect.signature(forward).parameters.values())
     except (TypeError, ValueError):
         params = []
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -147,17 +157,17 @@ def check_loss(
     return rel_error(num, dscores)
 
 
-def check_model(model: object, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def check_model(model: ClassicModel, X: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Check every gradient of a model with the classic contract (``params``, ``loss(X, y)``).
 
     Returns ``{param_name: relative error}``. Warns when ``X`` or a parameter is not float64.
     """
-    params: Mapping[str, torch.Tensor] = model.params  # type: ignore[attr-defined]
+    params = model.params
     warn_unless_float64("check_model", [("X", X), *sorted(params.items())])
-    _, grads = model.loss(X, y)  # type: ignore[attr-defined]
+    _, grads = model.loss(X, y)
     errors = {}
     for name in sorted(grads):
-        num = compute_numeric_gradient(lambda _: model.loss(X, y)[0], params[name])  # type: ignore[attr-defined]
+        num = compute_numeric_gradient(lambda _: model.loss(X, y)[0], params[name])
         errors[name] = rel_error(num, grads[name])
     return errors
 
@@ -186,6 +196,8 @@ def check_module(module: Module, x: torch.Tensor, seed: int = 0) -> dict[str, fl
     def f(_: torch.Tensor) -> torch.Tensor:
         return module.forward(x)
 
+    if dx is None:
+        raise ValueError(f"check_module: {type(module).__name__}.backward returned no dx")
     errors = {"dx": rel_error(compute_numeric_gradient(f, x, dout), dx)}
     for name, p in module.named_parameters():
         g = analytic[name]

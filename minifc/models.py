@@ -67,7 +67,7 @@ class _ClassicNet(Classifier):
         checkpoint = read_classic_checkpoint(path, type(self).__name__)
         dtype = dtype or checkpoint["dtype"] or torch.float32
         params = converted_params(checkpoint, path, dtype, target)
-        fresh = type(self).__new__(type(self))  # built aside, no init values drawn; self changes only at the end
+        fresh: Any = type(self).__new__(type(self))  # built aside, no init values drawn; self changes only at the end
         fresh.__init__(**self._args_from(checkpoint), reg=checkpoint["reg"], dtype=dtype, device="meta")
         fresh.params = params
         vars(self).update(vars(fresh))
@@ -152,7 +152,7 @@ class FullyConnectedNet(_ClassicNet):
         self.dropout, self.weight_scale, self.seed = p, weight_scale, seed
         self.num_layers = 1 + len(hidden)
         self.use_dropout = p != 0
-        self.dropout_param = {"mode": "train", "p": p} if self.use_dropout else {}
+        self.dropout_param: dict[str, Any] = {"mode": "train", "p": p} if self.use_dropout else {}
         if self.use_dropout and seed is not None:
             self.dropout_param["seed"] = seed
         dims = [input_dim, *hidden, num_classes]

@@ -27,6 +27,9 @@ class Module:
     """
 
     training: bool
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    _buffers: dict[str, torch.Tensor]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -286,6 +289,8 @@ class ReLU(Module):
 class LinearReLU(Linear):
     """The ``Linear`` then ``ReLU`` sandwich as one module (one fewer temporary per pass)."""
 
+    _out: torch.Tensor | None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._out = super().forward(x).clamp_min_(0)
         return self._out
@@ -356,6 +361,12 @@ class Sequential(Module):
         return x
 
     def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
+        grad: torch.Tensor | None = dout
+        after: Module | None = None
         for m in reversed(self._modules.values()):
-            dout = m.backward(dout)
-        return dout
+            if grad is None:  # only the first layer may skip its dx (input_grad False)
+                raise RuntimeError(
+                    f"{type(after).__name__}.backward returned no dx, but {type(m).__name__} before it needs one"
+                )
+            grad, after = m.backward(grad), m
+        return grad

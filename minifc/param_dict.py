@@ -31,7 +31,7 @@ def check_param_dict(params: Mapping[str, object], shapes: Mapping[str, torch.Si
         if first is None:
             first = t
         elif t.dtype != first.dtype or t.device != first.device:
-            _refuse_mixed(params)  # type: ignore[arg-type]
+            _refuse_mixed({k: v for k, v in params.items() if isinstance(v, torch.Tensor)})
 
 
 def _refuse_mixed(params: Mapping[str, torch.Tensor]) -> None:

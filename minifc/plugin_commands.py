@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["add_plugin_commands", "guard_command"]
 
 
+GUARDED = "_minifc_guarded"  # marks a command callback already wrapped by _guarded
+
 def add_plugin_commands(registry: Registry, cli: Any) -> None:
     """Let every loaded plugin of ``registry`` add click subcommands to ``cli``; a failure fails that plugin only."""
     registry.load()
@@ -47,7 +49,7 @@ def guard_command(command: click.Command, who: str) -> None:
     """Make ``command`` (and a group's subcommands) end with one click error naming ``who`` when its
     callback raises anything but click's own exceptions (usage errors, exits, aborts) or Ctrl-C."""
     callback = command.callback
-    if callback is not None and not getattr(callback, "_minifc_guarded", False):
+    if callback is not None and not getattr(callback, GUARDED, False):
         command.callback = _guarded(callback, command.name or "?", who)
     for sub in getattr(command, "commands", {}).values():
         guard_command(sub, who)
@@ -65,5 +67,5 @@ def _guarded(callback: Callable[..., Any], name: str, who: str) -> Callable[...,
                 f"the command {name!r} of {who} failed: {type(e).__name__}: {e}"
             ) from None
 
-    run._minifc_guarded = True  # type: ignore[attr-defined]
+    setattr(run, GUARDED, True)  # noqa: B010 - a marker on a function object
     return run

@@ -12,4 +12,5 @@ def l2(w: torch.Tensor, config: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return reg * (w * w).sum(), w.mul(2 * reg)
 
 
-l2.defaults = {"reg": 0.0}  # type: ignore[attr-defined]
+#: l2's hyper-parameters and their defaults
+L2_DEFAULTS = {"reg": 0.0}

@@ -25,10 +25,10 @@ DONE = "replaced-"
 def interrupted_moves(folder: str | os.PathLike) -> list[Path]:
     """The ``.replacing-*`` folders in ``folder`` that a killed move left behind, oldest name first."""
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return []
-    found = [e for e in entries if e.name.startswith(PENDING) and e.is_dir(follow_symlinks=False)]
+    found = [e for e in entries if str(e.name).startswith(PENDING) and e.is_dir(follow_symlinks=False)]
     return sorted(Path(e.path) for e in found)
 
 

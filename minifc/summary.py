@@ -102,9 +102,11 @@ def _output_shapes(net: Module, children: list[Module], sample: tuple[int, ...])
                     x = None if x is None else m.forward(x)
                 except (ShapeError, RuntimeError, ValueError, TypeError, IndexError):
                     x = None
-                ok = isinstance(x, torch.Tensor) and x.dim() >= 1
-                shapes.append((None, *x.shape[1:]) if ok else None)
-                x = x if ok else None
+                if isinstance(x, torch.Tensor) and x.dim() >= 1:
+                    shapes.append((None, *x.shape[1:]))
+                else:
+                    shapes.append(None)
+                    x = None
     finally:
         net.train(training)
     return shapes

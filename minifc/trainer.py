@@ -270,24 +270,24 @@ class Trainer:
             total = self.num_epochs * self.sampler.iterations_per_epoch
             apply_schedule(state, self.schedule, total, self.lr_decay, lr_limit(self.model.params))
         params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
-        in_product = isinstance(updater, InProduct)
+        in_product = updater if isinstance(updater, InProduct) else None
         net = getattr(self.model, "net", None)
         with watch_layers(net) if check and isinstance(net, Module) else nullcontext():
             if self._explicit:
                 loss, dscores = self.model.forward_loss(X, y)
-                if in_product:  # no weight may change before the loss is known to be finite
+                if in_product is not None:  # no weight may change before the loss is known to be finite
                     loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
-                    updater.arm(state.optim_configs)
+                    in_product.arm(state.optim_configs)
                 # on one process nothing listens: no per-layer announcement to make
                 ready = None if type(hooks) is LocalGradients else hooks.ready
                 grads = self.model.backward(dscores, on_ready=ready)
-                if in_product:
-                    updater.disarm(grads)
+                if in_product is not None:
+                    in_product.disarm(grads)
             else:
                 loss, grads = self.model.loss(X, y)
         grads = hooks.finish(grads)
         loss = add_penalties(self.regularizers, params, loss, grads, check)
-        if not in_product:
+        if in_product is None:
             loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)

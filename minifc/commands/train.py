@@ -198,7 +198,7 @@ def _train(
             click.echo(note, err=True)
         click.echo(to_json(config) if print_config == "json" else to_toml(config), nl=False)
         return
-    if launching:  # the checks that need no rank, before any starts
+    if launching and nproc_per_node is not None:  # the checks that need no rank, before any starts
         try:
             check_global_batch(config["batch_size"], nproc_per_node)
         except ValueError as e:

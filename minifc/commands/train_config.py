@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,11 +233,11 @@ def _read_regular_file(path: Path) -> bytes:
 
 
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
+    if sys.version_info >= (3, 11):
+        import tomllib  # the standard library's, read only for TOML files
+    else:  # Python 3.10: the tomli package, when installed
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         except ImportError:
             raise ConfigError(f"{path}: reading TOML needs Python 3.11 or the tomli package (or use JSON)") from None
     try:
@@ -301,8 +302,9 @@ def resolve(values: Mapping[str, Any], sources: Mapping[str, str] | None = None)
             where = (sources or {}).get(key, key)
             text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
             raise ConfigError(text if text.startswith(where) else f"{where}: {text}") from None
-    if config["data"] is None and os.environ.get("MINIFC_DATA"):
-        config["data"] = os.path.abspath(folder_path(os.environ["MINIFC_DATA"], "the environment variable MINIFC_DATA"))
+    env_data = folder_path(os.environ.get("MINIFC_DATA"), "the environment variable MINIFC_DATA")
+    if config["data"] is None and env_data:
+        config["data"] = os.path.abspath(env_data)
     return config
 
 
@@ -354,7 +356,7 @@ def _check_decay_in_dtype(config: dict[str, Any]) -> None:
 
 
 #: checks that need the plugin registry or several keys, each with the key its messages name
-_CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], None]], ...] = (
+_CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule", _check_update_rule),
     ("update_rule_options", _check_rule_options),
     ("regularizers", _check_regularizers),

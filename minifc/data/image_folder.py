@@ -115,14 +115,14 @@ def list_split(folder: Path) -> tuple[list[str], list[ImageFile], list[int]]:
     labels: list[int] = []
     claimed: dict[tuple[int, int], str] = {}  # every real folder of the classes listed so far
     for label, name in enumerate(classes):
-        found = walk_images(str(folder / name), claimed)  # plain strings: pathlib costs seconds over 60,000 files
-        if not found:
+        images = walk_images(str(folder / name), claimed)  # plain strings: pathlib costs seconds over 60,000 files
+        if not images:
             raise DataError(
                 f"malformed CIFAR-10 image folder: class folder {folder / name} holds no images "
                 f"({', '.join(IMAGE_EXTENSIONS)})"
             )
-        files += found
-        labels += [label] * len(found)
+        files += images
+        labels += [label] * len(images)
     return classes, files, labels
 
 

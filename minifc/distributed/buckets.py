@@ -68,11 +68,16 @@ class Bucket:
     def names(self) -> list[str]:
         return [s.name for s in self.slots]
 
-    def view(self, i: int) -> torch.Tensor:
-        """Slot ``i`` of the flat tensor as a tensor shaped (and laid out) like its parameter."""
+    def tensor(self) -> torch.Tensor:
+        """The flat tensor (N,) of every slot, allocated on first use and kept."""
         if self.flat is None:
             self.flat = torch.empty(self.numel, dtype=self.dtype, device=self.device)
             self._views = [self.flat.as_strided(s.shape, s.strides, s.offset) for s in self.slots]
+        return self.flat
+
+    def view(self, i: int) -> torch.Tensor:
+        """Slot ``i`` of the flat tensor as a tensor shaped (and laid out) like its parameter."""
+        self.tensor()
         return self._views[i]
 
     def fill(self, i: int, grad: torch.Tensor) -> None:

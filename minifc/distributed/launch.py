@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
 from typing import Any
 
@@ -92,15 +93,16 @@ def _rank_main(
     ctx.destroy()
 
 
-def _context(start_method: str | None) -> multiprocessing.context.BaseContext:
+def _context(start_method: str | None) -> SpawnContext | ForkServerContext:
     methods = multiprocessing.get_all_start_methods()
     if start_method is None:
         start_method = "forkserver" if "forkserver" in methods else "spawn"
     if start_method not in ("forkserver", "spawn") or start_method not in methods:
         raise ValueError(f"run_local: start_method must be 'forkserver' or 'spawn' here, got {start_method!r}")
-    ctx = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
-        ctx.set_forkserver_preload(["torch", "torch.distributed", "minifc.distributed"])
+    if start_method == "spawn":
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "torch.distributed", "minifc.distributed"])
     return ctx
 
 

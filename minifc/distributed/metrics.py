@@ -13,7 +13,7 @@ from .rank import collective_device, get_rank, get_world_size
 __all__ = ["all_reduce_counts", "all_reduce_accuracy"]
 
 
-def _count(value: int | torch.Tensor, what: str) -> int:
+def _count(value: float | torch.Tensor, what: str) -> int:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"all_reduce_accuracy: {what} must be a single number, got shape {tuple(value.shape)}")

@@ -162,7 +162,7 @@ class GradReducer:
 
     def _launch(self, bucket: Bucket) -> None:
         try:
-            handle = dist.all_reduce(bucket.flat, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
+            handle = dist.all_reduce(bucket.tensor(), op=dist.ReduceOp.SUM, group=self.group, async_op=True)
         except RuntimeError as e:
             self._abort()
             raise self._failure(bucket, "starting", e) from e
@@ -185,8 +185,9 @@ class GradReducer:
             )
         for bucket in self.buckets[len(self._handles) :]:
             for i, slot in enumerate(bucket.slots):
-                if not bucket.is_filled(i):
-                    bucket.fill(i, slot.param.grad)
+                grad = slot.param.grad
+                if not bucket.is_filled(i) and grad is not None:  # every grad is set: checked above
+                    bucket.fill(i, grad)
         self._launch_complete()
         waited = 0.0
         for bucket, handle in self._handles:
@@ -197,7 +198,7 @@ class GradReducer:
                 self._abort()
                 raise self._failure(bucket, "waiting for", e) from e
             waited += time.perf_counter() - t
-            bucket.flat.div_(self.world_size)
+            bucket.tensor().div_(self.world_size)
             for i, slot in enumerate(bucket.slots):
                 slot.param.grad = bucket.view(i)
         self._abort()  # the step is over: forget fills and handles

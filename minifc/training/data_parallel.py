@@ -90,7 +90,7 @@ class AveragedGradients:
     def finish(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The averaged gradients (each layer's, announced complete, classic L2 term included)."""
         self.reducer.finish()
-        return {name: self.objects[name].grad for name in grads}
+        return {name: _reduced(self.objects[name]) for name in grads}
 
 
 class DataParallel:
@@ -195,3 +195,10 @@ class DataParallel:
         if not self.ctx.initialized:
             return fn(*args)
         return run_on_main(fn, *args)
+
+
+def _reduced(p: Parameter) -> torch.Tensor:
+    """``p``'s averaged gradient, which ``GradReducer.finish`` has set (or raised)."""
+    if p.grad is None:
+        raise RuntimeError(f"parameter {p.name!r} has no reduced gradient")
+    return p.grad

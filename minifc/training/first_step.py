@@ -70,7 +70,7 @@ def _watch(module: Module) -> None:
         for what, got, want in zip(("shape", "dtype", "device"), (dx.shape, dx.dtype, dx.device), seen, strict=True):
             if got != want:
                 error = ShapeError if what == "shape" else MinifcError
-                shown = (tuple(got), tuple(want)) if what == "shape" else (got, want)
+                shown = (tuple(dx.shape), tuple(want)) if what == "shape" else (got, want)
                 raise error(f"{who}: backward returned dx of {what} {shown[0]} but its input had {what} {shown[1]}")
         if not bool(torch.isfinite(dx).all()) and bool(torch.isfinite(dout).all()):
             raise DivergenceError(f"{who}: backward returned NaN/Inf in dx from a finite upstream gradient")

@@ -22,7 +22,7 @@ import torch
 
 from ..blame import component_failure, passes_through
 from ..nn import Parameter
-from ..optim.rule import UpdateRule
+from ..optim.rule import ForeachForm, SinkForm, UpdateRule
 from .first_step import check_update
 from .regularize import Regularizer
 
@@ -64,10 +64,13 @@ class Foreach(PerParameter):
     """The rule's ``foreach`` form over every parameter (after the checked first step); its ``fused``
     form instead when ``fused`` is asked for and the rule has one."""
 
-    def __init__(self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer], fused: bool = False):
+    def __init__(
+        self, rule: Callable[..., Any], who: str, regularizers: list[Regularizer], foreach: ForeachForm,
+        one_kernel: ForeachForm | None = None,
+    ) -> None:
         super().__init__(rule, who, regularizers)
-        self.batched = (getattr(rule, "fused", None) if fused else None) or rule.foreach
-        self.exact = self.batched is rule.foreach  # bit-identical to the rule per parameter
+        self.batched = one_kernel or foreach
+        self.exact = one_kernel is None  # the foreach form is bit-identical to the rule per parameter
 
     def update(self, params: Params, grads: Mapping[str, torch.Tensor], configs: dict[str, dict], check: bool) -> None:
         names = list(grads)
@@ -99,14 +102,17 @@ class InProduct(Foreach):
     """Weights updated inside their layer's weight-gradient product (the rule's ``sink`` form); the rest
     (biases) by foreach."""
 
-    def __init__(self, rule: Callable[..., Any], who: str, objects: Mapping[str, Parameter]) -> None:
-        super().__init__(rule, who, [])
-        self.objects = objects
+    def __init__(
+        self, rule: Callable[..., Any], who: str, objects: Mapping[str, Parameter], sink: SinkForm,
+        foreach: ForeachForm,
+    ) -> None:
+        super().__init__(rule, who, [], foreach)
+        self.objects, self.sink = objects, sink
         self._finishers: dict[str, Callable[[], object] | None] = {}
 
     def arm(self, configs: dict[str, dict]) -> None:
         """Before the backward pass (the loss is finite): hand each weight its sink."""
-        sink = self.rule.sink
+        sink = self.sink
         for name, p in self.objects.items():
             if p.data.dim() == 2:
                 target, beta, alpha, self._finishers[name] = sink(p.data, configs[name])
@@ -140,16 +146,20 @@ def choose_updater(
     unshared parameters, no regularizers), else the rule's foreach form (its one-kernel ``fused`` form
     with ``fused``), else the rule per parameter."""
     objects = getattr(explicit_model, "param_objects", {})
+    foreach: ForeachForm | None = getattr(rule, "foreach", None)
+    sink: SinkForm | None = getattr(rule, "sink", None)
     if (
         in_product
         and may_sink
-        and getattr(rule, "sink", None) is not None
+        and sink is not None
+        and foreach is not None
         and explicit_model is not None
         and not regularizers
         and not explicit_model.reg
         and len({id(p) for p in objects.values()}) == len(objects)
     ):
-        return InProduct(rule, who, objects)
-    if getattr(rule, "foreach", None) is not None and not any(r.stage == "update" for r in regularizers):
-        return Foreach(rule, who, regularizers, fused=fused)
+        return InProduct(rule, who, objects, sink, foreach)
+    if foreach is not None and not any(r.stage == "update" for r in regularizers):
+        one_kernel: ForeachForm | None = getattr(rule, "fused", None) if fused else None
+        return Foreach(rule, who, regularizers, foreach, one_kernel)
     return PerParameter(rule, who, regularizers)

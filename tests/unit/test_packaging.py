@@ -91,3 +91,18 @@ def test_ci_runs_the_readme_install_then_its_quick_tests_then_tox():
     activate = next(i for i, line in enumerate(lines) if line.startswith(". ") and "bin/activate" in line)
     assert activate < lines.index(install)
     assert "set -euo pipefail" in lines  # any failing step (pytest's exit 5 included) fails CI
+
+
+def test_the_lint_env_type_checks_the_package_with_few_type_ignores():
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    lint = tox["testenv:lint"]
+    assert "mypy" in lint["commands"].split() and "mypy" in lint["deps"].split()
+    assert (ROOT / "minifc" / "py.typed").is_file()
+    ignores = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "minifc").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "type: ignore" in line
+    ]
+    assert len(ignores) <= 5, ignores
