@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
-from .nn import Module
+from .nn.modules import Module
 
 __all__ = [
     "compute_numeric_gradient",
