@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 __version__ = "0.3.0"  # first: minifc.cli reads it while this package is still importing
 
 from . import compat, functional, gradcheck, nn, optim
@@ -30,7 +32,7 @@ __all__ = [
     "__version__",
 ]
 
-compat.install()
+compat.install(sys.modules[__name__])
 
 
 def __getattr__(name: str) -> object:

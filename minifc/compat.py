@@ -105,10 +105,18 @@ class OldPathFinder(importlib.abc.MetaPathFinder):
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(new))
 
 
-def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once)."""
+def install(package: ModuleType) -> None:
+    """Put the finder first on ``sys.meta_path`` (once).
+
+    An old module whose name the package also uses for something else (``minifc.summary``, the
+    function) is registered under its old name at once, as it always was: importing it through the
+    finder would rebind ``minifc.summary`` to the module."""
     if not any(isinstance(f, OldPathFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, OldPathFinder())
+    for old, new in MOVED.items():
+        taken = vars(package).get(old)
+        if "." not in old and taken is not None and not isinstance(taken, ModuleType):
+            sys.modules.setdefault(f"minifc.{old}", importlib.import_module(f"minifc.{new}"))
 
 
 def old_attribute(name: str) -> ModuleType:

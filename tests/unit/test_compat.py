@@ -20,7 +20,7 @@ def test_old_path_is_the_new_module(old):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         assert importlib.import_module(f"minifc.{old}") is new
-        if "." not in old:
+        if "." not in old and old != "summary":
             assert getattr(minifc, old) is new
     assert new.__name__ == f"minifc.{MOVED[old]}"  # the new module keeps its own name and spec
     assert new.__spec__.name == new.__name__
@@ -67,3 +67,12 @@ def test_old_registry_names_forward_to_the_core():
 def test_unknown_top_level_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_module"):
         minifc.no_such_module  # noqa: B018
+
+
+def test_the_old_summary_module_leaves_the_summary_function_in_place():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import minifc.summary  # noqa: F401
+    from minifc.nn.summary import summary
+
+    assert minifc.summary is summary and callable(minifc.summary)
