@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from common import checked_device
 
-from minifc.commands.example import parse_settings
+from minifc.cli.commands.example import parse_settings
 from minifc.data import load_cifar10
-from minifc.example_options import ExampleOptions
+from minifc.experiments.example_options import ExampleOptions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

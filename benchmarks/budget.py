@@ -131,7 +131,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     """Test accuracy (one view, chosen views) against the budget, log scale, with the targets."""
-    from minifc.plots import have_matplotlib, pyplot, save_figure
+    from minifc.io.plots import have_matplotlib, pyplot, save_figure
 
     if not have_matplotlib():
         print("(matplotlib is not installed: no plot; pip install 'minifc[plots]')")

@@ -19,7 +19,7 @@ import torch
 
 from minifc import Classifier, Trainer
 from minifc.builder import build_net
-from minifc.registry import default_registry
+from minifc.registry.core import default_registry
 
 #: (kind, name) -> the plugin package that provides it
 NEEDED = {("layer", "batchnorm1d"): "minifc-norm", ("update_rule", "adamw"): "minifc-optim-extra"}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from . import functional, gradcheck, nn, optim
-from .hookspecs import hookimpl
+import sys
+
+__version__ = "0.3.0"  # first: minifc.cli reads it while this package is still importing
+
+from . import compat, functional, gradcheck, nn, optim
+from .io.runs import load_run
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
-from .runs import load_run
+from .nn.summary import summary
+from .registry.hookspecs import hookimpl
 from .seeding import seed_everything
 from .solver import Solver
-from .summary import summary
-from .trainer import Trainer
-
-__version__ = "0.2.12"
+from .training.trainer import Trainer
 
 __all__ = [
     "functional",
@@ -29,3 +31,10 @@ __all__ = [
     "summary",
     "__version__",
 ]
+
+compat.install(sys.modules[__name__])
+
+
+def __getattr__(name: str) -> object:
+    # the old top-level modules (``minifc.trainer``, ...) as attributes, as before 0.3
+    return compat.old_attribute(name)

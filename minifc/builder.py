@@ -3,7 +3,7 @@
 >>> net = build_net(["linear:64", "batchnorm1d", "relu", "dropout:p=0.5"], input_dim=20, num_classes=3)
 
 Each spec is ``"name"``, ``"name:v1,k=v"`` or ``{"name": ..., **kwargs}`` (see
-:func:`minifc.specs.split_spec`). The factory gets ``in_features=<current width>`` when its
+:func:`minifc.registry.specs.split_spec`). The factory gets ``in_features=<current width>`` when its
 signature accepts it (and ``dtype``/``device``); bare values fill its remaining parameters in order
 (``"linear:64"`` is ``out_features=64``, ``"dropout:0.5"`` is ``p=0.5``). A layer that changes the
 width exposes ``out_features``. A final linear layer to ``num_classes`` is appended.
@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from .components import signature_accepts
 from .errors import UnknownComponentError
-from .nn import Module, Sequential
-from .registry import Registry, default_registry
-from .specs import split_spec
+from .nn.modules import Module, Sequential
+from .registry.components import signature_accepts
+from .registry.core import Registry, default_registry
+from .registry.specs import split_spec
 from .validate import check_positive_int
 
 __all__ = ["build_layer", "build_net", "mlp", "mlp_layers"]

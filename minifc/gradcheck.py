@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .nn import Module
+from .nn.modules import Module
 
 __all__ = [
     "compute_numeric_gradient",

@@ -17,17 +17,17 @@ from typing import Any
 import torch
 
 from . import functional as F
-from .checkpoint import atomic_save, check_finite
-from .classic_checkpoint import converted_params, load_target, read_classic_checkpoint
-from .classifier import LOSSES, Classifier
-from .nn import Dropout, Linear, LinearReLU, Module, Sequential
+from .io.checkpoint import atomic_save, check_finite
+from .io.classic_checkpoint import converted_params, load_target, read_classic_checkpoint
+from .nn.classifier import LOSSES, Classifier
+from .nn.modules import Dropout, Linear, LinearReLU, Module, Sequential
 from .validate import check_float_dtype, check_number, check_positive_int
 
 __all__ = ["LOSSES", "Classifier", "TwoLayerNet", "FullyConnectedNet"]
 
 
 class _ClassicNet(Classifier):
-    """Shared save/load of the classic models (see :mod:`minifc.classic_checkpoint`)."""
+    """Shared save/load of the classic models (see :mod:`minifc.io.classic_checkpoint`)."""
 
     def _config(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -1,4 +1,4 @@
-"""``Solver``: the classic course trainer, the :class:`minifc.trainer.Trainer` configured the classic way.
+"""``Solver``: the classic course trainer, the :class:`minifc.training.trainer.Trainer` configured the classic way.
 
 Same keyword arguments, defaults, attributes and printed lines as the EECS 498-007 Solver: each
 minibatch is ``torch.randperm(num_train)[:batch_size]`` from torch's global RNG (``sampling="subset"``),
@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from . import optim
-from .callbacks import Callback
-from .checkpoint import atomic_save
-from .trainer import Trainer
+from .io.checkpoint import atomic_save
+from .training.callbacks import Callback
+from .training.trainer import Trainer
 from .validate import check_int
 
 __all__ = ["Solver", "ClassicLog", "ClassicCheckpoints"]

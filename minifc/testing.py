@@ -34,13 +34,13 @@ from typing import Any
 import torch
 from click.testing import CliRunner
 
-from . import registry as _registry
-from .checks import TOLERANCE, CheckResult, check_components
-from .checks import check_component as _check_one
 from .cli import main
-from .components import KINDS, PluginError
-from .hookspecs import ENTRY_POINT_GROUP, hookimpl
-from .registry import Registry
+from .registry import core as _registry
+from .registry.components import KINDS, PluginError
+from .registry.core import Registry
+from .registry.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from .verify.checks import TOLERANCE, CheckResult, check_components
+from .verify.checks import check_component as _check_one
 
 __all__ = [
     "CheckFailed",
@@ -81,7 +81,7 @@ def plugin_registry(
     object with ``@minifc.hookimpl`` functions), loaded; no installed entry point is read.
 
     ``name`` is the plugin's name in listings and in ``check`` selections (default: the module's
-    ``__name__``). Raises :class:`minifc.components.PluginError` with the registry's reason when the
+    ``__name__``). Raises :class:`minifc.registry.components.PluginError` with the registry's reason when the
     plugin fails to load (bad hook, bad component, ...) or one of its components is skipped (a name
     clash with a built-in).
     """
@@ -114,8 +114,8 @@ def check_plugin(
     """Register ``plugin`` in a fresh registry (:func:`plugin_registry`) and verify every component
     it registers exactly as ``minifc check NAME`` does (examples are not run).
 
-    Returns the rows (:class:`minifc.checks.CheckResult`); raises :class:`CheckFailed` when one
-    fails, :class:`minifc.components.PluginError` when the plugin does not load.
+    Returns the rows (:class:`minifc.verify.checks.CheckResult`); raises :class:`CheckFailed` when one
+    fails, :class:`minifc.registry.components.PluginError` when the plugin does not load.
     """
     name = name or _plugin_name(plugin)
     reg = plugin_registry(plugin, name, distribution, version)

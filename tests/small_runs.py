@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from minifc.models import FullyConnectedNet
-from minifc.trainer import Trainer
+from minifc.training.trainer import Trainer
 
 N, D, C = 40, 5, 3
 IPE = 4  # iterations per epoch with N=40 and batch_size=10

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import atomic_save
+from ..io.checkpoint import atomic_save
 from .errors import first_line
 from .layout import cache_dir
 

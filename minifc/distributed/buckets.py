@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..nn import Parameter
+from ..nn.modules import Parameter
 from .errors import DistributedError
 
 __all__ = ["Slot", "Bucket", "plan_buckets"]

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..nn import Parameter
+from ..nn.modules import Parameter
 from .errors import DistributedError
 from .rank import collective_device, get_rank
 

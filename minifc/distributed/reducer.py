@@ -27,7 +27,7 @@ from typing import Any
 
 import torch.distributed as dist
 
-from ..nn import Parameter
+from ..nn.modules import Parameter
 from .buckets import Bucket, plan_buckets
 from .collectives import check_same_on_all_ranks
 from .errors import DistributedError

@@ -35,7 +35,7 @@ from ..distributed import (
     read_launch_env,
     run_on_main,
 )
-from ..nn import Module, Parameter
+from ..nn.modules import Module, Parameter
 from .gradients import LocalGradients
 from .metrics import count_correct, subsample
 from .sampler import Sampler

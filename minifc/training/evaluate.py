@@ -1,7 +1,7 @@
 """The Trainer's evaluation: train and validation accuracy, the histories and the best parameters.
 
 :meth:`minifc.Trainer.evaluate` calls :func:`evaluate` between the callbacks' ``on_evaluate_begin(trainer)``
-and ``on_evaluate_end(trainer)``, e.g. :class:`minifc.ema.EMA`, which puts its averaged weights in the model
+and ``on_evaluate_end(trainer)``, e.g. :class:`minifc.training.ema.EMA`, which puts its averaged weights in the model
 while they are measured.
 """
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from ..blame import describe, layer_provider
 from ..errors import DivergenceError, MinifcError, ShapeError
-from ..nn import Module
+from ..nn.modules import Module
+from ..registry.blame import describe, layer_provider
 
 __all__ = ["watch_layers", "check_like", "check_penalty", "check_grads", "check_update", "layer_owner"]
 

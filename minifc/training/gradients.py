@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..nn import Parameter
+from ..nn.modules import Parameter
 
 __all__ = ["LocalGradients"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from ..components import Lookup
 from ..errors import LabelError, MinifcError, ShapeError
 from ..models import Classifier
-from ..nn import Module
+from ..nn.modules import Module
+from ..registry.components import Lookup
 from ..validate import check_number
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Callbacks are objects with optional ``on_train_begin``, ``on_epoch_begin``, ``on_step_end``,
 ``on_epoch_end`` and ``on_train_end`` methods, each called with the trainer (see
-:mod:`minifc.callbacks`). The loop reads and writes the run's progress in its
+:mod:`minifc.training.callbacks`). The loop reads and writes the run's progress in its
 :class:`~minifc.training.run_state.TrainingState`.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..callbacks import Callback
-from ..checkpoint import non_finite
+from ..io.checkpoint import non_finite
+from .callbacks import Callback
 from .data_parallel import DataParallel
 from .divergence import raise_divergence
 from .run_state import TrainingState
@@ -69,7 +69,7 @@ def call_callbacks(trainer: EpochLoop, hook: str) -> None:
 
 def step_hooks(callbacks: list[Any]) -> list[Callable[[Any], Any]]:
     """The callbacks' ``on_step_end`` methods, looked up once per run because the step loop is the
-    Trainer's overhead; :class:`~minifc.callbacks.Callback`'s inherited no-op is left out."""
+    Trainer's overhead; :class:`~minifc.training.callbacks.Callback`'s inherited no-op is left out."""
     hooks = []
     for cb in callbacks:
         hook = getattr(cb, "on_step_end", None)

@@ -2,7 +2,7 @@
 
 A loss-stage regularizer adds ``penalty`` to the loss and ``dpenalty`` to the gradient of each
 parameter it applies to; an update-stage one rewrites the parameter after the update rule (see
-:mod:`minifc.hookspecs`). Options declared in ``defaults`` are checked; a regularizer that declares
+:mod:`minifc.registry.hookspecs`). Options declared in ``defaults`` are checked; a regularizer that declares
 none takes any option (unchecked), like an update rule without ``defaults``.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ..blame import component_failure, passes_through
-from ..components import Lookup
-from ..specs import parse_spec
+from ..registry.blame import component_failure, passes_through
+from ..registry.components import Lookup
+from ..registry.specs import parse_spec
 from ..validate import NON_NEGATIVE, check_bounds, check_in
 from .first_step import check_like, check_penalty
 

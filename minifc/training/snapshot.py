@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ..nn import Module
+from ..nn.modules import Module
 
 __all__ = ["snapshot", "restore_snapshot"]
 

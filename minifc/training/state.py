@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_save, check_finite, safe_load
 from ..errors import CheckpointError
-from ..nn import Module
-from ..set_aside import move_aside
+from ..io.checkpoint import atomic_save, check_finite, safe_load
+from ..io.set_aside import move_aside
+from ..nn.modules import Module
 from .integrity import CHECKSUM_KEY, state_checksum
 from .run_state import Resumable, TrainingState
 from .state_checks import CHECKPOINT_FORMAT, SCALAR_STATE, TENSOR_STATE, parse_state
@@ -75,7 +75,7 @@ def save_trainer_checkpoint(trainer: Resumable, path: Path) -> Path:
     to write a state holding NaN or Inf, so a diverged run never overwrites a good checkpoint.
     The first save of a run that did not resume finds the files at ``checkpoint_path`` (and its
     ``.prev``) to be an earlier run's: they are moved into ``replaced-<time>/`` beside them, with a
-    warning saying where (:func:`minifc.set_aside.move_aside`), never overwritten nor offered as this
+    warning saying where (:func:`minifc.io.set_aside.move_aside`), never overwritten nor offered as this
     run's older checkpoint.
     """
     state = collect_state(trainer)

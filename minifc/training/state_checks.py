@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import non_finite
 from ..errors import CheckpointError
-from ..nn import Module
+from ..io.checkpoint import non_finite
+from ..nn.modules import Module
 from ..optim.rule import check_config
 from .integrity import verify_checksum
 from .run_state import SAVED_FIELDS, Resumable

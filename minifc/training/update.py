@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from ..blame import component_failure, passes_through
-from ..nn import Parameter
+from ..nn.modules import Parameter
 from ..optim.rule import ForeachForm, SinkForm, UpdateRule
+from ..registry.blame import component_failure, passes_through
 from .first_step import check_update
 from .regularize import Regularizer
 

@@ -310,7 +310,7 @@ def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys, inputs)
     from minifc_recipes.best import best
 
     from minifc.data import load_cifar10
-    from minifc.example_options import ExampleOptions
+    from minifc.experiments.example_options import ExampleOptions
 
     data_dir = budget.write_tiny_cifar(tmp_path / "data", per_batch=80, n_test=20)
     data = load_cifar10(data_dir)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import minifc.checkpoint
-from minifc.checkpoint import atomic_save, clean_stale_temps, pid_alive
+import minifc.io.checkpoint
+from minifc.io.checkpoint import atomic_save, clean_stale_temps, pid_alive
 
 
 def dead_pid() -> int:
@@ -34,7 +34,7 @@ def test_temporary_files_carry_the_writers_pid(tmp_path, monkeypatch) -> None:
         seen.extend(temps(tmp_path))  # the file being written
         return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", spy)
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", spy)
     atomic_save({"a": torch.zeros(2)}, tmp_path / "ck.pt")
     assert len(seen) == 1 and seen[0].startswith(f".ck.pt.{os.getpid()}.") and seen[0].endswith(".tmp")
     assert temps(tmp_path) == []
@@ -78,7 +78,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch)
         f.write(b"x" * 4096)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", full)
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", full)
     with pytest.raises(OSError) as info:
         atomic_save({"epoch": 2}, path, keep_previous=tmp_path / "checkpoint.prev.pt")
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
@@ -91,7 +91,7 @@ def test_an_unwritable_folder_names_the_file(tmp_path, monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(minifc.checkpoint.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(minifc.io.checkpoint.tempfile, "mkstemp", refuse)
     with pytest.raises(PermissionError) as info:
         atomic_save({"epoch": 1}, tmp_path / "checkpoint.pt")
     assert info.value.filename == str(tmp_path / "checkpoint.pt")

@@ -13,9 +13,9 @@ import pytest
 import torch
 from small_runs import make_trainer, prev_path
 
-from minifc.checkpoint import safe_load
-from minifc.commands.common import write_json
+from minifc.cli.commands.common import write_json
 from minifc.errors import CheckpointError
+from minifc.io.checkpoint import safe_load
 from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
 

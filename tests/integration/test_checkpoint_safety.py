@@ -11,8 +11,8 @@ import pytest
 import torch
 from small_runs import IPE, digest, make_model, make_trainer, prev_path
 
-from minifc.checkpoint import atomic_save, safe_load
 from minifc.errors import CheckpointError
+from minifc.io.checkpoint import atomic_save, safe_load
 from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
 # -- atomic checkpoint writes --------------------------------------------------------------------

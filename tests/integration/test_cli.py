@@ -67,7 +67,7 @@ def test_train_writes_a_run_refuses_to_overwrite_and_resumes(tiny_cifar, tmp_pat
 
 
 def test_train_with_a_norm_layer_and_plugin_components_by_name(tiny_cifar, tmp_path) -> None:
-    from minifc.registry import default_registry
+    from minifc.registry.core import default_registry
 
     known = default_registry().names("layer"), default_registry().names("update_rule")
     if "batchnorm1d" not in known[0] or "adamw" not in known[1]:
@@ -83,7 +83,7 @@ def test_train_with_a_norm_layer_and_plugin_components_by_name(tiny_cifar, tmp_p
 def test_times_under_a_second_do_not_print_like_accuracies() -> None:
     import click
 
-    from minifc.commands.common import print_table
+    from minifc.cli.commands.common import print_table
 
     @click.command()
     def table() -> None:

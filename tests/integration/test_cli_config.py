@@ -174,7 +174,7 @@ def test_help_shows_the_config_options() -> None:
 def test_the_readme_configuration_example_resolves(tmp_path) -> None:
     from pathlib import Path
 
-    from minifc.registry import default_registry
+    from minifc.registry.core import default_registry
 
     if "batchnorm1d" not in default_registry().names("layer"):
         pytest.skip("the README example uses batchnorm1d from the minifc-norm plugin package")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import minifc.commands.launch as launch
-import minifc.commands.train_run as train_run
+import minifc.cli.commands.launch as launch
+import minifc.cli.commands.train_run as train_run
 from minifc.cli import main
-from minifc.run_folder import LOCK, claim
+from minifc.io.run_folder import LOCK, claim
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def no_ranks(monkeypatch):
         raise AssertionError("torchrun was started")
 
     monkeypatch.setattr(launch, "launch_local", refuse)
-    import minifc.commands.train as train_command
+    import minifc.cli.commands.train as train_command
 
     monkeypatch.setattr(train_command, "launch_local", refuse)
 

@@ -9,11 +9,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import minifc.registry as registry_module
+import minifc.registry.core as registry_module
 from minifc import nn
 from minifc.cli import LazyGroup, main
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_plugins_lists_every_plugin(use_registry):
     assert "update rules: adam, rmsprop, sgd, sgd_momentum" in out and "losses: softmax, svm" in out
     assert "wrong  [minifc-wrong 0.2]" in out and "layers: wrong_linear" in out
     assert "broken  [minifc-broken 1]" in out and "failed" in out and "needs a missing dependency" in out
-    assert "module: minifc.builtins" in out
+    assert "module: minifc.registry.builtins" in out
     assert "examples: dropout, overfit, sgd-momentum, two-layer, update-rules" in out
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from minifc.checkpoint import safe_load
 from minifc.cli import main
+from minifc.io.checkpoint import safe_load
 from minifc.training.integrity import CHECKSUM_KEY
 
 

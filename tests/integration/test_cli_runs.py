@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from minifc.cli import main
-from minifc.run_folder import LOCK, RUN_FILES, claim
+from minifc.io.run_folder import LOCK, RUN_FILES, claim
 
 
 def train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -141,7 +141,7 @@ def test_resume_with_a_truncated_or_incomplete_config_names_the_file(finished_ru
 
 def test_force_moves_the_old_run_aside_so_resume_never_continues_it(tiny_cifar, finished_run, monkeypatch) -> None:
     old = snapshot(finished_run)
-    from minifc.trainer import Trainer
+    from minifc.training.trainer import Trainer
 
     def killed(self, *args, **kwargs):  # the new run dies during its first epoch
         raise KeyboardInterrupt
@@ -244,7 +244,7 @@ def test_an_allocator_error_names_the_layer(tiny_cifar, tmp_path, monkeypatch) -
 
 
 def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_last_one(tiny_cifar, tmp_path, monkeypatch):
-    import minifc.checkpoint
+    import minifc.io.checkpoint
 
     out = tmp_path / "r"
     saves = []
@@ -257,7 +257,7 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_last_one
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_save(obj, f, *args, **kwargs)
 
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", save)
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", save)
     result = invoke(train_args(tiny_cifar, out, "--epochs", "3"))
     assert_one_line_error(result, f"{out / 'checkpoint.pt'}", "No space left on device", "unchanged")
     monkeypatch.undo()
@@ -278,7 +278,7 @@ def test_a_read_only_out_folder_is_one_line(tiny_cifar, tmp_path) -> None:
 
 
 def test_an_unwritable_run_folder_is_one_line(tiny_cifar, tmp_path, monkeypatch) -> None:
-    import minifc.commands.train_run as train_run
+    import minifc.cli.commands.train_run as train_run
 
     def refuse(folder, *args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(Path(folder) / LOCK))

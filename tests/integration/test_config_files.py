@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from minifc.specs import parse_spec, split_spec
+from minifc.registry.specs import parse_spec, split_spec
 from minifc.testing import invoke_cli
 
 

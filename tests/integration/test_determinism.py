@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from minifc.nn import Dropout, LinearReLU, Sequential
-from minifc.trainer import Trainer
+from minifc.training.trainer import Trainer
 
 # Written to a file and run with sys.executable, and exec'd here for the in-process run.
 SCRIPT = """
@@ -18,7 +18,7 @@ import sys
 import torch
 
 from minifc.models import FullyConnectedNet
-from minifc.trainer import Trainer
+from minifc.training.trainer import Trainer
 
 
 def run(seed, sampling="shuffle", rule="sgd_momentum"):

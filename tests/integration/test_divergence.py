@@ -7,9 +7,9 @@ import pytest
 import torch
 from small_runs import IPE, OnStep, digest, make_trainer, prev_path
 
-from minifc.checkpoint import safe_load
 from minifc.errors import CheckpointError, DivergenceError
-from minifc.trainer import Trainer
+from minifc.io.checkpoint import safe_load
+from minifc.training.trainer import Trainer
 
 
 def _poison(name: str, value: float):

@@ -1,4 +1,4 @@
-"""minifc.ema.EMA: the average it keeps, the weights evaluation sees, and what train() returns."""
+"""minifc.training.ema.EMA: the average it keeps, the weights evaluation sees, and what train() returns."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import torch
 from small_runs import IPE, C, D, make_data, make_model, make_trainer
 
 from minifc.builder import build_net
-from minifc.ema import EMA
 from minifc.models import Classifier
-from minifc.registry import default_registry
+from minifc.registry.core import default_registry
+from minifc.training.ema import EMA
 
 
 class Recorder:

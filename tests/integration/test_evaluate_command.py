@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import minifc
 from minifc.cli import main
 from minifc.data import CLASSES, load_cifar10
-from minifc.plots import have_matplotlib
+from minifc.io.plots import have_matplotlib
 from minifc.training.metrics import confusion_matrix
 
 
@@ -74,9 +74,9 @@ def test_the_validation_split_is_the_one_train_held_out(copy, tiny_cifar) -> Non
 
 
 def test_without_matplotlib_evaluate_says_what_to_install_and_still_prints_the_numbers(copy, monkeypatch) -> None:
-    import minifc.plots
+    import minifc.io.plots
 
-    monkeypatch.setattr(minifc.plots, "have_matplotlib", lambda: False)
+    monkeypatch.setattr(minifc.io.plots, "have_matplotlib", lambda: False)
     result = invoke("evaluate", str(copy), "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "pip install 'minifc[plots]'" in result.output and "test accuracy" in result.output

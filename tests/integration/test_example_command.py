@@ -8,16 +8,16 @@ import types
 
 import pytest
 
-import minifc.commands.example as example_command
-from minifc.classic_examples import CLASSIC_EXAMPLES
-from minifc.components import PluginError
+import minifc.cli.commands.example as example_command
 from minifc.errors import UnknownComponentError
-from minifc.example_options import ExampleOptions
-from minifc.examples import run_example
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
+from minifc.experiments.classic_examples import CLASSIC_EXAMPLES
+from minifc.experiments.example_options import ExampleOptions
+from minifc.experiments.examples import run_example
+from minifc.registry.components import PluginError
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
 from minifc.testing import invoke_cli, plugin_registry, synthetic_data
-from minifc.trainer import resolve_device
+from minifc.training.trainer import resolve_device
 
 PLUGIN_PACKAGES = ("minifc-recipes", "minifc_recipes", "minifc-norm", "minifc-optim-extra", "minifc_norm")
 

@@ -9,10 +9,10 @@ import pytest
 from cifar import cifar_root
 from click.testing import CliRunner
 
-from minifc.classic_examples import CLASSIC_EXAMPLES
 from minifc.cli import main
-from minifc.example_options import ExampleOptions
-from minifc.examples import run_example
+from minifc.experiments.classic_examples import CLASSIC_EXAMPLES
+from minifc.experiments.example_options import ExampleOptions
+from minifc.experiments.examples import run_example
 
 pytestmark = pytest.mark.cifar
 

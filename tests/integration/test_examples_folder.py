@@ -14,8 +14,8 @@ import pytest
 
 import minifc
 import minifc.optim
-from minifc.example_options import ExampleOptions
-from minifc.examples import run_example
+from minifc.experiments.example_options import ExampleOptions
+from minifc.experiments.examples import run_example
 from minifc.testing import check_plugin, plugin_registry, synthetic_data, use_registry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ import torch
 from small_runs import IPE, C, D, make_data, make_trainer, user_sgd
 
 from minifc.errors import MinifcError, ShapeError, UnknownComponentError
-from minifc.hookspecs import hookimpl
 from minifc.nn import Linear, Module, Parameter, ReLU, Sequential
-from minifc.registry import Registry, default_registry, reset_default_registry
+from minifc.registry.core import Registry, default_registry, reset_default_registry
+from minifc.registry.hookspecs import hookimpl
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ def test_a_layer_that_writes_into_its_input_leaves_the_callers_data_alone(regist
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_finds_every_kind_of_bad_value(dtype, bad):
-    from minifc.checkpoint import all_finite, non_finite
+    from minifc.io.checkpoint import all_finite, non_finite
 
     good = torch.randn(5, 7).to(dtype)
     spoilt = good.clone()

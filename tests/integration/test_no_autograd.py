@@ -14,8 +14,8 @@ import torch
 
 import minifc
 from minifc import optim
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
 from minifc.testing import synthetic_data, use_registry
 from minifc.training.update import Foreach, InProduct, PerParameter
 

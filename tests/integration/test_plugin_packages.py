@@ -15,8 +15,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import minifc.registry as registry_module
-from minifc.registry import Registry
+import minifc.registry.core as registry_module
+from minifc.registry.core import Registry
 
 PACKAGES = {"optim_extra": "minifc-optim-extra", "regularizers": "minifc-regularizers", "norm": "minifc-norm"}
 INSTALLED = {ep.name: ep for ep in md.entry_points(group="minifc.plugins") if ep.name in PACKAGES}

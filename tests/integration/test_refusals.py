@@ -12,9 +12,9 @@ import torch
 import minifc
 from minifc import nn, optim
 from minifc.errors import CheckpointError, DivergenceError, MinifcError, ShapeError, UnknownComponentError
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
-from minifc.schedules import warmup_cosine
+from minifc.optim.schedules import warmup_cosine
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
 from minifc.testing import use_registry
 from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 
@@ -236,7 +236,7 @@ def test_classic_save_refuses_nan_weights(tmp_path):
 
 
 def test_check_runs_layers_in_float32_too():
-    from minifc.checks import check_components
+    from minifc.verify.checks import check_components
 
     class Widening(nn.Module):  # returns float64 from float32 input: passes a float64-only check
         def forward(self, x):

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from minifc.callbacks import Callback
-from minifc.checkpoint import safe_load
 from minifc.errors import CheckpointError
+from minifc.io.checkpoint import safe_load
 from minifc.models import FullyConnectedNet
-from minifc.trainer import Trainer
+from minifc.training.callbacks import Callback
+from minifc.training.trainer import Trainer
 
 pytestmark = pytest.mark.subprocess
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from minifc.models import FullyConnectedNet
-from minifc.trainer import Trainer
+from minifc.training.trainer import Trainer
 
 EPOCHS, IPE = 4, 6
 KILL_STEP = 2 * IPE + 3  # epoch 3, after its third step

@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 from small_runs import make_trainer
 
-from minifc.checkpoint import safe_load
 from minifc.cli import main
+from minifc.io.checkpoint import safe_load
 
 DECAY, OLD, NEW = 0.5, 1e-2, 4e-2
 

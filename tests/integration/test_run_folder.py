@@ -1,4 +1,4 @@
-"""minifc.run_folder: one process per run folder (an O_EXCL lock file held with flock), stale locks of
+"""minifc.io.run_folder: one process per run folder (an O_EXCL lock file held with flock), stale locks of
 dead processes taken over with a message, and --force's moving aside of an earlier run."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import minifc
-from minifc import set_aside
-from minifc.checkpoint import atomic_save, pid_alive
 from minifc.errors import UnsafePathError
-from minifc.run_folder import (
+from minifc.io import set_aside
+from minifc.io.checkpoint import atomic_save, pid_alive
+from minifc.io.run_folder import (
     CHECKPOINT,
     LOCK,
     PREV_CHECKPOINT,
@@ -28,7 +28,7 @@ from minifc.run_folder import (
     move_aside,
     stale_lock_message,
 )
-from minifc.safe_files import write_text
+from minifc.io.safe_files import write_text
 
 
 def dead_pid() -> int:
@@ -55,7 +55,7 @@ def test_a_held_lock_refuses_a_second_claim_naming_the_holder(tmp_path) -> None:
 
 @pytest.mark.subprocess
 def test_a_lock_held_by_another_process_is_refused(tmp_path) -> None:
-    code = f"from minifc.run_folder import claim; claim({str(tmp_path)!r}); print('held', flush=True); input()"
+    code = f"from minifc.io.run_folder import claim; claim({str(tmp_path)!r}); print('held', flush=True); input()"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env=env)  # fmt: skip
@@ -231,7 +231,7 @@ def test_a_move_aside_killed_half_way_is_described_and_finished_into_one_folder(
 
 
 def test_run_file_names_are_spelled_once_in_the_run_folder_table() -> None:
-    """Commands name run files through minifc.run_folder's constants; the older checkpoint's name is the one
+    """Commands name run files through minifc.io.run_folder's constants; the older checkpoint's name is the one
     a Trainer's save keeps beside its checkpoint."""
     root = Path(minifc.__file__).parent
     spelled = {

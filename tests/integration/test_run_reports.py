@@ -49,11 +49,11 @@ def test_epoch_losses_leave_out_a_partial_epoch() -> None:
 
 def test_history_png_shows_the_loss_and_both_accuracies_on_one_panel(tiny_cifar, tmp_path, monkeypatch) -> None:
     pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
-    import minifc.plots
+    import minifc.io.plots
 
     figures = []
-    save = minifc.plots.save_figure
-    monkeypatch.setattr(minifc.plots, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
+    save = minifc.io.plots.save_figure
+    monkeypatch.setattr(minifc.io.plots, "save_figure", lambda fig, path: figures.append(fig) or save(fig, path))
     result = train(tiny_cifar, tmp_path / "run", "--quiet")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "history.png").read_bytes()[:4] == b"\x89PNG"

@@ -9,8 +9,8 @@ import errno
 import pytest
 import torch
 
-import minifc.checkpoint
-from minifc.checkpoint import atomic_save
+import minifc.io.checkpoint
+from minifc.io.checkpoint import atomic_save
 from minifc.testing import invoke_cli
 
 ENFORCE = (
@@ -35,7 +35,7 @@ def _failing_save(message: str, after: int = 0):
 def test_torchs_write_failure_is_an_os_error_naming_the_file(tmp_path, monkeypatch, message):
     path = tmp_path / "checkpoint.pt"
     atomic_save({"epoch": 1}, path)
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", _failing_save(message))
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", _failing_save(message))
     with pytest.raises(OSError) as info:
         atomic_save({"epoch": 2}, path, keep_previous=tmp_path / "checkpoint.prev.pt")
     assert info.value.errno in (errno.ENOSPC, errno.EIO) and info.value.filename == str(path)
@@ -46,7 +46,7 @@ def test_torchs_write_failure_is_an_os_error_naming_the_file(tmp_path, monkeypat
 
 
 def test_other_runtime_errors_of_torch_save_pass_through(tmp_path, monkeypatch):
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", _failing_save("cannot pickle 'generator' object"))
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", _failing_save("cannot pickle 'generator' object"))
     with pytest.raises(RuntimeError, match="cannot pickle"):
         atomic_save({"epoch": 2}, tmp_path / "checkpoint.pt")
     assert list(tmp_path.iterdir()) == []
@@ -54,7 +54,7 @@ def test_other_runtime_errors_of_torch_save_pass_through(tmp_path, monkeypatch):
 
 def test_the_cli_prints_one_line_and_keeps_the_last_checkpoint(tiny_cifar, tmp_path, monkeypatch):
     out = tmp_path / "r"
-    monkeypatch.setattr(minifc.checkpoint.torch, "save", _failing_save(ENFORCE, after=1))
+    monkeypatch.setattr(minifc.io.checkpoint.torch, "save", _failing_save(ENFORCE, after=1))
     args = ["--data", str(tiny_cifar), "--out", str(out), "--batch-size", "40", "--device", "cpu", "--quiet"]
     result = invoke_cli("train", *args, "--epochs", "3")
     monkeypatch.undo()

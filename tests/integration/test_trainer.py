@@ -9,8 +9,8 @@ import torch
 
 import minifc
 from minifc import FullyConnectedNet, Solver, Trainer, nn, optim
-from minifc.callbacks import EarlyStopping
-from minifc.schedules import warmup_cosine
+from minifc.optim.schedules import warmup_cosine
+from minifc.training.callbacks import EarlyStopping
 
 
 def toy_data(n: int = 300, d: int = 20, c: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -283,7 +283,7 @@ def test_replacement_sampling_keeps_rows_and_labels_together() -> None:
 
 
 def test_every_kind_of_callback_sees_every_step_and_can_stop_training() -> None:
-    from minifc.callbacks import Callback
+    from minifc.training.callbacks import Callback
 
     class Subclass(Callback):
         def __init__(self) -> None:
@@ -333,7 +333,7 @@ def test_progress_bar_counts_every_step_and_shows_the_loss(monkeypatch) -> None:
         def write(line: str) -> None:
             pass
 
-    monkeypatch.setattr("minifc.callbacks.tqdm", FakeBar)
+    monkeypatch.setattr("minifc.training.callbacks.tqdm", FakeBar)
     t = Trainer(small_net(), toy_data(), batch_size=10, num_epochs=3, seed=0, progress=True, device="cpu")
     t.train()
     assert [bar.n for bar in bars] == [bar.total for bar in bars] == [24, 24, 24]

@@ -15,7 +15,7 @@ from small_runs import IPE, make_data, make_model, make_trainer
 
 import minifc
 from minifc import Trainer
-from minifc.checkpoint import safe_load
+from minifc.io.checkpoint import safe_load
 from minifc.training.options import OptimOptions, SamplingOptions, TrainerOptions
 from minifc.training.run_state import SAVED_FIELDS, TrainingState
 
@@ -97,7 +97,7 @@ def test_no_part_of_training_takes_the_trainer_untyped() -> None:
 def test_the_command_line_uses_the_trainers_public_api_only() -> None:
     """minifc's commands read no private Trainer name and write no Trainer field but its run_config (the learning
     rate goes through set_learning_rate)."""
-    root = Path(minifc.__file__).parent / "commands"
+    root = Path(minifc.__file__).parent / "cli" / "commands"
     found = [
         f"{path.name}: {line.strip()}"
         for path in sorted(root.glob("*.py"))

@@ -1,11 +1,11 @@
-"""minifc.augment: random crops with zero padding and flips on whole flattened batches."""
+"""minifc.data.augment: random crops with zero padding and flips on whole flattened batches."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from minifc.augment import CIFAR_SHAPE, as_images, crop_flip, hflip, random_crop, random_flip, shift
+from minifc.data.augment import CIFAR_SHAPE, as_images, crop_flip, hflip, random_crop, random_flip, shift
 
 
 def _batch(n=6, shape=(2, 5, 7), dtype=torch.float32, device="cpu"):
@@ -113,7 +113,7 @@ def test_crop_flip_is_reproducible_from_torchs_seed():
 
 def test_crop_flip_as_trainer_augment():
     from minifc.builder import mlp
-    from minifc.trainer import Trainer
+    from minifc.training.trainer import Trainer
 
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(64, 3072, generator=gen)

@@ -10,9 +10,9 @@ import torch
 import minifc
 import minifc.distributed
 from minifc.builder import build_net
-from minifc.hookspecs import hookimpl
 from minifc.optim import check_config, update_rule
-from minifc.registry import Registry, default_registry
+from minifc.registry.core import Registry, default_registry
+from minifc.registry.hookspecs import hookimpl
 from minifc.testing import use_registry
 from minifc.training.regularize import resolve_regularizers
 from minifc.validate import below

@@ -11,8 +11,8 @@ from minifc import nn
 from minifc.builder import build_layer, build_net, mlp, mlp_layers
 from minifc.errors import UnknownComponentError
 from minifc.gradcheck import check_module
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
 
 
 class Repeat(nn.Module):

@@ -1,4 +1,4 @@
-"""minifc.checks: built-ins pass, and each kind of wrong component is caught."""
+"""minifc.verify.checks: built-ins pass, and each kind of wrong component is caught."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from minifc import nn
-from minifc.checks import check_components
 from minifc.errors import UnknownComponentError
 from minifc.functional import softmax_loss
-from minifc.hookspecs import hookimpl
 from minifc.optim import sgd
-from minifc.registry import Registry
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
+from minifc.verify.checks import check_components
 
 HOOKS = {
     "layer": "minifc_register_layers",
@@ -164,7 +164,7 @@ def test_wrong_regularizers_fail():
 
 
 def test_applies_to_all_checks_a_bias_too():
-    from minifc.regularizers import l2
+    from minifc.optim.regularizers import l2
 
     rows = check_components(["r"], registry=registry_with("regularizer", "r", l2, applies_to="all"))
     assert {r.check for r in rows} == {"outputs (6, 5)", "dpenalty (6, 5)", "outputs (5,)", "dpenalty (5,)"}

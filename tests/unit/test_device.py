@@ -16,7 +16,7 @@ def test_auto_and_cpu() -> None:
 
 
 def test_the_trainer_module_still_exports_it() -> None:
-    from minifc.trainer import resolve_device as old
+    from minifc.training.trainer import resolve_device as old
 
     assert old is resolve_device
 

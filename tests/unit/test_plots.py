@@ -1,4 +1,4 @@
-"""minifc.plots: accuracy histories drawn at the right epochs, legends only where they name runs, titles."""
+"""minifc.io.plots: accuracy histories drawn at the right epochs, legends only where they name runs, titles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="plots need matplotlib (pip install 'minifc[plots]')")
 
-from minifc.plots import history_figure, plot_histories, smoothed  # noqa: E402
+from minifc.io.plots import history_figure, plot_histories, smoothed  # noqa: E402
 
 HIST = {"loss_history": [2.3, 2.2, 2.1, 2.0], "train_acc_history": [0.2, 0.3], "val_acc_history": [0.15, 0.25]}
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import minifc.plugin_hints as plugin_hints
+import minifc.registry.plugin_hints as plugin_hints
 from minifc.errors import UnknownComponentError
-from minifc.registry import Registry
+from minifc.registry.core import Registry
 from minifc.testing import invoke_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-INDEX = json.loads((ROOT / "minifc" / "plugin_index.json").read_text())
+INDEX = json.loads((ROOT / "minifc" / "registry" / "plugin_index.json").read_text())
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ import types
 import click
 import pytest
 
-import minifc.registry as registry_module
+import minifc.registry.core as registry_module
 from minifc import nn
-from minifc.blame import layer_provider
-from minifc.components import PluginError
 from minifc.errors import UnknownComponentError
-from minifc.hookspecs import hookimpl
-from minifc.registry import Registry
-from minifc.specs import parse_spec, parse_value, split_spec
+from minifc.registry.blame import layer_provider
+from minifc.registry.components import PluginError
+from minifc.registry.core import Registry
+from minifc.registry.hookspecs import hookimpl
+from minifc.registry.specs import parse_spec, parse_value, split_spec
 
 
 @pytest.fixture(autouse=True)
@@ -451,7 +451,7 @@ def test_parse_value():
 
 
 def test_a_slow_plugin_import_is_named(monkeypatch, capsys):
-    import minifc.registry as registry_module
+    import minifc.registry.core as registry_module
 
     class SlowEntryPoint:
         name, value, dist = "sleepy", "sleepy_module", None

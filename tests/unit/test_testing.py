@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from minifc import nn
-from minifc.checks import CheckResult
-from minifc.components import PluginError
-from minifc.hookspecs import hookimpl
 from minifc.optim import sgd
-from minifc.registry import Registry, default_registry
+from minifc.registry.components import PluginError
+from minifc.registry.core import Registry, default_registry
+from minifc.registry.hookspecs import hookimpl
 from minifc.testing import (
     CheckFailed,
     check_component,
@@ -23,6 +22,7 @@ from minifc.testing import (
     synthetic_data,
     use_registry,
 )
+from minifc.verify.checks import CheckResult
 
 
 class Swish(nn.Module):

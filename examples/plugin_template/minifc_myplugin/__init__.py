@@ -1,5 +1,5 @@
 """minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax`` and the example
-``leaky-relu``, registered through minifc's hooks (see ``minifc/hookspecs.py``).
+``leaky-relu``, registered through minifc's hooks (see ``minifc/registry/hookspecs.py``).
 
 Installed, minifc finds this module through the ``minifc.plugins`` entry point in ``setup.cfg``;
 ``minifc plugins`` lists it, ``minifc check myplugin`` verifies its components numerically, and the
@@ -16,7 +16,7 @@ from .example import leaky_relu_example
 from .layers import LeakyReLU
 from .rules import adamax
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["LeakyReLU", "adamax", "leaky_relu_example"]
 
 

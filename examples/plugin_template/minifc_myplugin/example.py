@@ -9,8 +9,8 @@ import torch
 
 from minifc import Classifier, Trainer
 from minifc.builder import build_net
-from minifc.example_options import ExampleOptions
-from minifc.plots import have_matplotlib, plot_histories
+from minifc.experiments.example_options import ExampleOptions
+from minifc.io.plots import have_matplotlib, plot_histories
 
 
 def leaky_relu_example(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import pytest
 import torch
 from minifc_myplugin import LeakyReLU, adamax
 
-from minifc.example_options import ExampleOptions
-from minifc.examples import run_example
+from minifc.experiments.example_options import ExampleOptions
+from minifc.experiments.examples import run_example
 from minifc.gradcheck import check_module
 from minifc.testing import (
     check_component,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from minifc.hookspecs import Register, hookimpl
+from minifc.registry.hookspecs import Register, hookimpl
 
 from .layers import BatchNorm1d, LayerNorm
 from .sync import SyncBatchNorm
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 __all__ = ["BatchNorm1d", "LayerNorm", "SyncBatchNorm"]
 
 

@@ -9,9 +9,9 @@ import torch
 from minifc_norm import BatchNorm1d, SyncBatchNorm
 
 from minifc.builder import build_net
-from minifc.checks import check_components
 from minifc.distributed import run_local
-from minifc.registry import Registry
+from minifc.registry.core import Registry
+from minifc.verify.checks import check_components
 
 F64 = torch.float64
 N, D = 8, 5

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from minifc.hookspecs import Register, hookimpl
+from minifc.registry.hookspecs import Register, hookimpl
 
 from .rules import adagrad, adamw, lion, nesterov
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["nesterov", "adamw", "lion", "adagrad"]
 
 

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from minifc.hookspecs import Register, hookimpl
+from minifc.registry.hookspecs import Register, hookimpl
 
 from . import best
 from .budget import BudgetClock, FittedSchedule
@@ -30,7 +30,7 @@ from .schedules import warmup_cosine_steps
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
-__version__ = "0.1.10"
+__version__ = "0.2.0"
 __all__ = [
     "Recipe",
     "TIERS",

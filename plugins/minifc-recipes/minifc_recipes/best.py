@@ -7,7 +7,7 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   1024 by budget, :func:`minifc_recipes.pca.fit_pca`), which also cuts the first layer's 3072-wide
   product, or ZCA whitening of all 3072 dimensions (``pca_dims=None``, :func:`minifc_recipes.fit_zca`);
 - augmentation, on every training batch on the device: random crops of the zero-padded image and
-  horizontal flips (:func:`minifc.augment.crop_flip`, or their (k, k) counterparts on projected rows,
+  horizontal flips (:func:`minifc.data.augment.crop_flip`, or their (k, k) counterparts on projected rows,
   :class:`minifc_recipes.views.ProjectedViews`), optionally random rotations and zooms as well
   (``rotate``, ``zoom``: :class:`minifc_recipes.warps.ProjectedWarps`, on projected rows) and MixUp
   (:class:`minifc_recipes.mixup.MixUp`) or CutMix (:class:`minifc_recipes.cutmix.CutMix`);
@@ -21,7 +21,7 @@ A plain MLP, trained from scratch on the training split only (no convolution, at
   :data:`minifc_recipes.recipe.CUDA_TIERS`); on a CPU fast enough to fit the epochs a larger tier
   needs into the budget, that tier (:func:`minifc_recipes.speed.step_up`);
 - optionally (``ema``), an exponential moving average of the weights, measured in their place
-  (:class:`minifc.ema.EMA`);
+  (:class:`minifc.training.ema.EMA`);
 - selection on the validation split (the Trainer keeps the best-validation parameters, and the number
   of test-time views is the best on validation); the test split is evaluated once, at the end, with one
   view and with the chosen views: shifts by (dy, dx) in {-s, 0, s}^2 and their mirror images
@@ -43,9 +43,9 @@ from typing import Any
 
 import torch
 
-from minifc.ema import EMA
 from minifc.errors import MinifcError, UnknownComponentError
-from minifc.example_options import ExampleOptions
+from minifc.experiments.example_options import ExampleOptions
+from minifc.training.ema import EMA
 
 from .budget import BudgetClock, FittedSchedule, process_started_at
 from .cutmix import CutMix
@@ -85,7 +85,7 @@ class MissingPluginError(MinifcError, RuntimeError):
 
 def require_plugins(recipe: Recipe) -> None:
     """Raise :class:`MissingPluginError` naming the ``pip install`` that provides each missing component."""
-    from minifc.registry import default_registry
+    from minifc.registry.core import default_registry
 
     wanted = [("layer", recipe.norm), ("update_rule", recipe.update_rule)]
     if recipe.smoothing:
@@ -119,7 +119,7 @@ def _load_average() -> float | None:
 def _plot(
     points: list[tuple[float, float, float]], test: tuple[float, float], path: Path, title: str, val_images: int
 ) -> list[str]:
-    from minifc.plots import have_matplotlib, pyplot, save_figure
+    from minifc.io.plots import have_matplotlib, pyplot, save_figure
 
     if not have_matplotlib():
         print("(matplotlib is not installed: no plots; pip install 'minifc[plots]')")
@@ -226,7 +226,7 @@ def build_model(
             "batches; set one of them to 0"
         )
     if recipe.mixup or recipe.cutmix:
-        from minifc.registry import get_loss
+        from minifc.registry.core import get_loss
 
         base = loss if callable(loss) else get_loss(loss)
         mixer = (
@@ -241,7 +241,7 @@ def build_model(
 def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, Any]:
     """Train the recipe (see the module docstring) on ``data`` (the dict of :func:`minifc.data.load_cifar10`).
 
-    ``options`` is a :class:`minifc.example_options.ExampleOptions`: ``budget`` (seconds, default 15
+    ``options`` is a :class:`minifc.experiments.example_options.ExampleOptions`: ``budget`` (seconds, default 15
     minutes) picks the recipe's tier and bounds the run, ``epochs`` fixes the number of epochs (default:
     as many as fit the budget), ``num_train`` uses the first N training images, ``extra`` may hold
     ``recipe`` (a dict of :class:`Recipe` overrides) and ``started_at`` (a ``time.time()`` the budget
@@ -251,7 +251,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
     ``phases``, ``epochs``, machine load), the plot, the target and the table's ``columns`` (headers that
     say how many images and views each accuracy measured).
     """
-    from minifc.trainer import Trainer, resolve_device
+    from minifc.training.trainer import Trainer, resolve_device
 
     device = resolve_device(options.device)
     recipe = Recipe.from_options(options.extra, options.budget, device.type)

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from minifc.augment import CIFAR_SHAPE
+from minifc.data.augment import CIFAR_SHAPE
 
 from .mixup import Augment, Loss, MixUp
 from .pca import Projection

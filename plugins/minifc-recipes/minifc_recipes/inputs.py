@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from minifc.augment import crop_flip
+from minifc.data.augment import crop_flip
 
 from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca

@@ -171,7 +171,7 @@ class Recipe:
     ``mixup`` alpha (0: off) or CutMix with ``cutmix`` alpha (0: off; a bank of 64 boxes,
     :class:`minifc_recipes.cutmix.CutMix`), the label smoothing, the update rule and its settings, a warm-up of
     ``warmup_epochs`` then a cosine fitted to the budget, and an exponential moving average of the weights
-    with decay ``ema`` per step (0: none; :class:`minifc.ema.EMA`, updated every ``ema_every`` steps), which
+    with decay ``ema`` per step (0: none; :class:`minifc.training.ema.EMA`, updated every ``ema_every`` steps), which
     is then what every evaluation measures and what the run keeps; the accuracy measured after each epoch (to keep
     the best parameters) uses ``val_samples`` random validation images (None: all), the final
     evaluation always all of them. Test: views shifted by ``tta_shift`` and

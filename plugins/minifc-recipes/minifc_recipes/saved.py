@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from minifc.checkpoint import atomic_save, safe_load
 from minifc.errors import CheckpointError
+from minifc.io.checkpoint import atomic_save, safe_load
 from minifc.nn import Linear
 
 from .pca import Projection

@@ -49,9 +49,9 @@ def measure_step_seconds(
     of its width (``pca_dims``, or 3072), the fastest of ``steps`` after ``warmup``. The augmentation is a
     stand-in of the same cost: one (k, k) product per batch for the projected views. The global RNG is
     left as it was."""
-    from minifc.augment import crop_flip
     from minifc.builder import build_net
-    from minifc.trainer import Trainer
+    from minifc.data.augment import crop_flip
+    from minifc.training.trainer import Trainer
 
     dims = recipe.pca_dims or 3072
     n = recipe.batch_size * 2

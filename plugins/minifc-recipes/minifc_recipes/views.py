@@ -6,7 +6,7 @@ moved down by ``dy`` and right by ``dx`` pixels (zero filled) and, with ``flip``
 :func:`image_view` does that on image rows (N, 3072); :class:`ProjectedViews` on rows projected by a
 :class:`minifc_recipes.pca.Projection` (N, k), with one (k, k) product per view, and also draws
 random crops and flips of whole projected batches (:meth:`ProjectedViews.augment`, the counterpart of
-:func:`minifc.augment.crop_flip`).
+:func:`minifc.data.augment.crop_flip`).
 
 :class:`ViewAveraged` is a Classifier whose scores average the views of each image;
 :func:`accuracy_by_views` measures 1, 2 and all views in one pass.
@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from minifc.augment import hflip, shift
+from minifc.data.augment import hflip, shift
 from minifc.models import Classifier
 from minifc.nn import Module
 
@@ -31,7 +31,7 @@ ViewFn = Callable[[torch.Tensor, int, int, bool], torch.Tensor]
 
 
 def image_view(X: torch.Tensor, dy: int, dx: int, flip: bool) -> torch.Tensor:
-    """X (N, 3072) image rows -> the view: shifted by (dy, dx) (:func:`minifc.augment.shift`), then mirrored."""
+    """X (N, 3072) image rows -> the view: shifted by (dy, dx) (:func:`minifc.data.augment.shift`), then mirrored."""
     view = shift(X, dy, dx) if dy or dx else X
     return hflip(view) if flip else view
 

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as TF
 
-from minifc.augment import CIFAR_SHAPE, as_images, hflip
+from minifc.data.augment import CIFAR_SHAPE, as_images, hflip
 
 from .pca import Projection
 from .views import apply_drawn_maps
@@ -34,7 +34,7 @@ def warp_view(
     """X (N, C*H*W) image rows -> the rows of the images rotated by ``angle`` degrees (counter-clockwise)
     and scaled by ``scale`` about their centre, then moved down by ``dy`` and right by ``dx`` pixels
     (fractions allowed), then mirrored left-right with ``flip``; bilinear, zero outside the image.
-    ``warp_view(X, 0, 1, dy, dx)`` with whole-pixel shifts is :func:`minifc.augment.shift`."""
+    ``warp_view(X, 0, 1, dy, dx)`` with whole-pixel shifts is :func:`minifc.data.augment.shift`."""
     if not scale > 0:
         raise ValueError(f"warp_view: scale must be > 0, got {scale!r}")
     images = as_images(X, image_shape)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from minifc.example_options import ExampleOptions
+from minifc.experiments.example_options import ExampleOptions
 
 
 def short_options(out: Path, recipe: dict[str, Any]) -> ExampleOptions:

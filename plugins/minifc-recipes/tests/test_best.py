@@ -17,11 +17,11 @@ from minifc_recipes.best import MissingPluginError, Recipe, ViewAveraged, best
 from minifc_recipes.budget import BudgetClock, FittedSchedule
 from minifc_recipes.recipe import LONGEST
 
-from minifc.augment import hflip, shift
-from minifc.example_options import ExampleOptions
-from minifc.examples import run_example
+from minifc.data.augment import hflip, shift
+from minifc.experiments.example_options import ExampleOptions
+from minifc.experiments.examples import run_example
 from minifc.nn import Linear, ReLU, Sequential
-from minifc.registry import Registry
+from minifc.registry.core import Registry
 from minifc.testing import plugin_registry, synthetic_data, use_registry
 
 TINY = {"width": 16, "pca_dims": None, "zca_samples": 300, "batch_size": 64}  # ZCA: PCA has its own tests

@@ -13,8 +13,8 @@ from minifc_recipes.best import best, final_evaluation
 from minifc_recipes.recipe import CUDA_LONGEST, LONGEST, TIERS, Recipe, target_for, tier_for
 from minifc_recipes.views import accuracy_by_views, image_view
 
-from minifc.augment import hflip, shift
-from minifc.example_options import ExampleOptions
+from minifc.data.augment import hflip, shift
+from minifc.experiments.example_options import ExampleOptions
 from minifc.gradcheck import check_loss
 from minifc.nn import Linear, ReLU, Sequential
 

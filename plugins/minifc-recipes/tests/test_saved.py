@@ -11,7 +11,7 @@ from minifc_recipes.saved import MODEL_FILE, load_model, save_model
 from minifc_recipes.views import accuracy_by_views
 
 from minifc.errors import CheckpointError
-from minifc.example_options import ExampleOptions
+from minifc.experiments.example_options import ExampleOptions
 from minifc.testing import synthetic_data
 
 pytest.importorskip("minifc_norm", reason="the best recipe needs pip install -e plugins/minifc-norm")

@@ -11,7 +11,7 @@ from minifc_recipes.best import best
 from minifc_recipes.warps import ProjectedWarps, warp_view
 from short_runs import short_options
 
-from minifc.augment import as_images, hflip, shift
+from minifc.data.augment import as_images, hflip, shift
 from minifc.testing import synthetic_data
 
 F64 = torch.float64

@@ -38,7 +38,7 @@ def test_values_against_autograd_oracle(w):
 
 def test_elastic_net_ends_are_l1_and_l2(w):
     torch.testing.assert_close(elastic_net(w, {"reg": 0.1, "l1_ratio": 1.0})[1], l1(w, {"reg": 0.1})[1])
-    from minifc.regularizers import l2
+    from minifc.optim.regularizers import l2
 
     torch.testing.assert_close(elastic_net(w, {"reg": 0.1, "l1_ratio": 0.0})[1], l2(w, {"reg": 0.1})[1])
     with pytest.raises(ValueError, match="l1_ratio"):

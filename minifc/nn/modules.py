@@ -1,0 +1,373 @@
+"""The Module/Parameter object graph: layers that keep their own cache and accumulate gradients.
+
+A :class:`Module` has ``forward(x)`` and ``backward(dout) -> dx``; ``backward`` adds each parameter's
+gradient into ``Parameter.grad``. The math is the one in :mod:`minifc.functional`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+
+from .. import functional as F
+from ..errors import ShapeError
+from ..validate import check_float_dtype, check_number, check_positive_int
+from .grad_mode import no_grad
+from .parameter import Parameter
+
+__all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Sequential"]
+
+
+class Module:
+    """Base class: children, parameters and buffers are found from attributes, like ``torch.nn``.
+
+    Subclasses implement ``forward(x)`` (keeping whatever backward needs on ``self``) and
+    ``backward(dout) -> dx``, which must add every parameter's gradient with ``Parameter.accumulate``.
+    """
+
+    training: bool
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    _buffers: dict[str, torch.Tensor]
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
+        if not isinstance(value, (Parameter, Module)) and not (
+            name in d["_parameters"] or name in d["_modules"] or name in d["_buffers"]
+        ):
+            object.__setattr__(self, name, value)  # a plain attribute, e.g. a cache set on every forward
+            return
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            if not value.name:
+                value.name = name
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, tensor: torch.Tensor) -> None:
+        """Keep a non-trainable tensor (e.g. running statistics) in state_dict and ``to()``."""
+        object.__setattr__(self, name, tensor)
+        self._buffers[name] = tensor
+
+    # -- computation --------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+    # -- traversal ----------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def modules(self) -> Iterator[Module]:
+        yield self
+        for child in self._modules.values():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for cname, child in self._modules.items():
+            yield from child.named_parameters(f"{prefix}{cname}.")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+        for name, b in self._buffers.items():
+            yield prefix + name, b
+        for cname, child in self._modules.items():
+            yield from child.named_buffers(f"{prefix}{cname}.")
+
+    # -- state --------------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def to(self, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None) -> Module:
+        """Move every parameter and buffer (floating-point ones change dtype) in place; returns self.
+
+        Like ``torch.nn.Module.to``, a dtype may be given alone as the first argument: ``m.to(torch.float64)``.
+        """
+        if isinstance(device, torch.dtype):
+            if dtype is not None:
+                raise TypeError("Module.to: got a dtype both as the first argument and as dtype=")
+            device, dtype = None, device
+        if dtype is not None:
+            check_float_dtype(dtype, f"{type(self).__name__}.to: dtype")
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+
+        for m in self.modules():
+            for p in m._parameters.values():
+                p.data = move(p.data)
+                p.grad = None if p.grad is None else move(p.grad)
+            for name, b in list(m._buffers.items()):
+                m.register_buffer(name, move(b))
+        return self
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Plain tensors keyed by dotted name: every parameter and buffer."""
+        sd = {name: p.data for name, p in self.named_parameters()}
+        sd.update(self.named_buffers())
+        return sd
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> None:
+        """Copy tensors from ``state`` into the parameters and buffers of the same name."""
+        own_params = dict(self.named_parameters())
+        own_buffers = {name for name, _ in self.named_buffers()}
+        if strict:
+            missing = sorted((set(own_params) | own_buffers) - set(state))
+            extra = sorted(set(state) - set(own_params) - own_buffers)
+            if missing or extra:
+                raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}, unexpected {extra}")
+        for name, value in state.items():
+            if name in own_params:
+                p = own_params[name]
+                if tuple(value.shape) != tuple(p.data.shape):
+                    raise ShapeError(
+                        f"load_state_dict: {name} has shape {tuple(value.shape)} in the state but "
+                        f"{tuple(p.data.shape)} in the module"
+                    )
+                # copied into a tensor laid out like the module's own (same values, same kernels)
+                p.data = torch.empty_like(p.data).copy_(value)
+            elif name in own_buffers:
+                owner, _, attr = name.rpartition(".")
+                module = self._submodule(owner)
+                old = module._buffers[attr]
+                module.register_buffer(attr, value.to(device=old.device, dtype=old.dtype).clone())
+
+    def _submodule(self, dotted: str) -> Module:
+        module = self
+        for part in filter(None, dotted.split(".")):
+            module = module._modules[part]
+        return module
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        return head + ("\n" + "\n".join(lines) + "\n)" if lines else ")")
+
+
+def _new_weight(
+    in_features: int,
+    out_features: int,
+    weight_scale: float | None,
+    dtype: torch.dtype,
+    device: torch.device | str | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    if weight_scale is None:
+        std = math.sqrt(2.0 / in_features)
+    else:
+        std = check_number(weight_scale, "Linear weight_scale", minimum=0.0)
+    check_float_dtype(dtype, "Linear dtype")
+    w = torch.randn(in_features, out_features, dtype=dtype, device=device, generator=generator)
+    return w.mul_(std)
+
+
+class Linear(Module):
+    """Affine layer ``x.reshape(N, D) @ weight + bias`` with weight (D, M), bias (M,).
+
+    Weights ~ N(0, weight_scale^2) (He init ``sqrt(2 / D)`` when weight_scale is None), bias 0.
+    ``input_grad = False`` skips computing dx (the first layer of a net never needs it).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_scale: float | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for what, n in (("in_features", in_features), ("out_features", out_features)):
+            check_positive_int(n, f"Linear: {what}")
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(_new_weight(in_features, out_features, weight_scale, dtype, device, generator))
+        self.bias = Parameter(torch.zeros(out_features, dtype=dtype, device=device))
+        self.input_grad = True
+        self._x: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, D) or (N, d_1, ..., d_k) -> (N, M)."""
+        if not (x.dim() == 2 and x.shape[1] == self.in_features) and (
+            x.dim() < 2 or math.prod(x.shape[1:]) != self.in_features
+        ):
+            got = math.prod(x.shape[1:]) if x.dim() >= 2 else tuple(x.shape)
+            raise ShapeError(
+                f"{self.describe()}: expected {self.in_features} input features per sample, got {got} "
+                f"(input shape {tuple(x.shape)})"
+            )
+        out, (self._x, _, _) = F.Linear.forward(x, self.weight.data, self.bias.data)
+        return out
+
+    @no_grad
+    def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
+        """dout (N, M) -> dx like the forward input (None when ``input_grad`` is False)."""
+        x = self._x
+        if x is None:
+            raise RuntimeError(f"{self.describe()}: backward called before forward")
+        x2 = F.flatten_samples(x)
+        # the bias first, while dout is still in cache (the weight's product evicts it on a wide layer)
+        self.bias.accumulate(dout.sum(0))
+        dx = None
+        if self.input_grad:  # before a sink may change the weight
+            dx = dout.mm(self.weight.data.t())
+            dx = dx if x.dim() == 2 else dx.reshape(x.shape)
+        w = self.weight
+        if w.sink is None:
+            w.accumulate(F.weight_grad(x2, dout))
+        else:
+            target, beta, alpha = w.sink
+            F.add_weight_grad_(target, x2, dout, beta, alpha)
+            w.sink = (target, 1.0, alpha)  # a second use of this weight adds its share to the first
+        self._x = None
+        return dx
+
+    def describe(self) -> str:
+        """How errors name this layer: its class and sizes, plus its ``label`` when a model set one."""
+        label = getattr(self, "label", "")
+        return f"{type(self).__name__}({self.in_features}, {self.out_features})" + (f" [{label}]" if label else "")
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}"
+
+
+class ReLU(Module):
+    """max(x, 0); keeps the output as its backward mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._out: torch.Tensor | None = None
+
+    @no_grad
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._out = x.clamp_min(0)
+        return self._out
+
+    def backward(self, dout: torch.Tensor) -> torch.Tensor:
+        out, self._out = self._out, None
+        if out is None:
+            raise RuntimeError("ReLU: backward called before forward")
+        return F.relu_backward(dout, out)
+
+
+class LinearReLU(Linear):
+    """The ``Linear`` then ``ReLU`` sandwich as one module (one fewer temporary per pass)."""
+
+    _out: torch.Tensor | None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._out = super().forward(x).clamp_min_(0)
+        return self._out
+
+    def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
+        out, self._out = getattr(self, "_out", None), None
+        if out is None:
+            raise RuntimeError(f"{self.describe()}: backward called before forward")
+        return super().backward(F.relu_backward(dout, out))
+
+
+class Dropout(Module):
+    """Inverted dropout: drops each unit with probability ``p`` in training mode, identity in eval.
+
+    The mask comes from torch's global RNG on the input's device; with ``seed`` the global RNG is
+    seeded first (``torch.manual_seed(seed)``), so the mask is the same on every call (the classic
+    gradient-check behaviour, with the classic side effect on the global RNG).
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = None) -> None:
+        super().__init__()
+        self.p = F.check_drop_probability(p)
+        self.seed = seed
+        self._mask: torch.Tensor | None = None
+
+    @no_grad
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        F.seed_for_mask(self.seed)
+        self._mask = F.dropout_mask(x, self.p)
+        return x * self._mask
+
+    @no_grad
+    def backward(self, dout: torch.Tensor) -> torch.Tensor:
+        mask, self._mask = self._mask, None
+        if mask is None:
+            return dout
+        return dout * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a minifc.nn.Module")
+            setattr(self, str(i), m)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for m in self._modules.values():
+            x = m.forward(x)
+        return x
+
+    def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
+        grad: torch.Tensor | None = dout
+        after: Module | None = None
+        for m in reversed(self._modules.values()):
+            if grad is None:  # only the first layer may skip its dx (input_grad False)
+                raise RuntimeError(
+                    f"{type(after).__name__}.backward returned no dx, but {type(m).__name__} before it needs one"
+                )
+            grad, after = m.backward(grad), m
+        return grad

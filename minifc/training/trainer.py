@@ -1,0 +1,399 @@
+"""The generic Trainer: minibatch training of any model with the classic contract.
+
+A model has ``params`` (name -> tensor; assigning an item replaces the tensor) and
+``loss(X, y=None)`` returning scores, or ``(loss, grads)`` with grads keyed like params. A bare
+:class:`minifc.nn.Module` is wrapped in :class:`minifc.models.Classifier` with the ``loss`` named.
+The parts the Trainer wires together live in :mod:`minifc.training`; :meth:`Trainer.step` reads top
+to bottom through the step's seams.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..device import resolve_device
+from ..errors import CheckpointError
+from ..models import Classifier
+from ..nn.grad_mode import no_grad
+from ..nn.modules import Module
+from ..optim import check_config
+from ..registry.core import default_registry
+from ..validate import check_int, check_lr_range, check_number
+from .callbacks import standard_callbacks
+from .data_parallel import DataParallel, wants_data_parallel
+from .divergence import finite_loss
+from .evaluate import evaluate
+from .first_step import check_grads, watch_layers
+from .gradients import LocalGradients
+from .inputs import (
+    check_against_model,
+    check_optim_config,
+    move_model,
+    prepare_data,
+    resolve_update_rule,
+    trainable_model,
+)
+from .loop import call_callbacks, run_epochs
+from .metrics import accuracy, check_accuracy_inputs
+from .options import TrainerOptions
+from .regularize import add_penalties, resolve_regularizers
+from .run_state import StateField, TrainingState
+from .sampler import make_sampler
+from .schedule import apply_schedule, changed_rate, changed_rate_note, check_schedule, lr_limit, set_base_rate
+from .snapshot import restore_snapshot
+from .state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
+from .update import InProduct, choose_updater
+
+__all__ = ["Trainer", "resolve_device"]
+
+
+class Trainer:
+    """Minibatch training with any update rule, regularizers, callbacks and resumable checkpoints.
+
+    Args:
+        model: classic-contract model (``params``, ``loss``) or a :class:`minifc.nn.Module`.
+        data: dict with ``X_train`` (N, ...), ``y_train`` (N,), ``X_val``, ``y_val``.
+        update_rule: a registered name (``"adam"``) or a function ``rule(w, dw, config)``.
+        optim_config: hyper-parameters given to every parameter's config (e.g. learning_rate).
+        regularizers: a list of names or specs, e.g. ``["l1", {"name": "max_norm", "max_norm": 3.0}]``.
+        lr_decay: learning rate multiplier applied after every epoch.
+        schedule: ``schedule(step, total_steps) -> factor`` (>= 0) on the base learning rate per step,
+            e.g. ``minifc.optim.schedules.warmup_cosine(0.05)``.
+        batch_size, num_epochs: minibatch size and number of epochs.
+        device: ``"auto"`` (cuda, mps, cpu), or any torch device; model and data move there once.
+        seed: seeds minibatch order, subsampling and, when training starts, torch's global RNG
+            (dropout masks). Seed the model's initialisation with :func:`minifc.seed_everything`.
+        callbacks: objects with ``on_*`` methods (see :mod:`minifc.training.callbacks`), called in order after
+            the Trainer's own progress bar and epoch log.
+        sampling: ``"shuffle"`` (a permutation per epoch), ``"subset"`` (each step the first
+            ``batch_size`` of a fresh permutation, the EECS 498 Solver's way) or ``"replacement"``
+            (CS231n's); see :mod:`minifc.training.sampler` (the batch lives in a reused buffer).
+        num_train_samples, num_val_samples: accuracy is measured on this many samples (None: all).
+        augment: ``augment(X_batch) -> X_batch`` applied to every training minibatch on the device.
+        checkpoint_path: file rewritten (atomically) after every epoch; the previous one is kept
+            beside it as ``<name>.prev<suffix>``. An earlier run's files there (a run this Trainer did
+            not resume) are moved into ``replaced-<time>/`` beside them at the first save, with a warning.
+        loss: loss name or function, used when ``model`` is a bare Module.
+        progress: tqdm bar per epoch; None shows it only when stderr is a terminal.
+        verbose: print a line per epoch (False: nothing at all).
+        fused: rules with a one-kernel form (adam, adamw) use it (torch's fused Adam kernel).
+        update_in_product: Linear layers apply sgd / sgd_momentum updates inside their weight-gradient
+            product (:class:`minifc.training.update.InProduct`, the rule's ``sink`` form).
+            Both are the same math rounded differently; with both False the update is bit-identical
+            to the rule per parameter.
+        fuse_updates: the older spelling: False turns both ``fused`` and ``update_in_product`` off.
+        gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
+        distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
+            True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
+            torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
+        bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
+            all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
+
+    The run's progress is one :class:`~minifc.training.run_state.TrainingState`, ``trainer.training_state``,
+    saved and restored whole by the checkpoints; ``trainer.epoch``, ``step_count``, the histories,
+    ``best_val_acc``, ``best_params``, ``optim_configs``, ``base_lr``, ``stop_training``, ... read and write it.
+
+    Attribute ``run_config``: None, or a dict of plain values (JSON types) describing the run, saved in
+    every checkpoint and restored by a resume that did not set its own.
+    """
+
+    # the run's progress, kept in self.training_state (the attributes of the classic Solver and the README)
+    epoch = StateField[int]()
+    step_count = StateField[int]()
+    best_val_acc = StateField[float]()
+    best_params = StateField[dict[str, torch.Tensor]]()
+    best_buffers = StateField[dict[str, torch.Tensor]]()
+    loss_history = StateField[list[float]]()
+    train_acc_history = StateField[list[float]]()
+    val_acc_history = StateField[list[float]]()
+    lr_history = StateField[list[float]]()
+    optim_configs = StateField[dict[str, dict[str, Any]]]()
+    base_lr = StateField[dict[str, float]]()
+    elapsed = StateField[float]()
+    stop_training = StateField[bool]()
+    stopped_by_time_limit = StateField[bool]()
+
+    def __init__(
+        self,
+        model: Any,
+        data: Mapping[str, torch.Tensor],
+        update_rule: str | Callable[..., Any] = "sgd",
+        optim_config: Mapping[str, Any] | None = None,
+        regularizers: Iterable[Any] | None = None,
+        lr_decay: float = 1.0,
+        batch_size: int = 100,
+        num_epochs: int = 10,
+        device: str | torch.device | None = "auto",
+        seed: int | None = None,
+        callbacks: Iterable[Any] | None = None,
+        schedule: Callable[[int, int], float] | None = None,
+        sampling: str = "shuffle",
+        num_train_samples: int | None = 1000,
+        num_val_samples: int | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+        loss: str | Callable[..., Any] = "softmax",
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        progress: bool | None = None,
+        verbose: bool = True,
+        fuse_updates: bool = True,
+        gradient_hooks: Any = None,
+        distributed: Any = None,
+        bucket_cap_mb: float = 25.0,
+        overlap: bool = True,
+        timeout: float = 300.0,
+        fused: bool = True,
+        update_in_product: bool = True,
+    ) -> None:
+        self.model = trainable_model(model, loss)
+        self.device = resolve_device(device)
+        self.parallel = DataParallel(distributed, self.device, timeout) if wants_data_parallel(distributed) else None
+        if self.parallel is not None:
+            self.parallel.check_model(self.model)
+            self.device = self.parallel.device
+        lookup = default_registry().component  # names resolve here, once; training/ gets the components
+        self.update_rule, self.update_rule_name, self.rule_provider = resolve_update_rule(update_rule, lookup)
+        self.optim_config = check_optim_config(optim_config)
+        check_config(self.update_rule, dict(self.optim_config), f"update rule {self.update_rule_name!r}")
+        self.regularizers = resolve_regularizers(regularizers, lookup)
+        self.lr_decay = check_number(lr_decay, "lr_decay", minimum=0.0)
+        self.num_epochs = check_int(num_epochs, "num_epochs", minimum=0)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.seed = check_int(seed, "seed", minimum=0, optional=True)
+        if self.parallel is not None:
+            self.seed = self.parallel.common_seed(self.seed)
+        self.schedule = check_schedule(schedule)
+        dtype = next(iter(self.model.params.values())).dtype
+        lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+            lr_name = "optim_config['learning_rate']"
+            check_lr_range(float(lr), self.lr_decay, self.num_epochs, dtype, lr_name, "lr_decay")
+        self.num_train_samples = check_int(num_train_samples, "num_train_samples", 1, optional=True)
+        self.num_val_samples = check_int(num_val_samples, "num_val_samples", 1, optional=True)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.augment = augment
+        self.verbose = verbose
+        self.fused = bool(fused) and bool(fuse_updates)
+        self.update_in_product = bool(update_in_product) and bool(fuse_updates)
+        main = self.parallel is None or self.parallel.is_main
+        self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
+
+        move_model(self.model, self.device)
+        self.data = prepare_data(data, dtype, self.device)
+        check_against_model(self.model, self.data)
+        self.generator = torch.Generator()
+        X, y = self.data["X_train"], self.data["y_train"]
+        if self.parallel is None:
+            self.sampler = make_sampler(sampling, X, y, self.batch_size, self.generator)
+            self.gradient_hooks = gradient_hooks if gradient_hooks is not None else LocalGradients()
+        else:
+            self.parallel.start(self.model)
+            self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
+            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap)
+        self.sampling = sampling
+        # plain values describing the run (the CLI's configuration), kept in its checkpoints: a resume can
+        # compare what it is given with what the run was trained with
+        self.run_config: dict[str, Any] | None = None
+        self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
+        self._reset()
+
+    @classmethod
+    def from_options(
+        cls,
+        model: Any,
+        data: Mapping[str, torch.Tensor],
+        options: TrainerOptions | None = None,
+        *,
+        device: str | torch.device | None = "auto",
+        loss: str | Callable[..., Any] = "softmax",
+    ) -> Trainer:
+        """The Trainer for settings grouped as :class:`~minifc.training.options.TrainerOptions` (sampling,
+        optimization, checkpoint, data-parallel, output): the same as passing their keyword arguments."""
+        return cls(model, data, device=device, loss=loss, **(options or TrainerOptions()).keywords())
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        default_lr = float(getattr(self.update_rule, "defaults", {}).get("learning_rate", 0.0))
+        self.training_state = TrainingState.fresh(list(self.model.params), dict(self.optim_config), default_lr)
+        if self.seed is not None:
+            self.generator.manual_seed(self.seed)
+        else:
+            self.generator.seed()
+        self.sampler.reset()
+        self.updater = choose_updater(
+            self.update_rule,
+            f"update rule {self.update_rule_name!r} ({self.rule_provider})",
+            self.regularizers,
+            self.model if self._explicit else None,
+            self.update_in_product,
+            self.fused,
+            self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
+        )
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return self.sampler.iterations_per_epoch
+
+    @property
+    def world_size(self) -> int:
+        """The number of processes training this model together (1 without data parallelism)."""
+        return 1 if self.parallel is None else self.parallel.world_size
+
+    # -- one step ------------------------------------------------------------------------------
+    @no_grad  # one grad-mode switch for the whole step (each op's own no_grad then costs nothing)
+    def step(self) -> float:
+        """One training step; returns its loss. Raises :class:`DivergenceError` on a non-finite loss.
+
+        batch -> forward + loss -> backward (each layer announces its finished gradients to the
+        gradient hooks) -> gradient hooks -> regularizers -> update -> bookkeeping. The first step
+        also checks what every component returns (:mod:`minifc.training.first_step`).
+        """
+        state = self.training_state
+        check = not state.validated
+        X, y = self.sampler.next_batch(state.step_count)
+        if self.augment is not None:
+            X = self.augment(X)
+        if self.schedule is not None:
+            total = self.num_epochs * self.sampler.iterations_per_epoch
+            apply_schedule(state, self.schedule, total, self.lr_decay, lr_limit(self.model.params))
+        params, hooks, updater = self.model.params, self.gradient_hooks, self.updater
+        in_product = updater if isinstance(updater, InProduct) else None
+        net = getattr(self.model, "net", None)
+        with watch_layers(net) if check and isinstance(net, Module) else nullcontext():
+            if self._explicit:
+                loss, dscores = self.model.forward_loss(X, y)
+                if in_product is not None:  # no weight may change before the loss is known to be finite
+                    loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
+                    in_product.arm(state.optim_configs)
+                # on one process nothing listens: no per-layer announcement to make
+                ready = None if type(hooks) is LocalGradients else hooks.ready
+                grads = self.model.backward(dscores, on_ready=ready)
+                if in_product is not None:
+                    in_product.disarm(grads)
+            else:
+                loss, grads = self.model.loss(X, y)
+        grads = hooks.finish(grads)
+        loss = add_penalties(self.regularizers, params, loss, grads, check)
+        if in_product is None:
+            loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
+        if check:
+            check_grads(self.model, {name: params[name] for name in grads}, grads)
+        updater.update(params, grads, state.optim_configs, check)
+        state.validated = True
+        state.loss_history.append(loss_value)
+        state.step_count += 1
+        return loss_value
+
+    def restore_best(self) -> None:
+        """Put the best parameters (and buffers) measured so far back into the model."""
+        state = self.training_state
+        restore_snapshot(self.model, state.best_params, state.best_buffers)
+
+    # -- accuracy ------------------------------------------------------------------------------
+    def check_accuracy(
+        self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
+    ) -> float:
+        """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
+        ``num_samples`` when given, computed in batches. X and y other than the trainer's own data are
+        checked first (:func:`~minifc.training.metrics.check_accuracy_inputs`)."""
+        if not any(X is t for t in self.data.values()):
+            check_accuracy_inputs(self.model, X, y)
+        measure = accuracy if self.parallel is None else self.parallel.accuracy
+        return measure(self.model, X, y, num_samples, batch_size, self.generator)
+
+    def evaluate(self) -> tuple[float, float]:
+        """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
+        histories and keep the parameters when validation accuracy is the best so far
+        (:func:`minifc.training.evaluate.evaluate`), between the callbacks' ``on_evaluate_begin`` and
+        ``on_evaluate_end``."""
+        if self.parallel is not None:
+            self.parallel.sync_buffers(self.model)
+        call_callbacks(self, "on_evaluate_begin")
+        try:
+            return evaluate(
+                self.training_state, self.model, self.data, self.check_accuracy, self.num_train_samples,
+                self.num_val_samples,
+            )  # fmt: skip
+        finally:
+            call_callbacks(self, "on_evaluate_end")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(
+        self,
+        resume: bool | str | os.PathLike | None = None,
+        time_limit: float | None = None,
+        return_best_params: bool = True,
+    ) -> Trainer:
+        """Train for ``num_epochs`` (minus those already done when resuming).
+
+        ``resume``: True resumes from ``checkpoint_path``; a path resumes from that file.
+        ``time_limit`` (seconds): stop before an iteration that would exceed it.
+        Returns self; the model holds the best parameters when ``return_best_params``.
+        """
+        if resume:
+            self.load_checkpoint(self.checkpoint_path if resume is True else resume)
+        if self.seed is not None and not resume and self.parallel is None:
+            torch.manual_seed(self.seed)
+        self.training_state.stopped_by_time_limit = False
+        call_callbacks(self, "on_train_begin")
+        run_epochs(self, time_limit)
+        call_callbacks(self, "on_train_end")
+        if return_best_params and self.best_params:
+            self.restore_best()
+        return self
+
+    def close(self) -> None:
+        """End a data-parallel run (like ``torch.distributed.destroy_process_group()``): every rank waits for the
+        others, then leaves the group the Trainer joined from torchrun's environment (one passed in as
+        ``distributed`` is left to its owner); a no-op for one process."""
+        if self.parallel is not None:
+            self.parallel.close()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume, as tensors and plain values only."""
+        return collect_state(self)
+
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``
+        (see :func:`minifc.training.state.save_trainer_checkpoint`)."""
+        return save_trainer_checkpoint(self, Path(path))
+
+    def load_checkpoint(self, path: str | os.PathLike | None) -> None:
+        """Restore everything :meth:`state` saved; training continues where it stopped. The whole file is
+        checked before anything changes (see :func:`minifc.training.state.load_trainer_checkpoint`)."""
+        if path is None:
+            raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
+        state, run_config = load_trainer_checkpoint(self, Path(path))
+        self.training_state = state  # replaced whole: nothing of the state before the resume is left
+        if self.run_config is None:
+            self.run_config = run_config
+        self.sampler.reset()
+        self._apply_given_learning_rate(Path(path))
+
+    # -- the learning rate ---------------------------------------------------------------------
+    def set_learning_rate(self, lr: float) -> None:
+        """Make ``lr`` every parameter's base learning rate from now on, as if the run had used it from the
+        start, and this Trainer's ``optim_config["learning_rate"]``: the next step's rate is
+        ``lr * lr_decay ** epoch`` (times the schedule's factor when there is one,
+        :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not finite, or
+        beyond the parameters' dtype within ``num_epochs``."""
+        lr = check_number(lr, "learning_rate", minimum=0.0)
+        dtype = next(iter(self.model.params.values())).dtype
+        check_lr_range(lr, self.lr_decay, self.num_epochs, dtype, "learning_rate", "lr_decay")
+        set_base_rate(self.training_state, lr, self.lr_decay)
+        self.optim_config["learning_rate"] = lr  # the rate this Trainer is configured with: a resume keeps it
+
+    def _apply_given_learning_rate(self, path: Path) -> None:
+        """A resume continues with the rate this Trainer was given in ``optim_config`` when it differs from
+        the run's, saying so (as ``minifc train --resume --lr`` notes it)."""
+        new = changed_rate(self.optim_config.get("learning_rate"), self.training_state.base_lr)
+        if new is not None:
+            warnings.warn(changed_rate_note(path, new, self.training_state.base_lr, self.schedule), stacklevel=3)
+            self.set_learning_rate(new)
