@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .errors import ShapeError, check_label_range, check_labels
-from .nn.grad_mode import no_grad  # also reached as minifc.functional.no_grad
+from .grad_mode import no_grad  # also reached as minifc.functional.no_grad
 
 __all__ = [
     "Linear",

@@ -15,7 +15,7 @@ import torch
 
 from .. import models
 from ..builder import build_net, mlp_layers
-from ..cli.commands.train_config import ConfigError, absolute_data, read_saved_config
+from ..config.train_config import ConfigError, absolute_data, read_saved_config
 from ..device import resolve_device
 from ..errors import CheckpointError
 from ..models import Classifier

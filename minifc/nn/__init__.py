@@ -1,4 +1,4 @@
-"""The Module graph: :class:`Parameter`, the layers (:mod:`.modules`), ``no_grad`` (:mod:`.grad_mode`), the
+"""The Module graph: :class:`Parameter`, the layers (:mod:`.modules`), the
 :class:`Classifier` contract (:mod:`.classifier`) and a model's summary (:mod:`.summary`).
 
 ``from minifc.nn import Linear`` is the public path of the layers."""

@@ -13,8 +13,8 @@ import torch
 
 from .. import functional as F
 from ..errors import ShapeError
+from ..grad_mode import no_grad
 from ..validate import check_float_dtype, check_number, check_positive_int
-from .grad_mode import no_grad
 from .parameter import Parameter
 
 __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Sequential"]

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..nn.grad_mode import no_grad
+from ..grad_mode import no_grad
 from ..validate import below
 from .rule import refuse_half, setup, shared_config, state, update_rule
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..nn.grad_mode import no_grad
+from ..grad_mode import no_grad
 from ..validate import below
 from .rule import setup, shared_config, state, update_rule
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..nn.grad_mode import no_grad
+from ..grad_mode import no_grad
 from .rule import ForeachForm, UpdateRule, setup, shared_config, update_rule
 
 __all__ = ["decoupled_weight_decay"]

@@ -20,8 +20,8 @@ import torch
 
 from ..device import resolve_device
 from ..errors import CheckpointError
+from ..grad_mode import no_grad
 from ..models import Classifier
-from ..nn.grad_mode import no_grad
 from ..nn.modules import Module
 from ..optim import check_config
 from ..registry.core import default_registry

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import minifc
 from minifc.cli import main
-from minifc.cli.commands.train_config import ConfigError
+from minifc.config.train_config import ConfigError
 from minifc.data import load_cifar10
 from minifc.errors import CheckpointError
 from minifc.training.integrity import CHECKSUM_KEY, state_checksum

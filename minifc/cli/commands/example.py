@@ -9,6 +9,7 @@ from typing import Any
 import click
 import torch
 
+from ...config.config_checks import MAX_SEED
 from ...device import resolve_device
 from ...errors import MinifcError, UnknownComponentError, UnsafePathError
 from ...experiments.example_options import ExampleOptions
@@ -16,7 +17,6 @@ from ...io.safe_files import check_regular_files
 from ...registry.core import default_registry
 from ...registry.specs import parse_value
 from .common import load_data, non_empty, os_error_message, print_table, write_json
-from .config_checks import MAX_SEED
 
 SUMMARY = "summary.json"
 MIN_BUDGET_S = 5.0

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
+from ...config.train_config import KEYS, absolute_data, read_saved_config, resolve, resume_changes, where_option
 from ...errors import MinifcError, UnsafePathError
 from ...io.run_folder import CHECKPOINT, CONFIG, RUN_FILES, check_run_files
 from ...io.set_aside import interrupted_message
 from ...training.state import stored_run_config
-from .train_config import KEYS, absolute_data, read_saved_config, resolve, resume_changes, where_option
 
 __all__ = ["CONFIG", "CHECKPOINT", "resumed_config"]
 

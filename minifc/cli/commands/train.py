@@ -9,15 +9,8 @@ from typing import Any
 
 import click
 
-from ...distributed.sampler import check_global_batch
-from ...errors import MinifcError
-from ...io.run_folder import CHECKPOINT
-from ...registry.components import PluginError
-from .common import non_empty
-from .config_checks import MAX_SEED
-from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
-from .resume_config import resumed_config
-from .train_config import (
+from ...config.config_checks import MAX_SEED
+from ...config.train_config import (
     KEYS,
     ConfigError,
     absolute_data,
@@ -28,6 +21,13 @@ from .train_config import (
     to_toml,
     where_option,
 )
+from ...distributed.sampler import check_global_batch
+from ...errors import MinifcError
+from ...io.run_folder import CHECKPOINT
+from ...registry.components import PluginError
+from .common import non_empty
+from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
+from .resume_config import resumed_config
 from .train_run import check_folder, run
 
 DEFAULT_OUT = "runs/train"

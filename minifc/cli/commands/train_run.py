@@ -18,6 +18,7 @@ from typing import Any
 import click
 import torch
 
+from ...config.train_config import build_schedule, saved_form
 from ...device import resolve_device
 from ...errors import CheckpointError, MinifcError, UnsafePathError
 from ...io.checkpoint import clean_stale_temps
@@ -43,7 +44,6 @@ from .common import load_data, os_error_message, print_table, write_json
 from .memory import INPUT_DIM, allocation_message, check_model_memory
 from .resume_notes import epochs_note
 from .run_reports import plot_run, write_history
-from .train_config import build_schedule, saved_form
 
 
 class _Finished(Exception):
@@ -66,7 +66,7 @@ def run(
     now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
     one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
-    (:func:`~minifc.cli.commands.train_config.saved_form`). Errors become one-line click errors. In a
+    (:func:`~minifc.config.train_config.saved_form`). Errors become one-line click errors. In a
     data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
     beside it."""
     if not _is_main_rank():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from minifc.nn.grad_mode import no_grad
+from minifc.grad_mode import no_grad
 from minifc.optim import adam, decoupled_weight_decay, setup, state, update_rule
 from minifc.validate import below  # bounds: a pair is closed, below(1.0) is [0, 1)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from ... import optim
-from ...errors import MinifcError, closest
-from ...registry.components import PluginError
-from ...registry.core import default_registry
-from ...validate import check_lr_range
+from .. import optim
+from ..errors import MinifcError, closest
+from ..registry.components import PluginError
+from ..registry.core import default_registry
+from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
     MAX_SEED,

@@ -8,10 +8,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...errors import MinifcError, closest
-from ...optim import schedules
-from ...registry.specs import parse_spec
-from ...validate import Interval
+from ..errors import MinifcError, closest
+from ..optim import schedules
+from ..registry.specs import parse_spec
+from ..validate import Interval
 
 
 class ConfigError(MinifcError, ValueError):
@@ -95,7 +95,7 @@ def text(optional: bool = False, choices: tuple[str, ...] = ()) -> Callable[[Any
 
 def folder_path(value: Any, where: str) -> str | None:
     """A folder path as given, ``~`` expanded and normalized (``a/./b/`` is ``a/b``): a relative path stays
-    relative (to the current folder on the command line; :func:`~minifc.cli.commands.train_config.load_config_file`
+    relative (to the current folder on the command line; :func:`~minifc.config.train_config.load_config_file`
     makes a file's relative to the file's folder); None or "" gives None."""
     if value is None or value == "":
         return None
