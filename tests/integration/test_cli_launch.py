@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,10 @@ def test_a_failing_rank_is_one_error_line_and_one_line_naming_the_rank(tmp_path)
     done = _run(*args(tmp_path / "no-data", tmp_path / "run", "--batch-size", "40"))
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr
-    assert done.stderr.count("Error: no CIFAR-10 found") == 1, done.stderr
+    # one rank's error, once: rank 0's, or (when another rank failed first and the launcher stopped rank 0
+    # before it reported) that rank's, prefixed with it
+    assert done.stderr.count("no CIFAR-10 found") == 1, done.stderr
+    assert re.search(r"^Error: (rank \d+: )?no CIFAR-10 found", done.stderr, re.M), done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("minifc: rank "), done.stderr
     assert "of 2 exited with code 1" in done.stderr
 
