@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..io.safe_files import file_kind
 from .decoded_cache import cache_path, fingerprint, is_inside, load_cache, save_cache
 from .errors import DataError, first_line
 from .image_decode import decode_images
@@ -194,18 +195,9 @@ def _scan(folder: str) -> tuple[list[ImageFile], list[str]]:
         elif is_image:
             if not stat.S_ISREG(st.st_mode):
                 raise DataError(
-                    f"{entry.path} is {_kind(st.st_mode)}, not an image file; remove it or move it out of the "
+                    f"{entry.path} is {file_kind(st.st_mode)}, not an image file; remove it or move it out of the "
                     "image folder"
                 )
             images.append(ImageFile(entry.path, st.st_size, st.st_mtime_ns))
     return images, subfolders
 
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"

@@ -25,6 +25,7 @@ from typing import BinaryIO, NoReturn
 from ..errors import UnsafePathError
 
 __all__ = [
+    "file_kind",
     "check_regular",
     "check_regular_files",
     "write_atomic",
@@ -42,11 +43,12 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for messages: "a folder", "a named pipe (FIFO)", ..."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     if stat.S_ISSOCK(mode):
@@ -65,7 +67,7 @@ def _refusal(path: Path, mode: int, what: str) -> UnsafePathError:
             f"(the link's target is left untouched); remove the link, or use another folder"
         )
     return UnsafePathError(
-        f"refusing to use the {what} {path}: it is {_kind(mode)}, not a regular file; remove it, or use "
+        f"refusing to use the {what} {path}: it is {file_kind(mode)}, not a regular file; remove it, or use "
         f"another folder"
     )
 

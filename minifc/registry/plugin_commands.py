@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import click
+import pluggy
 
+from .components import PluginInfo
 from .plugin_hooks import args_for, naming_interrupts
 
-if TYPE_CHECKING:
-    from .core import Registry
+
+class Registry(Protocol):
+    """What adding plugin commands needs of a :class:`minifc.registry.core.Registry` (a Protocol here, so
+    this module does not import the registry that imports it)."""
+
+    pm: pluggy.PluginManager
+    plugins: dict[str, PluginInfo]
+
+    def load(self) -> None: ...
+
+    def fail_late(self, plugin: Any, name: str, reason: str, exc: BaseException | None) -> None: ...
 
 __all__ = ["add_plugin_commands", "guard_command"]
 

@@ -17,12 +17,28 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-if TYPE_CHECKING:  # the callbacks receive the Trainer that calls them
-    from .trainer import Trainer
+
+class Trainer(Protocol):
+    """What a callback reads and writes on the :class:`minifc.training.trainer.Trainer` that calls it (a
+    Protocol here, so this module does not import the Trainer that imports it)."""
+
+    model: Any  # the trained model: ``params`` and ``loss(X, y=None)``, a Classifier or the like
+    epoch: int
+    num_epochs: int
+    step_count: int
+    loss_history: list[float]
+    train_acc_history: list[float]
+    val_acc_history: list[float]
+    elapsed: float
+    stop_training: bool
+    stopped_by_time_limit: bool
+
+    @property
+    def iterations_per_epoch(self) -> int: ...
 
 __all__ = ["Callback", "EarlyStopping", "ProgressBar", "EpochLog", "standard_callbacks"]
 

@@ -9,16 +9,13 @@ averaged weights'. Training itself goes on from the raw weights.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..nn.modules import Module
 from ..validate import check_int, check_number
-from .callbacks import Callback
-
-if TYPE_CHECKING:  # the callbacks receive the Trainer that calls them
-    from .trainer import Trainer
+from .callbacks import Callback, Trainer
 
 __all__ = ["EMA"]
 
