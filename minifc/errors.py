@@ -52,6 +52,10 @@ class CheckpointError(MinifcError, RuntimeError):
         super().__init__(f"{reason}{advice}")
 
 
+class MissingExtraError(MinifcError, ImportError):
+    """An optional dependency is not installed; the message says which ``pip install 'minifc[extra]'``."""
+
+
 class UnsafePathError(MinifcError, OSError):
     """A file minifc would write, lock or move is a symbolic link or not a regular file (a FIFO, a device,
     a folder): refused, naming it, and never followed."""

@@ -8,9 +8,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import MinifcError, closest
-from ..optim import schedules
+from ..errors import MinifcError
+from ..registry.core import default_registry
 from ..registry.specs import parse_spec
+from ..training.named_kinds import resolve_schedule
 from ..validate import Interval
 
 
@@ -151,16 +152,11 @@ def component_spec(value: Any, where: str, what: str) -> dict[str, Any]:
 
 
 def schedule_spec(value: Any, where: str) -> dict[str, Any] | None:
-    """A schedule by name (``"warmup_cosine:warmup_fraction=0.1"`` or a table) -> ``{"name": ..., **options}``."""
+    """A schedule by name (``"warmup_cosine:warmup_fraction=0.1"`` or a table) -> ``{"name": ..., **options}``
+    (the name and options are checked against the registry by :func:`build_schedule`)."""
     if value is None or value == "":
         return None
-    spec = component_spec(value, where, "a schedule")
-    name = spec["name"]
-    if name not in SCHEDULES:
-        guess = closest(name, SCHEDULES)
-        hint = f"; did you mean {guess!r}?" if guess else ""
-        raise ConfigError(f"{where}: unknown schedule {name!r}{hint} Known schedules: {', '.join(SCHEDULES)}")
-    return spec
+    return component_spec(value, where, "a schedule")
 
 
 def regularizer_list(value: Any, where: str) -> list[dict[str, Any]]:
@@ -174,32 +170,25 @@ def regularizer_list(value: Any, where: str) -> list[dict[str, Any]]:
     return [component_spec(v, f"{where}[{i}]", "a regularizer") for i, v in enumerate(value)]
 
 
-#: the schedules a configuration can name (minifc.optim.schedules); a table's other keys are the options
-SCHEDULES = ("constant", "warmup_cosine")
+#: the built-in schedules (plugins add others: ``minifc plugins`` lists them)
+SCHEDULES = ("constant", "warmup_cosine", "step", "exponential")
 
 
 def build_schedule(config: Mapping[str, Any]) -> Callable[[int, int], float] | None:
-    """The schedule function a resolved configuration's ``schedule`` names, or None.
-
-    ``constant`` takes no options; ``warmup_cosine`` takes ``warmup_fraction`` in [0, 1) and
-    ``final_factor`` >= 0 (the factor at the last step; a negative one would make the learning rate negative).
-    """
-    spec = config.get("schedule")
-    if spec is None:
-        return None
-    name = spec["name"]
-    options = {k: v for k, v in spec.items() if k != "name"}
-    known = {"constant": (), "warmup_cosine": ("warmup_fraction", "final_factor")}[name]
-    for key, value in options.items():
-        if key not in known:
-            guess = closest(key, known)
-            hint = f"; did you mean {guess!r}?" if guess else ""
-            raise ConfigError(f"schedule {name!r} has no option {key!r}{hint} It takes {', '.join(known) or 'none'}")
-        high = 1.0 if key == "warmup_fraction" else None
-        number(0.0, high, high_open=True)(value, f"schedule {name!r}: {key}")
-    if name == "constant":
-        return schedules.constant
+    """The schedule function a resolved configuration's ``schedule`` names (a registered schedule, its
+    options checked, built for ``epochs``), or None."""
     try:
-        return schedules.warmup_cosine(**options)
-    except ValueError as e:
-        raise ConfigError(f"schedule {e}") from None
+        return resolve_schedule(config.get("schedule"), default_registry().component, int(config.get("epochs") or 1))
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def callback_list(value: Any, where: str) -> list[dict[str, Any]]:
+    """Callbacks (specs or tables, one or a list) -> ``[{"name": ..., **options}, ...]``."""
+    if value is None:
+        return []
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise bad_value(where, 'a list of callbacks ("name:key=value" strings or tables)', value)
+    return [component_spec(v, f"{where}[{i}]", "a callback") for i, v in enumerate(value)]

@@ -23,6 +23,7 @@ from .. import optim
 from ..errors import MinifcError, closest
 from ..registry.components import PluginError
 from ..registry.core import default_registry
+from ..registry.options import checked_options
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -31,6 +32,7 @@ from .config_checks import (
     ConfigError,
     bad_value,
     build_schedule,
+    callback_list,
     component_spec,
     describe,
     folder_path,
@@ -89,6 +91,7 @@ KEYS: dict[str, Key] = {
     "schedule": Key(None, schedule_spec, "update rule", unset="none: lr_decay per epoch only"),
     "regularizers": Key([], regularizer_list, "update rule"),
     "ema": Key(0.0, number(0.0, 1.0, high_open=True), "update rule"),
+    "callbacks": Key([], callback_list, "update rule"),
     # data
     "data": Key(None, folder_path, "data", unset="$MINIFC_DATA, then the cache"),
     "num_train": Key(None, integer(1, optional=True), "data", unset="all training images"),
@@ -113,7 +116,7 @@ def _flag(value: Any, where: str) -> bool:
 
 def where_option(key: str) -> str:
     """How the command line spells ``key``: ``--batch-size``."""
-    spelled = {"regularizers": "regularizer", "update_rule_options": "update-rule"}  # adam:beta1=0.9
+    spelled = {"regularizers": "regularizer", "callbacks": "callback", "update_rule_options": "update-rule"}
     return "--" + spelled.get(key, key.replace("_", "-"))
 
 
@@ -273,7 +276,7 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule", "ema"}  # added after the first config.json format
+    optional = {"update_rule_options", "schedule", "ema", "callbacks"}  # added after the first config.json format
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(
@@ -339,6 +342,12 @@ def _check_regularizers(config: dict[str, Any]) -> None:
         default_registry().component("regularizer", spec["name"])
 
 
+def _check_callbacks(config: dict[str, Any]) -> None:
+    for spec in config["callbacks"]:
+        component = default_registry().component("callback", spec["name"])
+        checked_options(component, {k: v for k, v in spec.items() if k != "name"})
+
+
 def _check_norm(config: dict[str, Any]) -> None:
     if config["norm"] is not None:
         default_registry().component("layer", config["norm"])
@@ -361,6 +370,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule_options", _check_rule_options),
     ("regularizers", _check_regularizers),
     ("norm", _check_norm),
+    ("callbacks", _check_callbacks),
     ("schedule", build_schedule),
     ("lr", _check_lr_in_dtype),
     ("lr_decay", _check_decay_in_dtype),

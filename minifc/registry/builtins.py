@@ -3,9 +3,15 @@ classic examples register in :mod:`minifc.experiments.classic_examples`)."""
 
 from __future__ import annotations
 
+import math
+
 from .. import functional as F
 from .. import nn, optim
-from ..optim import regularizers
+from ..optim import regularizers, schedules
+from ..training.callbacks import EarlyStopping
+from ..training.ema import EMA
+from ..training.tensorboard import TensorBoard
+from ..validate import Interval, below
 from .hookspecs import Register, hookimpl
 
 
@@ -42,3 +48,48 @@ def minifc_register_regularizers(register: Register) -> None:
         defaults=dict(regularizers.L2_DEFAULTS),
     )
 
+
+
+@hookimpl
+def minifc_register_schedules(register: Register) -> None:
+    register("constant", schedules.constant_schedule, description="factor 1 throughout")
+    register(
+        "warmup_cosine",
+        schedules.warmup_cosine,
+        description="linear warm-up over warmup_fraction of the steps, then cosine decay to final_factor",
+        bounds={"warmup_fraction": below(1.0)},
+    )
+    register(
+        "step",
+        schedules.step_decay,
+        description="gamma ** (epoch // step_size): times gamma every step_size epochs (StepLR)",
+        bounds={"step_size": (1, math.inf), "gamma": Interval(0.0, 1.0, low_open=True)},
+    )
+    register(
+        "exponential",
+        schedules.exponential_decay,
+        description="gamma ** (step / steps_per_epoch): times gamma per epoch, smoothly",
+        bounds={"gamma": Interval(0.0, 1.0, low_open=True)},
+    )
+
+
+@hookimpl
+def minifc_register_callbacks(register: Register) -> None:
+    register(
+        "early_stopping",
+        EarlyStopping,
+        description="stop when validation accuracy has not improved by min_delta for patience epochs",
+        bounds={"patience": (1, math.inf)},
+    )
+    register(
+        "ema",
+        EMA,
+        description="evaluate an exponential moving average of the weights (decay per step)",
+        bounds={"decay": below(1.0), "every": (1, math.inf)},
+    )
+    register(
+        "tensorboard",
+        TensorBoard,
+        description="TensorBoard scalars and hyper-parameters (pip install 'minifc[tensorboard]')",
+        check_config={"log_dir": None},
+    )

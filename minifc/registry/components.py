@@ -15,6 +15,7 @@ from ..validate import check_bounds
 __all__ = [
     "KINDS",
     "BUILTIN",
+    "FACTORY_KINDS",
     "REGULARIZER_STAGES",
     "REGULARIZER_TARGETS",
     "PluginError",
@@ -34,9 +35,13 @@ KINDS = {
     "loss": "minifc_register_losses",
     "update_rule": "minifc_register_update_rules",
     "regularizer": "minifc_register_regularizers",
+    "schedule": "minifc_register_schedules",
+    "callback": "minifc_register_callbacks",
     "example": "minifc_register_examples",
 }
 BUILTIN = "builtins"
+#: kinds whose component is a factory called with the user's options (``obj(**options)``)
+FACTORY_KINDS = ("schedule", "callback")
 
 #: regularizer metadata: allowed values, the first one being the default
 REGULARIZER_STAGES = ("loss", "update")
@@ -45,6 +50,8 @@ REGULARIZER_TARGETS = ("weights", "all")
 
 #: the class attribute that names the plugin which registered a layer class (set by the registry)
 _PROVIDER_ATTR = "_minifc_provider"
+#: the kinds whose registered classes are marked (their errors name the plugin)
+_MARKED_KINDS = ("layer", "callback")
 
 
 class PluginError(MinifcError, RuntimeError):
@@ -86,21 +93,22 @@ Lookup = Callable[[str, str], Component]
 
 
 def mark_provider(component: Component) -> None:
-    """Name the plugin of a registered layer class on the class itself, so that an error raised in one
-    of its layers can name the plugin without a registry at hand (:func:`registered_provider`)."""
-    if component.kind == "layer" and inspect.isclass(component.obj):
+    """Name the plugin of a registered layer or callback class on the class itself, so that an error raised
+    in one of its instances can name the plugin without a registry at hand (:func:`registered_provider`)."""
+    if component.kind in _MARKED_KINDS and inspect.isclass(component.obj):
         setattr(component.obj, _PROVIDER_ATTR, component.provider)
 
 
 def unmark_provider(component: Component) -> None:
     """Undo :func:`mark_provider` (the component's plugin failed late)."""
     cls = component.obj
-    if component.kind == "layer" and inspect.isclass(cls) and vars(cls).get(_PROVIDER_ATTR) == component.provider:
+    if component.kind in _MARKED_KINDS and inspect.isclass(cls) and vars(cls).get(_PROVIDER_ATTR) == component.provider:
         delattr(cls, _PROVIDER_ATTR)
 
 
 def registered_provider(cls: type) -> str | None:
-    """'plugin (distribution version)' that registered ``cls`` itself (not a base class) as a layer, or None."""
+    """'plugin (distribution version)' that registered ``cls`` itself (not a base class) as a layer or a
+    callback, or None."""
     provider = vars(cls).get(_PROVIDER_ATTR)
     return provider if isinstance(provider, str) else None
 
@@ -147,6 +155,9 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         raise PluginError(f"{what} must be callable, got {type(obj).__name__}")
     if "description" in metadata and not isinstance(metadata["description"], str):
         raise PluginError(f"{what}: description must be a string")
+    if kind in FACTORY_KINDS:
+        _validate_options(what, obj, metadata)
+        return
     if kind == "layer":
         if inspect.isclass(obj) and not issubclass(obj, Module):
             raise PluginError(f"{what}: a layer class must subclass minifc.nn.Module, and {obj.__name__} does not")
@@ -188,6 +199,19 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
             check_bounds(metadata.get("bounds"), what)
         except ValueError as e:
             raise PluginError(str(e)) from None
+
+
+def _validate_options(what: str, obj: Any, metadata: dict[str, Any]) -> None:
+    """A factory kind's declared options: ``defaults`` a dict, ``bounds`` in minifc.validate's convention."""
+    declared = metadata.get("defaults")
+    if declared is not None:
+        if not isinstance(declared, Mapping):
+            raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
+        metadata["defaults"] = dict(declared)
+    try:
+        check_bounds(metadata.get("bounds"), what)
+    except ValueError as e:
+        raise PluginError(str(e)) from None
 
 
 def _accepts_positional(obj: Any, n: int) -> bool:

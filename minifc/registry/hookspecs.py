@@ -29,7 +29,8 @@ specs such as ``"dropout:p=0.5"``). Metadata every kind understands:
   on purpose. Without it, two different objects under one name is an error naming both providers
   (the same object registered twice is harmless).
 - ``description="..."``: one line shown by ``minifc plugins``.
-- ``check_kwargs={...}`` (layers) / ``check_config={...}`` (update rules, regularizers): the
+- ``check_kwargs={...}`` (layers) / ``check_config={...}`` (update rules, regularizers, schedules,
+  callbacks): the
   arguments ``minifc check`` uses, when the defaults are not enough to exercise the component.
 
 A plugin that fails (import error, exception in a hook, a hook with unknown arguments, a component
@@ -39,7 +40,8 @@ distribution, entry point and error; minifc and the other plugins keep working. 
 entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built-ins always load).
 
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
-rmsprop, adam, l2, and the examples two-layer, overfit, sgd-momentum, update-rules, dropout) are
+rmsprop, adam, l2, the schedules constant, warmup_cosine, step and exponential, the callbacks
+early_stopping, ema and tensorboard, and the examples two-layer, overfit, sgd-momentum, update-rules, dropout) are
 registered through these same hooks by ``minifc.registry.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.
@@ -141,6 +143,42 @@ def minifc_register_regularizers(register: Register) -> None:
     ``minifc check`` compares dpenalty with the numeric gradient of the penalty (stage "loss") or
     checks that next_w keeps w's shape, dtype and device and is finite (stage "update"), with the
     defaults (zero-valued numbers set to 0.1) or ``check_config``.
+    """
+
+
+@hookspec
+def minifc_register_schedules(register: Register) -> None:
+    """Register learning-rate schedules: ``obj(**options) -> schedule``, a factory whose result is called
+    as ``schedule(step, total_steps) -> factor`` (a finite number >= 0 multiplying the base learning rate;
+    ``step`` counts from 0 over the whole run, ``total_steps = num_epochs * iterations_per_epoch``).
+
+    The schedule must be a pure function of its arguments (a resumed run calls it again from the step
+    it stopped at). A factory that accepts the keyword ``num_epochs`` is given the run's number of
+    epochs, so an epoch-based schedule knows the epoch of a step: ``step // (total_steps // num_epochs)``.
+    Options are declared by ``defaults={...}`` metadata (else the factory's keyword defaults) and
+    ``bounds={key: (low, high)}`` (closed, as for update rules; default ``>= 0``); users name them as
+    ``"step:step_size=2,gamma=0.5"`` (``Trainer(schedule=...)``, ``minifc train --schedule``, the
+    configuration key ``schedule``).
+
+    ``minifc check`` builds it with its defaults (or ``check_config``) and checks that every factor
+    of a 10-epoch, 1,000-step run is a finite number > 0 and the same when asked twice.
+    """
+
+
+@hookspec
+def minifc_register_callbacks(register: Register) -> None:
+    """Register training callbacks: ``obj(**options) -> callback``, usually a
+    :class:`minifc.training.callbacks.Callback` subclass. The callback's ``on_train_begin``,
+    ``on_epoch_begin``, ``on_step_end``, ``on_epoch_end``, ``on_train_end``, ``on_evaluate_begin`` and
+    ``on_evaluate_end`` methods (any of them) are called with the Trainer.
+
+    Options are declared as for schedules (``defaults`` metadata, else the factory's keyword defaults;
+    ``bounds``). Users name them as ``"early_stopping:patience=3"`` in ``Trainer(callbacks=[...])``,
+    ``minifc train --callback`` (repeatable) and the configuration key ``callbacks``. A callback that
+    raises stops the run with an error naming it and its plugin; the last checkpoint stays as it was.
+
+    ``minifc check`` builds it with its defaults (or ``check_config``) and checks that every ``on_*``
+    attribute it has is callable with the trainer.
     """
 
 

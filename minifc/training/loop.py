@@ -17,6 +17,7 @@ from ..io.checkpoint import non_finite
 from .callbacks import Callback
 from .data_parallel import DataParallel
 from .divergence import raise_divergence
+from .named_kinds import callback_failure
 from .run_state import TrainingState
 from .schedule import check_learning_rates, lr_limit
 
@@ -62,7 +63,13 @@ def call_callbacks(trainer: EpochLoop, hook: str) -> None:
     for cb in trainer.callbacks:
         method = getattr(cb, hook, None)
         if method is not None:
-            method(trainer)
+            try:
+                method(trainer)
+            except Exception as e:
+                failure = callback_failure(cb, hook, trainer.training_state, trainer.checkpoint_path, e)
+                if failure is None:
+                    raise
+                raise failure from e
             limit = lr_limit(trainer.model.params)
             check_learning_rates(trainer.training_state, limit, f"callback {type(cb).__name__}.{hook}")
 
@@ -103,7 +110,14 @@ def run_epochs(trainer: EpochLoop, time_limit: float | None) -> None:
                     prev = now
                 trainer.step()
                 for hook in hooks:
-                    hook(trainer)
+                    try:  # next to free unless it raises
+                        hook(trainer)
+                    except Exception as e:
+                        failure = callback_failure(getattr(hook, "__self__", hook), "on_step_end", state,
+                                                   trainer.checkpoint_path, e)  # fmt: skip
+                        if failure is None:
+                            raise
+                        raise failure from e
                     check_learning_rates(state, limit, hook)
                 if state.stop_training:
                     break

@@ -42,6 +42,7 @@ from .inputs import (
 )
 from .loop import call_callbacks, run_epochs
 from .metrics import accuracy, check_accuracy_inputs
+from .named_kinds import resolve_callbacks, resolve_schedule
 from .options import TrainerOptions
 from .regularize import add_penalties, resolve_regularizers
 from .run_state import StateField, TrainingState
@@ -64,14 +65,14 @@ class Trainer:
         optim_config: hyper-parameters given to every parameter's config (e.g. learning_rate).
         regularizers: a list of names or specs, e.g. ``["l1", {"name": "max_norm", "max_norm": 3.0}]``.
         lr_decay: learning rate multiplier applied after every epoch.
-        schedule: ``schedule(step, total_steps) -> factor`` (>= 0) on the base learning rate per step,
-            e.g. ``minifc.optim.schedules.warmup_cosine(0.05)``.
+        schedule: a registered name with options (``"step:step_size=2,gamma=0.5"``) or a function
+            ``schedule(step, total_steps) -> factor`` (>= 0) on the base learning rate per step.
         batch_size, num_epochs: minibatch size and number of epochs.
         device: ``"auto"`` (cuda, mps, cpu), or any torch device; model and data move there once.
         seed: seeds minibatch order, subsampling and, when training starts, torch's global RNG
             (dropout masks). Seed the model's initialisation with :func:`minifc.seed_everything`.
-        callbacks: objects with ``on_*`` methods (see :mod:`minifc.training.callbacks`), called in order after
-            the Trainer's own progress bar and epoch log.
+        callbacks: objects with ``on_*`` methods (see :mod:`minifc.training.callbacks`) or registered names
+            (``"early_stopping:patience=3"``), called in order after the Trainer's own progress bar and epoch log.
         sampling: ``"shuffle"`` (a permutation per epoch), ``"subset"`` (each step the first
             ``batch_size`` of a fresh permutation, the EECS 498 Solver's way) or ``"replacement"``
             (CS231n's); see :mod:`minifc.training.sampler` (the batch lives in a reused buffer).
@@ -133,7 +134,7 @@ class Trainer:
         device: str | torch.device | None = "auto",
         seed: int | None = None,
         callbacks: Iterable[Any] | None = None,
-        schedule: Callable[[int, int], float] | None = None,
+        schedule: str | Mapping[str, Any] | Callable[[int, int], float] | None = None,
         sampling: str = "shuffle",
         num_train_samples: int | None = 1000,
         num_val_samples: int | None = None,
@@ -168,7 +169,7 @@ class Trainer:
         self.seed = check_int(seed, "seed", minimum=0, optional=True)
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
-        self.schedule = check_schedule(schedule)
+        self.schedule = check_schedule(resolve_schedule(schedule, lookup, self.num_epochs))
         dtype = next(iter(self.model.params.values())).dtype
         lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool):
@@ -182,7 +183,7 @@ class Trainer:
         self.fused = bool(fused) and bool(fuse_updates)
         self.update_in_product = bool(update_in_product) and bool(fuse_updates)
         main = self.parallel is None or self.parallel.is_main
-        self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
+        self.callbacks = [*standard_callbacks(verbose and main, progress), *resolve_callbacks(callbacks, lookup)]
 
         move_model(self.model, self.device)
         self.data = prepare_data(data, dtype, self.device)

@@ -13,6 +13,8 @@ _PLURAL = {
     "loss": "losses",
     "update_rule": "update rules",
     "regularizer": "regularizers",
+    "schedule": "schedules",
+    "callback": "callbacks",
     "example": "examples",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}

@@ -69,7 +69,8 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     "--schedule",
     default=None,
     metavar="NAME[:k=v,...]",
-    help="Learning-rate factor per step: constant, or warmup_cosine[:warmup_fraction=0.05,final_factor=0].",
+    help="Learning-rate factor per step, a registered schedule (plugins included): constant, "
+    "warmup_cosine[:warmup_fraction=0.05,final_factor=0], step[:step_size=1,gamma=0.1], exponential[:gamma=0.95].",
 )
 @click.option("--reg", type=float, default=0.0, show_default=True, help="Classic L2 strength: reg * sum(W**2).")
 @click.option(
@@ -87,6 +88,19 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     metavar="DECAY",
     help="Evaluate (and keep) an exponential moving average of the weights with this decay per step, "
     "e.g. 0.999 (0: off).",
+)
+@click.option(
+    "--callback",
+    "callbacks",
+    multiple=True,
+    metavar="NAME[:k=v,...]",
+    help="Registered callback (plugins included), repeatable, e.g. --callback early_stopping:patience=3.",
+)
+@click.option(
+    "--tensorboard",
+    default=None,
+    metavar="DIR",
+    help="Log to TensorBoard in DIR (the callback tensorboard:log_dir=DIR; pip install 'minifc[tensorboard]').",
 )
 @click.option("--weight-scale", type=float, default=1e-2, show_default=True, help="Std of the initial weights.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
@@ -162,6 +176,7 @@ def _train(
     launching = nproc_per_node is not None and not under_launcher()
     # notes are printed once: by the process that launches the ranks, else by rank 0
     notes = not under_launcher() or (rank() == 0 and ERRORS_VAR not in os.environ)
+    tensorboard = options.pop("tensorboard")
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
     try:
         given = check_values(explicit, "command line", file=False)
@@ -174,6 +189,9 @@ def _train(
     requested = {**from_file, **given}
     sources = {key: f"{config_file}: key {key!r}" for key in from_file}
     sources.update({key: where_option(key) for key in given})
+    if tensorboard is not None:  # a shortcut: one more callback, after those of the file or --callback
+        requested["callbacks"] = [*requested.get("callbacks", []), {"name": "tensorboard", "log_dir": tensorboard}]
+        sources.setdefault("callbacks", "--tensorboard")
     run_dir = Path(out if ctx.get_parameter_source("out") in _EXPLICIT else requested.get("out", DEFAULT_OUT))
     quiet = quiet if ctx.get_parameter_source("quiet") in _EXPLICIT else bool(requested.get("quiet", False))
     requested, data_relative = absolute_data({k: v for k, v in requested.items() if k in KEYS})

@@ -18,7 +18,7 @@ from typing import Any
 import click
 import torch
 
-from ...config.train_config import build_schedule, saved_form
+from ...config.train_config import saved_form
 from ...device import resolve_device
 from ...errors import CheckpointError, MinifcError, UnsafePathError
 from ...io.checkpoint import clean_stale_temps
@@ -308,13 +308,13 @@ def _build(
         optim_config=optim_config,
         regularizers=[dict(spec) for spec in config["regularizers"]],
         lr_decay=config["lr_decay"],
-        schedule=build_schedule(config),
+        schedule=config["schedule"],  # a registered name with options: the Trainer builds it
         batch_size=config["batch_size"],
         num_epochs=config["epochs"],
         device=device,
         seed=config["seed"],
         checkpoint_path=out / CHECKPOINT,
-        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else [])],
+        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *config.get("callbacks", [])],
         verbose=not quiet,
     )
     trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
