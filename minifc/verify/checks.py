@@ -10,6 +10,7 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
 - regularizers, stage "loss": dpenalty against the numeric gradient of the penalty on w (6, 5)
   (and on a bias (5,) when ``applies_to="all"``), w left unchanged; stage "update": next_w keeps w's
   shape, dtype and device and is finite;
+- schedules and callbacks: :mod:`minifc.verify.check_kinds`;
 - update rules: 100 steps on ``f(w) = 0.5 * ||w - target||^2`` (w (6, 5), float64, the rule's
   defaults or ``check_config``): w keeps shape, dtype and device, floating-point state tensors are
   created like w, and f decreases; a rule's ``foreach``, ``fused`` and ``sink`` forms must give the
@@ -35,6 +36,7 @@ from ..nn.modules import Module
 from ..registry.components import Component, signature_accepts
 from ..registry.core import Registry, default_registry
 from .check_forms import check_rule_form
+from .check_kinds import check_callback_rows, check_schedule_rows
 
 __all__ = [
     "CheckResult",
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 #: the kinds ``minifc check`` verifies (examples are not: that would mean training)
-CHECKED_KINDS = ("layer", "loss", "update_rule", "regularizer")
+CHECKED_KINDS = ("layer", "loss", "update_rule", "regularizer", "schedule", "callback")
 
 TOLERANCE = 1e-6
 CHECK_DTYPE = torch.float64
@@ -106,7 +108,8 @@ def select_components(registry: Registry, names: Iterable[str] = ()) -> list[Com
     for name in wanted:
         if name not in known and name in examples:
             raise UnknownComponentError(
-                f"{name!r} is an example: `minifc check` verifies layers, losses, update rules and regularizers; "
+                f"{name!r} is an example: `minifc check` verifies layers, losses, update rules, regularizers, "
+                f"schedules and callbacks; "
                 f"run the example with `minifc example {name}`"
             )
         if name not in known:
@@ -149,6 +152,8 @@ def check_component(c: Component, tol: float = TOLERANCE, device: str | torch.de
         "loss": _check_loss,
         "regularizer": _check_regularizer,
         "update_rule": _check_update_rule,
+        "schedule": _check_schedule,
+        "callback": _check_callback,
     }
     if c.kind not in checker:
         out.add("setup", None, False, f"{c.kind} components are not checked (kinds: {', '.join(checker)})")
@@ -158,6 +163,16 @@ def check_component(c: Component, tol: float = TOLERANCE, device: str | torch.de
     except Exception as e:  # noqa: BLE001 - a broken component is a failing row
         out.fail("setup", e)
     return out.rows
+
+
+def _check_schedule(out: _Rows, device: torch.device) -> None:
+    for row in check_schedule_rows(out.c):
+        out.add(*row)
+
+
+def _check_callback(out: _Rows, device: torch.device) -> None:
+    for row in check_callback_rows(out.c):
+        out.add(*row)
 
 
 def _generator(device: torch.device) -> torch.Generator:
