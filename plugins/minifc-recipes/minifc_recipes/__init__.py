@@ -1,6 +1,7 @@
 """minifc plugin: the strong fully-connected CIFAR-10 recipe, registered as the example ``best``
 (``minifc example best``; the function :func:`minifc_recipes.best.best`), and its components:
 
+- schedule ``one_cycle``: the one-cycle policy (:func:`one_cycle`);
 - loss ``softmax_smooth``: label-smoothed softmax cross-entropy (smoothing 0.1; other values with
   :func:`smoothed_softmax_loss`);
 - layers ``gelu`` and ``residual_mlp`` (pre-LayerNorm inverted-bottleneck residual block);
@@ -15,7 +16,10 @@
 
 from __future__ import annotations
 
+import math
+
 from minifc.registry.hookspecs import Register, hookimpl
+from minifc.validate import Interval
 
 from . import best
 from .budget import BudgetClock, FittedSchedule
@@ -26,7 +30,7 @@ from .mixup import MixUp
 from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca
 from .recipe import TIERS, Recipe
-from .schedules import warmup_cosine_steps
+from .schedules import one_cycle, warmup_cosine_steps
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
@@ -51,6 +55,7 @@ __all__ = [
     "Whitening",
     "fit_zca",
     "warmup_cosine_steps",
+    "one_cycle",
 ]
 
 
@@ -75,6 +80,20 @@ def minifc_register_losses(register: Register) -> None:
         "softmax_smooth",
         _default_smoothing_loss,
         description=f"softmax cross-entropy with label smoothing {DEFAULT_SMOOTHING}",
+    )
+
+
+@hookimpl
+def minifc_register_schedules(register: Register) -> None:
+    register(
+        "one_cycle",
+        one_cycle,
+        description="one-cycle policy: cosine up to the base rate over pct_start of the steps, then down",
+        bounds={
+            "pct_start": Interval(0.0, 1.0, low_open=True, high_open=True),
+            "div_factor": (1.0, math.inf),
+            "final_div_factor": (1.0, math.inf),
+        },
     )
 
 

@@ -13,6 +13,7 @@ from minifc_recipes import (
     GELU,
     ResidualMLP,
     fit_zca,
+    one_cycle,
     smoothed_softmax_loss,
     softmax_smooth,
     warmup_cosine_steps,
@@ -22,7 +23,9 @@ from minifc.builder import build_net
 from minifc.errors import LabelError, ShapeError
 from minifc.functional import softmax_loss
 from minifc.gradcheck import check_loss, check_module
-from minifc.testing import check_plugin, entry_point_installed, invoke_cli, plugin_registry
+from minifc.models import FullyConnectedNet
+from minifc.testing import check_plugin, entry_point_installed, invoke_cli, plugin_registry, use_registry
+from minifc.training.trainer import Trainer
 
 F64 = torch.float64
 
@@ -146,7 +149,7 @@ def test_build_net_by_name_and_registered_loss():
 
 def test_check_passes_in_process():
     rows = check_plugin(minifc_recipes, "recipes")  # raises, listing the failures, when a check fails
-    assert {r.component for r in rows} == {"gelu", "residual_mlp", "softmax_smooth"}  # examples are not run
+    assert {r.component for r in rows} == {"gelu", "residual_mlp", "softmax_smooth", "one_cycle"}  # not examples
 
 
 def test_cli_check_on_installed_entry_point():
@@ -192,3 +195,28 @@ def test_warmup_cosine_steps():
     for bad in (-1, 1.5):
         with pytest.raises(ValueError):
             warmup_cosine_steps(bad)
+
+
+@pytest.mark.parametrize("total", [37, 100])
+def test_one_cycle_matches_torch_one_cycle_lr(total):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=total, pct_start=0.25)
+    schedule = one_cycle(pct_start=0.25)
+    for step in range(total):
+        assert schedule(step, total) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        opt.step()
+        if step < total - 1:
+            ref.step()
+
+
+def test_one_cycle_by_name_in_a_trainer_and_refused_out_of_range():
+    data = {"X_train": torch.randn(20, 4), "y_train": torch.arange(20) % 3, "X_val": torch.randn(5, 4),
+            "y_val": torch.arange(5) % 3}  # fmt: skip
+    with use_registry(_registry()):
+        net = FullyConnectedNet([6], input_dim=4, num_classes=3)
+        trainer = Trainer(net, data, schedule="one_cycle:pct_start=0.5", optim_config={"learning_rate": 0.1},
+                          batch_size=10, num_epochs=2, device="cpu", verbose=False, seed=0)  # fmt: skip
+        trainer.train()
+        assert trainer.lr_history[-1] < 1e-3  # annealed to base / (div_factor * final_div_factor) at the end
+        with pytest.raises(ValueError, match=r"schedule 'one_cycle' \(recipes.*pct_start"):
+            Trainer(net, data, schedule="one_cycle:pct_start=1.0", device="cpu", verbose=False)
