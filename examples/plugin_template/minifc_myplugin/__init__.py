@@ -1,10 +1,11 @@
-"""minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax`` and the example
-``leaky-relu``, registered through minifc's hooks (see ``minifc/registry/hookspecs.py``).
+"""minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax``, the schedule
+``polynomial`` and the example ``leaky-relu``, registered through minifc's hooks (see ``minifc/registry/hookspecs.py``).
 
 Installed, minifc finds this module through the ``minifc.plugins`` entry point in ``setup.cfg``;
 ``minifc plugins`` lists it, ``minifc check myplugin`` verifies its components numerically, and the
 names work everywhere minifc takes a name: ``build_net(["linear:256", "leaky_relu"], ...)``,
-``Trainer(..., update_rule="adamax")``, ``minifc train --update-rule adamax``,
+``Trainer(..., update_rule="adamax", schedule="polynomial:power=2")``, ``minifc train --update-rule adamax
+--schedule polynomial``,
 ``minifc example leaky-relu``.
 """
 
@@ -15,9 +16,10 @@ from minifc import hookimpl
 from .example import leaky_relu_example
 from .layers import LeakyReLU
 from .rules import adamax
+from .schedules import polynomial
 
 __version__ = "0.2.0"
-__all__ = ["LeakyReLU", "adamax", "leaky_relu_example"]
+__all__ = ["LeakyReLU", "adamax", "polynomial", "leaky_relu_example"]
 
 
 @hookimpl
@@ -28,6 +30,16 @@ def minifc_register_layers(register):
 @hookimpl
 def minifc_register_update_rules(register):
     register("adamax", adamax, description="Adamax: Adam with the infinity norm")
+
+
+@hookimpl
+def minifc_register_schedules(register):
+    register(
+        "polynomial",
+        polynomial,
+        description="end_factor + (1 - end_factor) * (1 - step / total_steps) ** power",
+        bounds={"power": (0.0, 10.0), "end_factor": (0.0, 1.0)},  # closed ranges; default: >= 0
+    )
 
 
 @hookimpl

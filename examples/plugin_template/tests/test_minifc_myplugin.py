@@ -9,11 +9,12 @@ from pathlib import Path
 import minifc_myplugin as plugin
 import pytest
 import torch
-from minifc_myplugin import LeakyReLU, adamax
+from minifc_myplugin import LeakyReLU, adamax, polynomial
 
 from minifc.experiments.example_options import ExampleOptions
 from minifc.experiments.examples import run_example
 from minifc.gradcheck import check_module
+from minifc.models import FullyConnectedNet
 from minifc.testing import (
     check_component,
     check_plugin,
@@ -23,6 +24,7 @@ from minifc.testing import (
     synthetic_data,
     use_registry,
 )
+from minifc.training.trainer import Trainer
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +44,7 @@ DISTRIBUTION, ENTRY_POINT = package_names()
 
 def test_minifc_check_passes():
     rows = check_plugin(plugin, ENTRY_POINT)  # raises, listing every failing check
-    assert {r.component for r in rows} == {"leaky_relu", "adamax"}
+    assert {r.component for r in rows} == {"leaky_relu", "adamax", "polynomial"}
 
 
 def test_leaky_relu_matches_torch_and_its_numeric_gradient():
@@ -70,6 +72,31 @@ def test_adamax_matches_torch_optim():
         opt.step()
     torch.testing.assert_close(w, ref, rtol=1e-10, atol=1e-12)
     assert config["m"].dtype == w.dtype and config["t"] == 5
+
+
+def test_polynomial_matches_torch_polynomial_lr():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    ref = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=20, power=2.0)
+    schedule = polynomial(power=2.0)
+    for step in range(20):
+        assert schedule(step, 20) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+        opt.step()
+        ref.step()
+    assert polynomial(end_factor=0.1)(20, 20) == pytest.approx(0.1)
+
+
+def test_polynomial_by_name_in_a_trainer_with_its_options_checked():
+    data = synthetic_data(num_train=40, num_val=10, num_test=10, dim=5, num_classes=3)
+    with use_registry(plugin_registry(plugin, ENTRY_POINT)):
+        net = FullyConnectedNet([8], input_dim=5, num_classes=3)
+        trainer = Trainer(net, data, schedule="polynomial:power=2", optim_config={"learning_rate": 0.1},
+                          batch_size=10, num_epochs=2, device="cpu", verbose=False, seed=0)  # fmt: skip
+        trainer.train()
+        assert trainer.lr_history == pytest.approx([0.1 * (1 - 3 / 8) ** 2, 0.1 * (1 - 7 / 8) ** 2])
+        with pytest.raises(ValueError, match="polynomial.*power must be"):
+            Trainer(net, data, schedule="polynomial:power=-1", device="cpu", verbose=False)
+        with pytest.raises(ValueError, match="has no option 'pwr'; did you mean 'power'"):
+            Trainer(net, data, schedule="polynomial:pwr=2", device="cpu", verbose=False)
 
 
 def test_names_work_in_a_trainer_and_the_example_runs(tmp_path):
