@@ -94,6 +94,17 @@ def test_resume_with_more_epochs_says_the_schedule_is_refitted_and_the_learning_
     assert int.from_bytes(png[16:20], "big") == 1500  # three panels of 500 pixels: the learning rate has one
 
 
+def test_resume_with_more_epochs_keeps_an_epoch_based_schedule_as_it_was(tiny_cifar, tmp_path):
+    out = tmp_path / "step"
+    args = train_args(tiny_cifar, out, "--schedule", "step:gamma=0.5", "--lr", "0.01", "--num-train", "80")
+    assert invoke([*args, "--epochs", "2"]).exit_code == 0
+    result = invoke(["train", "--out", str(out), "--resume", "--epochs", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    note = [line for line in result.output.splitlines() if "--epochs changes" in line]
+    assert note == ["note: --epochs changes from 2 to 3 for the rest of this run"], result.output  # not refitted
+    assert json.loads((out / "history.json").read_text())["lr_history"] == [0.01, 0.005, 0.0025]
+
+
 def test_resuming_a_finished_run_changes_nothing_and_says_so(finished_run) -> None:
     before = snapshot(finished_run)
     result = invoke(["train", "--out", str(finished_run), "--resume"])

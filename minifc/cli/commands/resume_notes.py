@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...registry.core import default_registry
+from ...training.named_kinds import resolve_schedule
 from ...training.schedule import rate_at, schedule_factor
 
 __all__ = ["epochs_note"]
@@ -25,7 +27,10 @@ def epochs_note(trainer: Any, old_epochs: int, schedule: Mapping[str, Any] | Non
     if trainer.schedule is None or not trainer.base_lr:
         return note
     ipe, step = trainer.iterations_per_epoch, trainer.step_count
-    kept = schedule_factor(trainer.schedule, step, old_epochs * ipe)
+    # the run's plan: a named schedule built for the old number of epochs (an epoch-based one, such as
+    # step, reads its epoch from it and is not refitted)
+    old = resolve_schedule(schedule, default_registry().component, old_epochs) if schedule else trainer.schedule
+    kept = schedule_factor(old, step, old_epochs * ipe)
     refitted = schedule_factor(trainer.schedule, step, new_epochs * ipe)
     if kept == refitted:
         return note
