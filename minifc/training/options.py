@@ -43,7 +43,8 @@ class SamplingOptions:
 @dataclass(frozen=True)
 class OptimOptions:
     """How parameters are updated: the rule (a registered name or ``rule(w, dw, config)``), its config,
-    regularizers, ``lr_decay`` per epoch, a ``schedule(step, total_steps) -> factor``, and which faster
+    regularizers, ``lr_decay`` per epoch, a schedule (a registered name such as ``"step:gamma=0.5"``, or a
+    function ``schedule(step, total_steps) -> factor``), and which faster
     update forms it may take: ``fused`` (a rule's one-kernel form), ``update_in_product`` (sgd /
     sgd_momentum inside the weight-gradient product); ``fuse_updates=False`` (the older spelling) turns
     both off."""
@@ -52,7 +53,7 @@ class OptimOptions:
     optim_config: Mapping[str, Any] | None = None
     regularizers: Iterable[Any] | None = None
     lr_decay: float = 1.0
-    schedule: Callable[[int, int], float] | None = None
+    schedule: str | Mapping[str, Any] | Callable[[int, int], float] | None = None
     fuse_updates: bool = True
     fused: bool = True
     update_in_product: bool = True

@@ -88,7 +88,8 @@ class TensorBoard(Callback):
             return
         from torch.utils.tensorboard import SummaryWriter  # optional: imported only when the callback runs
 
-        self.writer = SummaryWriter(self.log_dir, purge_step=trainer.step_count or None)
+        # a resumed run: TensorBoard drops what a killed run logged after the checkpoint (steps > step_count)
+        self.writer = SummaryWriter(self.log_dir, purge_step=trainer.step_count + 1 if trainer.step_count else None)
 
     def on_step_end(self, trainer: Trainer) -> None:
         writer = self.writer

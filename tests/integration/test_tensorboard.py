@@ -113,3 +113,23 @@ def test_a_missing_tensorboard_package_is_one_line_naming_the_extra(tiny_cifar, 
     assert not out.exists() and not (tmp_path / "tb").exists()  # nothing was started
     rows = check_component("callback", "tensorboard")  # minifc check passes, saying what it could not check
     assert rows[0].passed and "pip install 'minifc[tensorboard]'" in rows[0].detail
+
+
+def test_a_resumed_run_continues_the_same_curves_without_the_killed_runs_extra_points(tmp_path):
+    pytest.importorskip("tensorboard", reason=NO_TENSORBOARD)
+    log_dir, path = tmp_path / "tb", tmp_path / "c.pt"
+    spec = f"tensorboard:log_dir={log_dir},every=step"
+    first = make_trainer(callbacks=[spec], checkpoint_path=path, num_epochs=1)
+    first.train()
+    killed = make_trainer(callbacks=[spec], checkpoint_path=path, num_epochs=2)
+    killed.load_checkpoint(path)
+    logger = killed.callbacks[0]
+    logger.on_train_begin(killed)
+    for _ in range(2):  # two steps of epoch 2 logged, then the process dies (no checkpoint of them)
+        killed.step()
+        logger.on_step_end(killed)
+    logger.writer.close()
+    resumed = make_trainer(callbacks=[spec], checkpoint_path=path, num_epochs=2)
+    resumed.train(resume=True)
+    steps = [e.step for e in _events(log_dir).Scalars("train/loss")]
+    assert steps == list(range(1, 2 * IPE + 1))  # each step once: the killed run's were purged
