@@ -147,3 +147,9 @@ def test_train_with_a_blocked_package_s_rule_says_blocked_without_a_traceback(no
     assert len(lines) == 1 and "--update-rule: unknown update rule 'adamw'" in lines[0]
     assert "minifc-optim-extra, which is installed but blocked by MINIFC_DISABLE_PLUGINS." in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_plugin_schedule_names_its_package(nothing_installed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownComponentError, match=r"unknown schedule 'one_cycle'.* minifc-recipes, which is not"):
+        Registry(entry_points=False).get("schedule", "one_cycle")
