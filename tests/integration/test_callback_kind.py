@@ -153,3 +153,19 @@ def test_cli_a_raising_plugin_callback_is_one_error_line_and_the_run_resumes(tin
     state = safe_load(out / "checkpoint.pt")  # checked whole (checksum) as a resume reads it
     assert state["epoch"] == 1 and len(state["loss_history"]) == 3
     assert "the checkpoint" in errors[0] and "of the first 1 epoch(s) is kept as it was" in errors[0]
+
+
+def test_resume_accepts_the_same_schedule_and_callbacks_spelled_as_options_and_refuses_others(tiny_cifar, tmp_path):
+    out = tmp_path / "run"
+    options = ("--schedule", "step:gamma=0.5", "--callback", "ema:decay=0.5")
+    assert invoke_cli(*_args(tiny_cifar, out, *options), registry=registry()).exit_code == 0
+    result = invoke_cli(*_args(tiny_cifar, out, "--resume", "--callback", "ema:decay=0.25"), registry=registry())
+    assert result.exit_code == 2 and '--callback: [{"name": "ema", "decay": 0.5}] -> [{"name": "ema", "decay": 0.25}]' \
+        in result.output, result.output
+    result = invoke_cli(*_args(tiny_cifar, out, "--resume", "--schedule", "step:gamma=0.25"), registry=registry())
+    assert result.exit_code == 2 and "--schedule: " in result.output
+    args = _args(tiny_cifar, out, "--resume", *options)
+    args[args.index("--epochs") + 1] = "3"
+    result = invoke_cli(*args, registry=registry())  # the same options, spelled on the command line: accepted
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "history.json").read_text())["lr_history"] == pytest.approx([0.01, 0.005, 0.0025])
