@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import nn, optim
-from ..optim import regularizers
+from ..optim import clipping, regularizers
 from .hookspecs import Register, hookimpl
 
 
@@ -42,3 +42,9 @@ def minifc_register_regularizers(register: Register) -> None:
         defaults=dict(regularizers.L2_DEFAULTS),
     )
 
+
+
+@hookimpl
+def minifc_register_gradient_transforms(register: Register) -> None:
+    register("clip_norm", clipping.clip_norm, description="scale all gradients to global L2 norm <= max_norm")
+    register("clip_value", clipping.clip_value, description="clamp every gradient element to [-value, value]")

@@ -35,6 +35,7 @@ KINDS = {
     "update_rule": "minifc_register_update_rules",
     "regularizer": "minifc_register_regularizers",
     "example": "minifc_register_examples",
+    "gradient_transform": "minifc_register_gradient_transforms",
 }
 BUILTIN = "builtins"
 
@@ -156,6 +157,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "update_rule": ("(w, dw, config)", 3),
         "regularizer": ("(w, config)", 2),
         "example": ("(data, options)", 2),
+        "gradient_transform": ("(**options)", 0),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):
@@ -172,6 +174,8 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         state_keys = getattr(obj, "state_keys", ())
         if isinstance(state_keys, str) or not all(isinstance(k, str) for k in state_keys):
             raise PluginError(f"{what}: .state_keys must be a tuple of strings, got {state_keys!r}")
+    if kind == "gradient_transform":
+        _check_declared(what, obj, metadata)
     if kind == "regularizer":
         stage = metadata.setdefault("stage", REGULARIZER_STAGES[0])
         if stage not in REGULARIZER_STAGES:
@@ -188,6 +192,19 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
             check_bounds(metadata.get("bounds"), what)
         except ValueError as e:
             raise PluginError(str(e)) from None
+
+
+def _check_declared(what: str, obj: Any, metadata: dict[str, Any]) -> None:
+    """A gradient transform's declared options (metadata or the factory's ``defaults``) and bounds."""
+    declared = metadata.get("defaults", getattr(obj, "defaults", None))
+    if declared is not None:
+        if not isinstance(declared, Mapping):
+            raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
+        metadata["defaults"] = dict(declared)
+    try:
+        check_bounds(metadata.setdefault("bounds", getattr(obj, "bounds", None)), what)
+    except ValueError as e:
+        raise PluginError(str(e)) from None
 
 
 def _accepts_positional(obj: Any, n: int) -> bool:
