@@ -23,6 +23,7 @@ are checked: an unknown option or a value out of range is refused naming the tra
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -38,6 +39,7 @@ __all__ = [
     "TransformFactory",
     "gradient_transform",
     "check_options",
+    "initial_state",
 ]
 
 #: parameter name -> gradient (shaped like the parameter)
@@ -112,3 +114,15 @@ def check_options(
             if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool)):
                 raise ValueError(f"{who}: {key} must be an integer, got {value!r}")
     return {**defaults, **options}
+
+
+def initial_state(
+    transform: GradientTransform, params: Mapping[str, torch.Tensor], generator: torch.Generator
+) -> TransformState:
+    """``transform.init(params)``, or ``init(params, generator)`` when its ``init`` takes a second argument."""
+    init: Callable[..., TransformState] = transform.init
+    try:
+        takes = len(inspect.signature(init).parameters) >= 2
+    except (TypeError, ValueError):
+        takes = False
+    return init(params, generator) if takes else init(params)

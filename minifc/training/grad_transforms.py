@@ -15,7 +15,6 @@ one-kernel forms stay on. Without one, the step does nothing more than before.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import MinifcError
-from ..optim.transform import GradientTransform, Grads, TransformState, check_options
+from ..optim.transform import GradientTransform, Grads, TransformState, check_options, initial_state
 from ..registry.blame import component_failure, passes_through
 from ..registry.components import Lookup
 from ..registry.specs import parse_spec
@@ -103,10 +102,8 @@ class TransformChain:
         """Every transform's first state (a transform whose ``init`` takes a generator gets ``generator``)."""
         states = []
         for c in self.chosen:
-            init = c.transform.init
             try:
-                takes = len(inspect.signature(init).parameters) >= 2
-                state = init(params, generator) if takes else init(params)  # type: ignore[call-arg]
+                state = initial_state(c.transform, params, generator)
             except Exception as e:
                 if passes_through(e):
                     raise
