@@ -23,6 +23,7 @@ from .. import optim
 from ..errors import MinifcError, closest
 from ..registry.components import PluginError
 from ..registry.core import default_registry
+from ..training.grad_transforms import build_transform
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -41,6 +42,7 @@ from .config_checks import (
     regularizer_list,
     schedule_spec,
     text,
+    transform_list,
 )
 
 __all__ = [
@@ -89,6 +91,7 @@ KEYS: dict[str, Key] = {
     "schedule": Key(None, schedule_spec, "update rule", unset="none: lr_decay per epoch only"),
     "regularizers": Key([], regularizer_list, "update rule"),
     "ema": Key(0.0, number(0.0, 1.0, high_open=True), "update rule"),
+    "gradient_transforms": Key([], transform_list, "update rule"),
     # data
     "data": Key(None, folder_path, "data", unset="$MINIFC_DATA, then the cache"),
     "num_train": Key(None, integer(1, optional=True), "data", unset="all training images"),
@@ -114,6 +117,7 @@ def _flag(value: Any, where: str) -> bool:
 def where_option(key: str) -> str:
     """How the command line spells ``key``: ``--batch-size``."""
     spelled = {"regularizers": "regularizer", "update_rule_options": "update-rule"}  # adam:beta1=0.9
+    spelled["gradient_transforms"] = "grad-transform"
     return "--" + spelled.get(key, key.replace("_", "-"))
 
 
@@ -273,7 +277,7 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule", "ema"}  # added after the first config.json format
+    optional = {"update_rule_options", "schedule", "ema", "gradient_transforms"}  # added after the first format
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(
@@ -339,6 +343,11 @@ def _check_regularizers(config: dict[str, Any]) -> None:
         default_registry().component("regularizer", spec["name"])
 
 
+def _check_transforms(config: dict[str, Any]) -> None:
+    for spec in config["gradient_transforms"]:
+        build_transform(dict(spec), default_registry().component)
+
+
 def _check_norm(config: dict[str, Any]) -> None:
     if config["norm"] is not None:
         default_registry().component("layer", config["norm"])
@@ -360,6 +369,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule", _check_update_rule),
     ("update_rule_options", _check_rule_options),
     ("regularizers", _check_regularizers),
+    ("gradient_transforms", _check_transforms),
     ("norm", _check_norm),
     ("schedule", build_schedule),
     ("lr", _check_lr_in_dtype),
