@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from small_runs import OnStep, make_data, make_model, make_trainer
 
 from minifc import hookimpl
 from minifc.errors import CheckpointError, MinifcError, UnknownComponentError
@@ -15,7 +16,6 @@ from minifc.optim import gradient_transform
 from minifc.testing import plugin_registry, use_registry
 from minifc.training.integrity import CHECKSUM_KEY, state_checksum
 from minifc.training.update import InProduct
-from tests.small_runs import OnStep, make_data, make_model, make_trainer
 
 
 def _torch_reference(model, data, rule: str, lr: float, max_norm: float, steps: int):
@@ -142,7 +142,9 @@ def minifc_register_gradient_transforms(register) -> None:
         register(f"broken_{how}", lambda how=how: _Broken(how))
 
 
-PLUGIN = types.SimpleNamespace(__name__="thirdparty", minifc_register_gradient_transforms=minifc_register_gradient_transforms)
+PLUGIN = types.SimpleNamespace(
+    __name__="thirdparty", minifc_register_gradient_transforms=minifc_register_gradient_transforms
+)
 
 
 @pytest.fixture
@@ -193,7 +195,7 @@ def test_resuming_with_another_chain_is_refused_and_other_options_are_noted(tmp_
 @pytest.mark.parametrize(
     ("damage", "words"),
     [
-        (lambda s: s["transform_states"][0].update(grad_norm=torch.zeros(3)), "transform_states[0] (gradient transform"),
+        (lambda s: s["transform_states"][0].update(grad_norm=torch.zeros(3)), "transform_states[0] (gradient"),
         (lambda s: s["transform_states"][0].pop("grad_norm"), "must hold the keys ['grad_norm']"),
         (lambda s: s["transform_states"][0].update(grad_norm=torch.tensor(float("nan"))), "holds NaN or Inf"),
         (lambda s: s.update(transform_states=[]), "one dict per gradient transform"),
