@@ -14,6 +14,7 @@ _PLURAL = {
     "update_rule": "update rules",
     "regularizer": "regularizers",
     "example": "examples",
+    "gradient_transform": "gradient transforms",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 
