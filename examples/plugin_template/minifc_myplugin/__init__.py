@@ -1,11 +1,12 @@
-"""minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax`` and the example
-``leaky-relu``, registered through minifc's hooks (see ``minifc/registry/hookspecs.py``).
+"""minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax``, the example
+``leaky-relu`` and the gradient transform ``clip_spikes``, registered through minifc's hooks (see
+``minifc/registry/hookspecs.py``).
 
 Installed, minifc finds this module through the ``minifc.plugins`` entry point in ``setup.cfg``;
 ``minifc plugins`` lists it, ``minifc check myplugin`` verifies its components numerically, and the
 names work everywhere minifc takes a name: ``build_net(["linear:256", "leaky_relu"], ...)``,
 ``Trainer(..., update_rule="adamax")``, ``minifc train --update-rule adamax``,
-``minifc example leaky-relu``.
+``minifc example leaky-relu``, ``minifc train --grad-transform clip_spikes``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from minifc import hookimpl
 from .example import leaky_relu_example
 from .layers import LeakyReLU
 from .rules import adamax
+from .transforms import clip_spikes
 
 __version__ = "0.2.0"
-__all__ = ["LeakyReLU", "adamax", "leaky_relu_example"]
+__all__ = ["LeakyReLU", "adamax", "leaky_relu_example", "clip_spikes"]
 
 
 @hookimpl
@@ -33,3 +35,8 @@ def minifc_register_update_rules(register):
 @hookimpl
 def minifc_register_examples(register):
     register("leaky-relu", leaky_relu_example, description="relu against leaky_relu, adamax (template plugin)")
+
+
+@hookimpl
+def minifc_register_gradient_transforms(register):
+    register("clip_spikes", clip_spikes, description="clip the gradient norm to factor x its running average")
