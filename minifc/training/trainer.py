@@ -292,8 +292,7 @@ class Trainer:
             loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)
-        chain = self.transforms
-        out = grads if chain is None else chain.apply(grads, params, state, check)
+        out = grads if self.transforms is None else self.transforms.apply(grads, params, state, check)
         if out is not None:  # None: a gradient transform skipped this step's update
             updater.update(params, out, state.optim_configs, check)
         state.validated = True
