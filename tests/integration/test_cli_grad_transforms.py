@@ -14,7 +14,8 @@ import torch
 
 from minifc import hookimpl
 from minifc.optim import gradient_transform
-from minifc.testing import invoke_cli, plugin_registry
+from minifc.registry.core import Registry
+from minifc.testing import entry_point_installed, invoke_cli, plugin_registry
 
 
 class _Scale:
@@ -112,3 +113,10 @@ def test_a_plugin_transform_by_name_from_the_command_line_and_a_config_file(tiny
     assert int(state["transform_states"][0]["steps"]) == 4
     checked = invoke_cli("check", "scale", registry=registry)
     assert checked.exit_code == 0 and "gradient transform" in checked.output, checked.output
+
+
+def test_a_plugin_package_transform_not_installed_names_its_package() -> None:
+    if entry_point_installed("minifc-transforms"):
+        pytest.skip("minifc-transforms is installed here")
+    result = invoke_cli("train", "--grad-transform", "adaptive_clip", "--print-config", registry=Registry())
+    assert result.exit_code == 2 and "provided by the plugin package minifc-transforms" in result.output, result.output
