@@ -38,7 +38,10 @@ LABELS = {
     "torch-fused": "torch fused=True",
     "torch-compile": "torch.compile",
     "mm": "matmul only",
+    "trainer-clip": "minifc Trainer + clip_norm",
 }
+#: the gradient transforms of the "trainer-clip" side (throughput.py --clip-norm): the cost of clipping
+CLIP_CHAIN = ["clip_norm:max_norm=1.0"]
 
 
 class Unavailable(Exception):
@@ -68,8 +71,9 @@ def minifc_weights(model: minifc.FullyConnectedNet) -> Callable[[], list[torch.T
     return lambda: [model.params[f"{k}{i}"] for i in range(1, n + 1) for k in "Wb"]
 
 
-def trainer_side(cfg: Config, data: dict, device: torch.device, dtype: torch.dtype, seed: int = 0) -> Side:
-    trainer = make_trainer(cfg, data, device, dtype, seed)
+def trainer_side(cfg: Config, data: dict, device: torch.device, dtype: torch.dtype, seed: int = 0,
+                 **kwargs) -> Side:
+    trainer = make_trainer(cfg, data, device, dtype, seed, **kwargs)
     return Side(trainer.step, minifc_weights(trainer.model))
 
 
@@ -182,6 +186,8 @@ def build_side(name: str, cfg: Config, data: dict, device: torch.device, dtype: 
     """The side ``name`` (see the module's docstring); the torch sides take batches by ``gather``."""
     if name == "trainer":
         return trainer_side(cfg, data, device, dtype, seed)
+    if name == "trainer-clip":
+        return trainer_side(cfg, data, device, dtype, seed, gradient_transforms=CLIP_CHAIN)
     if name == "mm":
         return mm_side(cfg, device, dtype)
     X, y = data["X_train"], data["y_train"]

@@ -5,6 +5,7 @@
     python benchmarks/throughput.py --configs tiny deep --references torch torch-fused
     python benchmarks/throughput.py --device cuda --json results.json
     python benchmarks/throughput.py --overhead            # Trainer epoch vs the bare work of its steps (overhead.py)
+    python benchmarks/throughput.py --configs wide --clip-norm   # also the Trainer with clip_norm:max_norm=1.0
 
 The sides (see sides.py): the minifc Trainer's step and the classic Solver loop, against torch.nn +
 autograd + torch.optim in its default implementation, with ``fused=True``, and as one
@@ -17,7 +18,9 @@ largest turn in brackets (> 1: minifc is faster). "fastest reference" is the tor
 most steps/s (median over the turns); "fastest per turn" takes, in each turn, the fastest torch side of
 that turn, a lower bound that noise pushes down (the least of several noisy times). A compiled step's
 compile time (wall clock of its first 3 calls minus 3 steady steps) is reported beside it; a
-reference the installed torch cannot run here is skipped with the reason.
+reference the installed torch cannot run here is skipped with the reason. With ``--clip-norm`` the Trainer
+also runs with the gradient transform ``clip_norm`` (row "minifc Trainer + clip_norm"); its entry in the
+Trainer's speed-up column is the Trainer's speed over it, the cost of clipping (> 1: clipping costs time).
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def compiled_check(cfg, losses: list[float], reference: list[float]) -> str:
 def run_config(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict:
     cfg = CONFIGS[name]
     data = make_data(device, dtype, cfg=cfg)
-    sides, skipped, first = build_sides(cfg, data, device, dtype, [*args.minifc, *args.references, "mm"],
+    clip = ["trainer-clip"] if args.clip_norm else []
+    sides, skipped, first = build_sides(cfg, data, device, dtype, [*args.minifc, *clip, *args.references, "mm"],
                                         args.torch_gather)
     for side in sides.values():
         timed(side.step, args.warmup, device)
@@ -126,6 +130,9 @@ def run_config(name: str, args: argparse.Namespace, device: torch.device, dtype:
             speedups["fastest"] = speedups[best]
             speedups["fastest_per_turn"] = ratio_stats(per_turn, times[m])
             result["speedups"][m] = speedups
+    if "trainer-clip" in times and "trainer" in times:  # the cost of clip_norm: > 1 when clipping takes time
+        result["speedups"].setdefault("trainer", {})["trainer-clip"] = ratio_stats(times["trainer-clip"],
+                                                                                  times["trainer"])
     return result
 
 
@@ -141,7 +148,7 @@ def table_rows(r: dict, minifc_sides: list[str]) -> list[list[str]]:
                      f"{100 * e['mm_fraction']:.0f}%",
                      *(fmt_ratio(r["speedups"].get(m, {}).get(side)) for m in minifc_sides),
                      fmt_bytes(e["peak_bytes"]) if "peak_bytes" in e else "", e.get("check", "")])
-    if any(r["speedups"].values()):
+    if "fastest_reference" in r:
         for key, label in (("fastest", f"fastest reference ({LABELS[r['fastest_reference']]})"),
                            ("fastest_per_turn", "fastest reference per turn (lower bound)")):
             rows.append([r["config"], label, "", "", "",
@@ -173,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory subprocesses")
     parser.add_argument("--memory-steps", type=int, default=4, help="training steps of each memory subprocess")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--clip-norm", action="store_true",
+                        help="also time the Trainer with the gradient transform clip_norm (the cost of clipping)")
     parser.add_argument("--overhead", action="store_true",
                         help="measure the Trainer's per-epoch overhead instead (overhead.py; default config twolayer)")
     overhead.add_overhead_args(parser, prefix="overhead-")

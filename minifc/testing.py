@@ -132,7 +132,8 @@ def check_component(
     device: str | torch.device = "cpu",
     **metadata: Any,
 ) -> list[CheckResult]:
-    """Verify one component of ``kind`` (layer, loss, update_rule, regularizer) as ``minifc check`` does.
+    """Verify one component of ``kind`` (layer, loss, update_rule, regularizer, gradient_transform) as ``minifc check``
+    does.
 
     ``name_or_obj`` is a registered name (looked up in ``registry``, default the process-wide one)
     or the object itself, registered for the check in a fresh registry under ``name`` (default its

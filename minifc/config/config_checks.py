@@ -170,6 +170,26 @@ def regularizer_list(value: Any, where: str) -> list[dict[str, Any]]:
     return [component_spec(v, f"{where}[{i}]", "a regularizer") for i, v in enumerate(value)]
 
 
+def transform_list(value: Any, where: str) -> list[dict[str, Any]]:
+    """Gradient transforms (specs or tables, one or a list, in the order they run) -> ``[{"name": ..., **options}]``."""
+    if value is None:
+        return []
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise bad_value(where, 'a list of gradient transforms ("name:key=value" strings or tables)', value)
+    return [component_spec(v, f"{where}[{i}]", "a gradient transform") for i, v in enumerate(value)]
+
+
+def add_clip_norm(given: dict[str, Any], from_file: Mapping[str, Any], max_norm: float | None) -> None:
+    """``--clip-grad-norm X``: ``clip_norm:max_norm=X`` after the other gradient transforms (the command line's,
+    else the file's)."""
+    if max_norm is None:
+        return
+    number(0.0, low_open=True)(max_norm, "--clip-grad-norm")
+    chain = given.get("gradient_transforms", from_file.get("gradient_transforms", []))
+    given["gradient_transforms"] = [*chain, {"name": "clip_norm", "max_norm": max_norm}]
+
 #: the built-in schedules (plugins add others: ``minifc plugins`` lists them)
 SCHEDULES = ("constant", "warmup_cosine", "step", "exponential")
 

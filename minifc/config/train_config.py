@@ -24,6 +24,7 @@ from ..errors import MinifcError, closest
 from ..registry.components import PluginError
 from ..registry.core import default_registry
 from ..registry.options import checked_options
+from ..training.grad_transforms import build_transform
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -43,6 +44,7 @@ from .config_checks import (
     regularizer_list,
     schedule_spec,
     text,
+    transform_list,
 )
 
 __all__ = [
@@ -92,6 +94,7 @@ KEYS: dict[str, Key] = {
     "regularizers": Key([], regularizer_list, "update rule"),
     "ema": Key(0.0, number(0.0, 1.0, high_open=True), "update rule"),
     "callbacks": Key([], callback_list, "update rule"),
+    "gradient_transforms": Key([], transform_list, "update rule"),
     # data
     "data": Key(None, folder_path, "data", unset="$MINIFC_DATA, then the cache"),
     "num_train": Key(None, integer(1, optional=True), "data", unset="all training images"),
@@ -117,6 +120,7 @@ def _flag(value: Any, where: str) -> bool:
 def where_option(key: str) -> str:
     """How the command line spells ``key``: ``--batch-size``."""
     spelled = {"regularizers": "regularizer", "callbacks": "callback", "update_rule_options": "update-rule"}
+    spelled["gradient_transforms"] = "grad-transform"
     return "--" + spelled.get(key, key.replace("_", "-"))
 
 
@@ -276,7 +280,7 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule", "ema", "callbacks"}  # added after the first config.json format
+    optional = {"update_rule_options", "schedule", "ema", "callbacks", "gradient_transforms"}  # added later
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(
@@ -348,6 +352,11 @@ def _check_callbacks(config: dict[str, Any]) -> None:
         checked_options(component, {k: v for k, v in spec.items() if k != "name"})
 
 
+def _check_transforms(config: dict[str, Any]) -> None:
+    for spec in config["gradient_transforms"]:
+        build_transform(dict(spec), default_registry().component)
+
+
 def _check_norm(config: dict[str, Any]) -> None:
     if config["norm"] is not None:
         default_registry().component("layer", config["norm"])
@@ -369,6 +378,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule", _check_update_rule),
     ("update_rule_options", _check_rule_options),
     ("regularizers", _check_regularizers),
+    ("gradient_transforms", _check_transforms),
     ("norm", _check_norm),
     ("callbacks", _check_callbacks),
     ("schedule", build_schedule),

@@ -7,7 +7,8 @@ with :func:`update_rule` (defaults, state keys, bounds), which makes them :class
 still called the classic way; each file holds the rule's per-parameter form beside its foreach form
 (many parameters at once), its one-kernel ``fused`` form where torch has one, and, for rules affine in
 the gradient, its sink form (formed inside a Linear's weight-gradient product).
-:func:`decoupled_weight_decay` composes weight decay with any rule.
+:func:`decoupled_weight_decay` composes weight decay with any rule. Gradient transforms (clipping and more,
+run before the rule) are declared with :func:`gradient_transform` (:mod:`minifc.optim.transform`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .rmsprop import rmsprop
 from .rule import RuleFunction, UpdateRule, check_config, setup, shared_config, state, update_rule
 from .sgd import sgd
 from .sgd_momentum import sgd_momentum
+from .transform import GradientTransform, TransformFactory, gradient_transform
 from .weight_decay import decoupled_weight_decay
 
 __all__ = [
@@ -32,4 +34,7 @@ __all__ = [
     "check_config",
     "UpdateRule",
     "RuleFunction",
+    "gradient_transform",
+    "GradientTransform",
+    "TransformFactory",
 ]

@@ -7,7 +7,7 @@ import math
 
 from .. import functional as F
 from .. import nn, optim
-from ..optim import regularizers, schedules
+from ..optim import clipping, regularizers, schedules
 from ..training.callbacks import EarlyStopping
 from ..training.ema import EMA
 from ..training.tensorboard import TensorBoard
@@ -93,3 +93,9 @@ def minifc_register_callbacks(register: Register) -> None:
         description="TensorBoard scalars and hyper-parameters (pip install 'minifc[tensorboard]')",
         check_config={"log_dir": None},
     )
+
+
+@hookimpl
+def minifc_register_gradient_transforms(register: Register) -> None:
+    register("clip_norm", clipping.clip_norm, description="scale all gradients to global L2 norm <= max_norm")
+    register("clip_value", clipping.clip_value, description="clamp every gradient element to [-value, value]")

@@ -38,10 +38,11 @@ KINDS = {
     "schedule": "minifc_register_schedules",
     "callback": "minifc_register_callbacks",
     "example": "minifc_register_examples",
+    "gradient_transform": "minifc_register_gradient_transforms",
 }
 BUILTIN = "builtins"
 #: kinds whose component is a factory called with the user's options (``obj(**options)``)
-FACTORY_KINDS = ("schedule", "callback")
+FACTORY_KINDS = ("schedule", "callback", "gradient_transform")
 
 #: regularizer metadata: allowed values, the first one being the default
 REGULARIZER_STAGES = ("loss", "update")
@@ -202,14 +203,15 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
 
 
 def _validate_options(what: str, obj: Any, metadata: dict[str, Any]) -> None:
-    """A factory kind's declared options: ``defaults`` a dict, ``bounds`` in minifc.validate's convention."""
-    declared = metadata.get("defaults")
+    """A factory kind's declared options (metadata, else the factory's ``defaults`` / ``bounds`` attributes):
+    ``defaults`` a dict, ``bounds`` in minifc.validate's convention."""
+    declared = metadata.get("defaults", getattr(obj, "defaults", None))
     if declared is not None:
         if not isinstance(declared, Mapping):
             raise PluginError(f"{what}: defaults must be a dict, got {type(declared).__name__}")
         metadata["defaults"] = dict(declared)
     try:
-        check_bounds(metadata.get("bounds"), what)
+        check_bounds(metadata.setdefault("bounds", getattr(obj, "bounds", None)), what)
     except ValueError as e:
         raise PluginError(str(e)) from None
 

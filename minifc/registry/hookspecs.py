@@ -30,7 +30,7 @@ specs such as ``"dropout:p=0.5"``). Metadata every kind understands:
   (the same object registered twice is harmless).
 - ``description="..."``: one line shown by ``minifc plugins``.
 - ``check_kwargs={...}`` (layers) / ``check_config={...}`` (update rules, regularizers, schedules,
-  callbacks): the
+  callbacks, gradient transforms): the
   arguments ``minifc check`` uses, when the defaults are not enough to exercise the component.
 
 A plugin that fails (import error, exception in a hook, a hook with unknown arguments, a component
@@ -41,7 +41,8 @@ entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built
 
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
 rmsprop, adam, l2, the schedules constant, warmup_cosine, step and exponential, the callbacks
-early_stopping, ema and tensorboard, and the examples two-layer, overfit, sgd-momentum, update-rules, dropout) are
+early_stopping, ema and tensorboard, the gradient transforms clip_norm and clip_value, and the examples
+two-layer, overfit, sgd-momentum, update-rules, dropout) are
 registered through these same hooks by ``minifc.registry.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.
@@ -179,6 +180,24 @@ def minifc_register_callbacks(register: Register) -> None:
 
     ``minifc check`` builds it with its defaults (or ``check_config``) and checks that every ``on_*``
     attribute it has is callable with the trainer.
+    """
+
+
+@hookspec
+def minifc_register_gradient_transforms(register: Register) -> None:
+    """Register gradient transforms: ``obj(**options) -> transform``, a factory (see :mod:`minifc.optim.transform`).
+
+    The transform has ``init(params) -> state`` (or ``init(params, generator)`` to seed its own RNG from the
+    Trainer's generator) and ``update(grads, state, params) -> (grads, state)``; grads and params map names to
+    tensors, every grad shaped like its parameter (same dtype and device); returning ``None`` as grads skips
+    the step's update. State: tensors and numbers, saved in checkpoints. Declare the factory with
+    ``@minifc.optim.gradient_transform(defaults, bounds)`` (or pass ``defaults=`` / ``bounds=`` metadata):
+    unknown options and out-of-range values are refused naming the transform. Users chain them in order:
+    ``Trainer(gradient_transforms=["clip_norm:max_norm=1.0"])``, ``minifc train --grad-transform NAME[:k=v]``.
+
+    The chain runs after the data-parallel reduction and the loss-stage regularizer gradients, before the
+    update. ``minifc check`` builds it with its defaults (or ``check_config``) and checks, in float64 and
+    float32, that finite gradients come back finite, with their shapes, dtype and device.
     """
 
 

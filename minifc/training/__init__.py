@@ -4,6 +4,8 @@
 - :mod:`.sampler`: which rows each step sees (``shuffle``, ``subset``, ``replacement``);
 - :mod:`.gradients`: the gradient-hook seam (nothing on one process);
 - :mod:`.regularize`: regularizers from specs, and the regularize seam;
+- :mod:`.grad_transforms`: the gradient-transform seam (clipping and more, before the update);
+  :mod:`.transform_checks` checks their state in a checkpoint;
 - :mod:`.update`: the update seam's strategies (per parameter, foreach, fused);
 - :mod:`.first_step`: the contract checks of a run's first step;
 - :mod:`.schedule`, :mod:`.divergence`, :mod:`.metrics`, :mod:`.snapshot`: learning-rate factors,

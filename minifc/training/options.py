@@ -47,7 +47,7 @@ class OptimOptions:
     function ``schedule(step, total_steps) -> factor``), and which faster
     update forms it may take: ``fused`` (a rule's one-kernel form), ``update_in_product`` (sgd /
     sgd_momentum inside the weight-gradient product); ``fuse_updates=False`` (the older spelling) turns
-    both off."""
+    both off; ``gradient_transforms`` run on the gradients before the update (``["clip_norm:max_norm=1"]``)."""
 
     update_rule: str | Callable[..., Any] = "sgd"
     optim_config: Mapping[str, Any] | None = None
@@ -57,6 +57,7 @@ class OptimOptions:
     fuse_updates: bool = True
     fused: bool = True
     update_in_product: bool = True
+    gradient_transforms: Iterable[Any] | None = None
 
 
 @dataclass(frozen=True)

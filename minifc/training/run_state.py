@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 import torch
+
+if TYPE_CHECKING:
+    from .grad_transforms import TransformChain
 
 __all__ = ["SAVED_FIELDS", "HasTrainingState", "Resumable", "StateField", "TrainingState"]
 
@@ -43,7 +46,9 @@ class TrainingState:
     rate (the step's rate is :func:`~minifc.training.schedule.rate_at` of it). ``stop_training``: set by a
     callback to end training; ``stopped_by_time_limit``: the last ``train()`` stopped at its time limit.
     ``validated``: a first step has checked every component. ``owns_checkpoint``: the file at
-    ``checkpoint_path`` holds this run's state (else another run's, or nothing).
+    ``checkpoint_path`` holds this run's state (else another run's, or nothing). ``grad_norm_history``: the
+    gradient norm a transform reported per step (:mod:`~minifc.training.grad_transforms`), ``transform_states``
+    the gradient transforms' states, in chain order.
     """
 
     optim_configs: dict[str, dict[str, Any]]
@@ -62,6 +67,8 @@ class TrainingState:
     stopped_by_time_limit: bool = False
     validated: bool = False
     owns_checkpoint: bool = False
+    grad_norm_history: list[float] = field(default_factory=list)
+    transform_states: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def fresh(cls, params: list[str], optim_config: dict[str, Any], default_lr: float) -> TrainingState:
@@ -79,6 +86,8 @@ class TrainingState:
             "base_lr": dict(self.base_lr),
             "best_params": self.best_params,
             "best_buffers": self.best_buffers,
+            "grad_norm_history": list(self.grad_norm_history),
+            "transform_states": self.transform_states,
         }
 
     @classmethod
@@ -91,6 +100,8 @@ class TrainingState:
             best_params=checked["best_params"],
             best_buffers=checked["best_buffers"],
             owns_checkpoint=owns_checkpoint,
+            grad_norm_history=checked["grad_norm_history"],
+            transform_states=checked["transform_states"],
             **{key: checked[key] for key in SAVED_FIELDS},
         )
 
@@ -144,6 +155,9 @@ class Resumable(HasTrainingState, Protocol):
 
     @property
     def run_config(self) -> dict[str, Any] | None: ...
+
+    @property
+    def transforms(self) -> TransformChain | None: ...
 
 
 class StateField(Generic[T]):

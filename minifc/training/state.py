@@ -55,6 +55,8 @@ def collect_state(trainer: Resumable) -> dict[str, Any]:
         "optim_configs": {k: _cpu(c) for k, c in saved["optim_configs"].items()},
         "best_params": _cpu(saved["best_params"]),
         "best_buffers": _cpu(saved["best_buffers"]),
+        "transform_states": [_cpu(t) for t in saved["transform_states"]],
+        "gradient_transforms": [] if trainer.transforms is None else trainer.transforms.specs,
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -174,6 +176,8 @@ def _warn_on_differences(trainer: Resumable, path: Path, restored: dict[str, Any
     changed = sorted(k for k, v in trainer.optim_config.items() if k != "learning_rate" and saved.get(k, v) != v)
     if changed:
         notes.append(f"optim_config {changed} replaced by the checkpoint's values")
+    if restored["transforms_changed"]:
+        notes.append(f"gradient transform options of {restored['transforms_changed']} (this Trainer's are used)")
     if restored["num_threads"] not in (None, torch.get_num_threads()):
         notes.append(
             f"{torch.get_num_threads()} torch threads (the run used {restored['num_threads']}: results are "

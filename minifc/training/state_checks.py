@@ -21,6 +21,7 @@ from ..nn.modules import Module
 from ..optim.rule import check_config
 from .integrity import verify_checksum
 from .run_state import SAVED_FIELDS, Resumable
+from .transform_checks import changed_options, check_transform_state
 
 __all__ = ["CHECKPOINT_FORMAT", "TENSOR_STATE", "SCALAR_STATE", "STATE_KEYS", "FLOAT_DTYPES", "parse_state"]
 
@@ -81,6 +82,8 @@ def parse_state(trainer: Resumable, state: Any) -> dict[str, Any]:
         out[key] = value
     out["run_config"] = _check_plain(state.get("run_config"), "run_config")
     out["base_lr"] = _check_base_lr(state.get("base_lr"), own, dtype)
+    out.update(check_transform_state(trainer.transforms, out["params"], state))
+    out["transforms_changed"] = changed_options(trainer.transforms, state)
     out["verified"] = verified
     return out
 

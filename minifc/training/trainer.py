@@ -31,6 +31,7 @@ from .data_parallel import DataParallel, wants_data_parallel
 from .divergence import finite_loss
 from .evaluate import evaluate
 from .first_step import check_grads, watch_layers
+from .grad_transforms import resolve_transforms
 from .gradients import LocalGradients
 from .inputs import (
     check_against_model,
@@ -90,6 +91,8 @@ class Trainer:
             Both are the same math rounded differently; with both False the update is bit-identical
             to the rule per parameter.
         fuse_updates: the older spelling: False turns both ``fused`` and ``update_in_product`` off.
+        gradient_transforms: names, specs or objects (``["clip_norm:max_norm=1.0"]``) run in order on the gradients
+            before the update (:mod:`minifc.training.grad_transforms`); with any, ``update_in_product`` is off.
         gradient_hooks: the step's gradient-hook seam (:mod:`minifc.training.gradients`).
         distributed: train as one rank of a data-parallel job (:mod:`minifc.training.data_parallel`):
             True, a :class:`minifc.distributed.DistributedContext`, or None (the default) to follow
@@ -120,6 +123,7 @@ class Trainer:
     elapsed = StateField[float]()
     stop_training = StateField[bool]()
     stopped_by_time_limit = StateField[bool]()
+    grad_norm_history = StateField[list[float]]()
 
     def __init__(
         self,
@@ -151,6 +155,7 @@ class Trainer:
         timeout: float = 300.0,
         fused: bool = True,
         update_in_product: bool = True,
+        gradient_transforms: Iterable[Any] | None = None,
     ) -> None:
         self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
@@ -163,6 +168,7 @@ class Trainer:
         self.optim_config = check_optim_config(optim_config)
         check_config(self.update_rule, dict(self.optim_config), f"update rule {self.update_rule_name!r}")
         self.regularizers = resolve_regularizers(regularizers, lookup)
+        self.transforms = resolve_transforms(gradient_transforms, lookup)
         self.lr_decay = check_number(lr_decay, "lr_decay", minimum=0.0)
         self.num_epochs = check_int(num_epochs, "num_epochs", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -181,7 +187,7 @@ class Trainer:
         self.augment = augment
         self.verbose = verbose
         self.fused = bool(fused) and bool(fuse_updates)
-        self.update_in_product = bool(update_in_product) and bool(fuse_updates)
+        self.update_in_product = bool(update_in_product) and bool(fuse_updates) and self.transforms is None
         main = self.parallel is None or self.parallel.is_main
         self.callbacks = [*standard_callbacks(verbose and main, progress), *resolve_callbacks(callbacks, lookup)]
 
@@ -227,6 +233,8 @@ class Trainer:
         else:
             self.generator.seed()
         self.sampler.reset()
+        if self.transforms is not None:
+            self.training_state.transform_states = self.transforms.init(self.model.params, self.generator)
         self.updater = choose_updater(
             self.update_rule,
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
@@ -251,9 +259,9 @@ class Trainer:
     def step(self) -> float:
         """One training step; returns its loss. Raises :class:`DivergenceError` on a non-finite loss.
 
-        batch -> forward + loss -> backward (each layer announces its finished gradients to the
-        gradient hooks) -> gradient hooks -> regularizers -> update -> bookkeeping. The first step
-        also checks what every component returns (:mod:`minifc.training.first_step`).
+        batch -> forward + loss -> backward (each layer announces its finished gradients to the gradient
+        hooks) -> gradient hooks -> regularizers -> gradient transforms -> update -> bookkeeping. The first
+        step also checks what every component returns (:mod:`minifc.training.first_step`).
         """
         state = self.training_state
         check = not state.validated
@@ -285,7 +293,9 @@ class Trainer:
             loss_value = finite_loss(loss, state, self.model, self.checkpoint_path)
         if check:
             check_grads(self.model, {name: params[name] for name in grads}, grads)
-        updater.update(params, grads, state.optim_configs, check)
+        out = grads if self.transforms is None else self.transforms.apply(grads, params, state, check)
+        if out is not None:  # None: a gradient transform skipped this step's update
+            updater.update(params, out, state.optim_configs, check)
         state.validated = True
         state.loss_history.append(loss_value)
         state.step_count += 1

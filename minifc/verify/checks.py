@@ -14,7 +14,9 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
 - update rules: 100 steps on ``f(w) = 0.5 * ||w - target||^2`` (w (6, 5), float64, the rule's
   defaults or ``check_config``): w keeps shape, dtype and device, floating-point state tensors are
   created like w, and f decreases; a rule's ``foreach``, ``fused`` and ``sink`` forms must give the
-  rule's own result (:mod:`minifc.verify.check_forms`).
+  rule's own result (:mod:`minifc.verify.check_forms`);
+- gradient transforms: gradients keep shape, dtype and device and stay finite; ``clip_norm`` matches
+  ``torch.nn.utils.clip_grad_norm_`` (:mod:`minifc.verify.check_transforms`).
 
 Relative errors must be below ``tol`` (1e-6). A plugin that failed to load, or one with a component
 skipped because its name clashed with another plugin's, gives one failing row.
@@ -37,6 +39,7 @@ from ..registry.components import Component, signature_accepts
 from ..registry.core import Registry, default_registry
 from .check_forms import check_rule_form
 from .check_kinds import check_callback_rows, check_schedule_rows
+from .check_transforms import check_transform
 
 __all__ = [
     "CheckResult",
@@ -48,7 +51,7 @@ __all__ = [
 ]
 
 #: the kinds ``minifc check`` verifies (examples are not: that would mean training)
-CHECKED_KINDS = ("layer", "loss", "update_rule", "regularizer", "schedule", "callback")
+CHECKED_KINDS = ("layer", "loss", "update_rule", "regularizer", "schedule", "callback", "gradient_transform")
 
 TOLERANCE = 1e-6
 CHECK_DTYPE = torch.float64
@@ -154,6 +157,7 @@ def check_component(c: Component, tol: float = TOLERANCE, device: str | torch.de
         "update_rule": _check_update_rule,
         "schedule": _check_schedule,
         "callback": _check_callback,
+        "gradient_transform": lambda out, device: check_transform(out.c, out.add, device, SEED, out.tol),
     }
     if c.kind not in checker:
         out.add("setup", None, False, f"{c.kind} components are not checked (kinds: {', '.join(checker)})")

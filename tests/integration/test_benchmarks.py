@@ -326,3 +326,14 @@ def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys, inputs)
     expected = row["val_acc_by_views"]  # the run's own measure of 1, 2 and its 18 views (shift 2)
     for name, count in (("1 (the image)", 1), ("2 (and its mirror)", 2), ("18: shifts {-2, 0, 2}^2, mirrored", 18)):
         assert table[name] == f"{expected[count]:.2%}"
+
+
+def test_throughput_clip_norm_adds_the_trainer_with_clipping_and_its_cost(bench, threads, capsys, tmp_path) -> None:
+    out_json = tmp_path / "out.json"
+    argv = [*TINY, "--minifc", "trainer", "--references", "--no-check", "--clip-norm", "--json", str(out_json)]
+    assert bench["throughput"].main(argv) == 0
+    table = rows(capsys.readouterr().out)
+    clipped = table["minifc Trainer + clip_norm"]
+    assert "(" in clipped[5] and "-" in clipped[5], clipped  # the Trainer's speed over it: the cost of clipping
+    result = json.loads(out_json.read_text())["results"][0]
+    assert result["speedups"]["trainer"]["trainer-clip"]["median"] > 0

@@ -97,7 +97,7 @@ def test_check_passes_on_the_builtins(use_registry):
     result = invoke("check")
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output
-    assert "all " in result.output and "checks passed (18 components" in result.output
+    assert "all " in result.output and "checks passed (20 components" in result.output
     header = result.output.splitlines()[0].split()
     assert header == ["component", "kind", "provider", "check", "error", "result"]
 

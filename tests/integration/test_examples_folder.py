@@ -86,13 +86,18 @@ def template(monkeypatch):
 
 def test_plugin_template_registers_and_passes_minifc_check(template):
     rows = check_plugin(template, "myplugin", "minifc-myplugin", "0.1.0")
-    assert {(r.kind, r.component) for r in rows} == {("layer", "leaky_relu"), ("update_rule", "adamax")}
+    assert {(r.kind, r.component) for r in rows} == {
+        ("layer", "leaky_relu"),
+        ("update_rule", "adamax"),
+        ("gradient_transform", "clip_spikes"),
+    }
     reg = plugin_registry(template, "myplugin")
     assert reg.component("example", "leaky-relu").description
     assert reg.plugins["myplugin"].components == {
         "layer": ["leaky_relu"],
         "update_rule": ["adamax"],
         "example": ["leaky-relu"],
+        "gradient_transform": ["clip_spikes"],
     }
 
 

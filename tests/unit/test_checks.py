@@ -42,7 +42,7 @@ def test_builtins_pass():
     rows = check_components(registry=Registry(entry_points=False))
     assert all(r.passed for r in rows), [r for r in rows if not r.passed]
     names = {r.component for r in rows}
-    builtin = "linear relu linear_relu dropout softmax svm sgd sgd_momentum rmsprop adam l2"
+    builtin = "linear relu linear_relu dropout softmax svm sgd sgd_momentum rmsprop adam l2 clip_norm clip_value"
     builtin += " constant warmup_cosine step exponential early_stopping ema tensorboard"
     assert names == set(builtin.split())
     linear_checks = {r.check for r in rows if r.component == "linear"}

@@ -1,11 +1,12 @@
 """minifc plugin (a template): the layer ``leaky_relu``, the update rule ``adamax``, the schedule
-``polynomial`` and the example ``leaky-relu``, registered through minifc's hooks (see ``minifc/registry/hookspecs.py``).
+``polynomial``, the gradient transform ``clip_spikes`` and the example ``leaky-relu``, registered through
+minifc's hooks (see ``minifc/registry/hookspecs.py``).
 
 Installed, minifc finds this module through the ``minifc.plugins`` entry point in ``setup.cfg``;
 ``minifc plugins`` lists it, ``minifc check myplugin`` verifies its components numerically, and the
 names work everywhere minifc takes a name: ``build_net(["linear:256", "leaky_relu"], ...)``,
 ``Trainer(..., update_rule="adamax", schedule="polynomial:power=2")``, ``minifc train --update-rule adamax
---schedule polynomial``,
+--schedule polynomial``, ``minifc train --grad-transform clip_spikes``,
 ``minifc example leaky-relu``.
 """
 
@@ -17,9 +18,10 @@ from .example import leaky_relu_example
 from .layers import LeakyReLU
 from .rules import adamax
 from .schedules import polynomial
+from .transforms import clip_spikes
 
 __version__ = "0.2.0"
-__all__ = ["LeakyReLU", "adamax", "polynomial", "leaky_relu_example"]
+__all__ = ["LeakyReLU", "adamax", "polynomial", "leaky_relu_example", "clip_spikes"]
 
 
 @hookimpl
@@ -45,3 +47,8 @@ def minifc_register_schedules(register):
 @hookimpl
 def minifc_register_examples(register):
     register("leaky-relu", leaky_relu_example, description="relu against leaky_relu, adamax (template plugin)")
+
+
+@hookimpl
+def minifc_register_gradient_transforms(register):
+    register("clip_spikes", clip_spikes, description="clip the gradient norm to factor x its running average")

@@ -9,8 +9,9 @@ from pathlib import Path
 import minifc_myplugin as plugin
 import pytest
 import torch
-from minifc_myplugin import LeakyReLU, adamax, polynomial
+from minifc_myplugin import LeakyReLU, adamax, clip_spikes, polynomial
 
+import minifc
 from minifc.experiments.example_options import ExampleOptions
 from minifc.experiments.examples import run_example
 from minifc.gradcheck import check_module
@@ -44,7 +45,7 @@ DISTRIBUTION, ENTRY_POINT = package_names()
 
 def test_minifc_check_passes():
     rows = check_plugin(plugin, ENTRY_POINT)  # raises, listing every failing check
-    assert {r.component for r in rows} == {"leaky_relu", "adamax", "polynomial"}
+    assert {r.component for r in rows} == {"leaky_relu", "adamax", "polynomial", "clip_spikes"}
 
 
 def test_leaky_relu_matches_torch_and_its_numeric_gradient():
@@ -116,3 +117,27 @@ def test_installed_entry_point_passes_minifc_check():
     components = {r.component for r in check_plugin(plugin, ENTRY_POINT)}
     assert all(name in result.output for name in components), result.output
     assert "FAIL" not in result.output
+
+
+def test_clip_spikes_passes_the_usual_scale_and_cuts_a_spike():
+    t = clip_spikes(factor=2.0, decay=0.5)
+    g = {"w": torch.full((4,), 0.5, dtype=torch.float64)}  # norm 1
+    state = t.init(g)
+    for _ in range(3):
+        out, state = t.update(g, state, g)
+        assert torch.equal(out["w"], g["w"])  # the usual scale: unchanged
+    spike = {"w": 100 * g["w"]}
+    out, state = t.update(spike, state, g)
+    assert float(torch.linalg.vector_norm(out["w"])) == pytest.approx(2.0)  # factor x the running average
+
+
+def test_clip_spikes_by_name_in_a_trainer_with_its_options_checked():
+    data = synthetic_data(40, 10, 10, dim=6, num_classes=3)
+    with use_registry(plugin_registry(plugin, ENTRY_POINT)):
+        model = minifc.FullyConnectedNet([8], input_dim=6, num_classes=3)
+        with pytest.raises(ValueError, match="'clip_spikes'.*factor must be a finite number >= 1"):
+            minifc.Trainer(model, data, gradient_transforms=["clip_spikes:factor=0.5"], device="cpu")
+        trainer = minifc.Trainer(model, data, gradient_transforms=["clip_spikes:factor=3"], batch_size=10,
+                                 num_epochs=2, device="cpu", verbose=False)  # fmt: skip
+        trainer.train()
+    assert trainer.training_state.transform_states[0]["steps"] == 8

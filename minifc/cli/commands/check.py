@@ -70,7 +70,8 @@ def check(names: tuple[str, ...], tol: float, device: str, as_json: bool, failed
 
     Layers: dx and every parameter gradient; losses: dscores; regularizers: dpenalty (or, for
     stage "update", shape/dtype/device); update rules: keep shape/dtype/device and decrease a convex
-    objective; schedules: finite factors > 0 over a run; callbacks: hooks callable. Examples are not run.
+    objective; schedules: finite factors > 0 over a run; callbacks: hooks callable; gradient transforms: keep
+    shape/dtype/device, finite (clip_norm: against torch's clip_grad_norm_). Examples are not run.
     Exits 1 when a check fails.
     """
     try:

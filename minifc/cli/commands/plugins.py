@@ -16,6 +16,7 @@ _PLURAL = {
     "schedule": "schedules",
     "callback": "callbacks",
     "example": "examples",
+    "gradient_transform": "gradient transforms",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 

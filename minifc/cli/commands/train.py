@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ...config.config_checks import MAX_SEED
+from ...config.config_checks import MAX_SEED, add_clip_norm
 from ...config.train_config import (
     KEYS,
     ConfigError,
@@ -79,6 +79,20 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     multiple=True,
     metavar="NAME[:k=v,...]",
     help="Registered regularizer, repeatable, e.g. --regularizer max_norm:max_norm=3.",
+)
+@click.option(
+    "--grad-transform",
+    "gradient_transforms",
+    multiple=True,
+    metavar="NAME[:k=v,...]",
+    help="Gradient transform run before the update, repeatable, in order, e.g. --grad-transform clip_value:value=1.",
+)
+@click.option(
+    "--clip-grad-norm",
+    type=float,
+    default=None,
+    metavar="MAX_NORM",
+    help="Scale the gradients to global L2 norm <= MAX_NORM (clip_norm after the other gradient transforms).",
 )
 @click.option(
     "--ema",
@@ -178,9 +192,11 @@ def _train(
     notes = not under_launcher() or (rank() == 0 and ERRORS_VAR not in os.environ)
     tensorboard = options.pop("tensorboard")
     explicit = {k: v for k, v in options.items() if ctx.get_parameter_source(k) in _EXPLICIT}
+    clip = explicit.pop("clip_grad_norm", None)
     try:
         given = check_values(explicit, "command line", file=False)
         from_file = load_config_file(config_file) if config_file else {}
+        add_clip_norm(given, from_file, clip)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     if "update_rule" in given and "update_rule_options" not in given:

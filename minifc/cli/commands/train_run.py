@@ -307,6 +307,7 @@ def _build(
         update_rule=config["update_rule"],
         optim_config=optim_config,
         regularizers=[dict(spec) for spec in config["regularizers"]],
+        gradient_transforms=[dict(spec) for spec in config.get("gradient_transforms", [])],
         lr_decay=config["lr_decay"],
         schedule=config["schedule"],  # a registered name with options: the Trainer builds it
         batch_size=config["batch_size"],
