@@ -52,6 +52,11 @@ class CheckpointError(MinifcError, RuntimeError):
         super().__init__(f"{reason}{advice}")
 
 
+class ExportError(MinifcError, ValueError):
+    """A model, layer or torch module that cannot be converted or exported (no torch equivalent, no
+    minifc layer for a torch module, a missing optional package); the message names the culprit."""
+
+
 class UnsafePathError(MinifcError, OSError):
     """A file minifc would write, lock or move is a symbolic link or not a regular file (a FIFO, a device,
     a folder): refused, naming it, and never followed."""
