@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import __version__
 from ..builder import build_layer
 from ..device import resolve_device
 from ..errors import CheckpointError, ExportError, MinifcError
@@ -40,6 +40,7 @@ _CLASSIC: dict[str, type[TwoLayerNet] | type[FullyConnectedNet]] = {
 
 
 def _classic_config(model: Classifier) -> dict[str, Any] | None:
+    keys: tuple[str, ...]
     if isinstance(model, TwoLayerNet) and type(model) is TwoLayerNet:
         keys = ("input_dim", "hidden_dim", "num_classes", "weight_scale")
     elif isinstance(model, FullyConnectedNet) and type(model) is FullyConnectedNet:
@@ -73,7 +74,7 @@ def model_file_bytes(model: Classifier, registry: Registry | None = None) -> byt
         "reg": repr(float(model.reg)),
         "loss": loss_name(model.loss_fn) or "",
         "dtype": str(model.dtype).removeprefix("torch."),
-        "minifc_version": __version__,
+        "minifc_version": str(getattr(sys.modules.get("minifc"), "__version__", "")),  # read late: no import cycle
     }
     return bytes(st.save(tensors, metadata=metadata))
 

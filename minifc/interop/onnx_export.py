@@ -3,8 +3,9 @@ axis, and those bytes run in onnxruntime (to check an export before it is writte
 
 from __future__ import annotations
 
-import io
+import tempfile
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -25,21 +26,24 @@ def onnx_bytes(module: torch.nn.Sequential, input_dim: int) -> bytes:
     """
     param = next(module.parameters())
     example = torch.zeros(2, input_dim, dtype=param.dtype, device=param.device)
-    names = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
-    with torch.no_grad(), warnings.catch_warnings():
+    inputs, outputs = [INPUT_NAME], [OUTPUT_NAME]
+    with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryDirectory() as folder:
         warnings.simplefilter("ignore")  # torch.onnx's notes on exporter versions, not the user's concern
-        buffer = io.BytesIO()
+        path = Path(folder) / "model.onnx"
         axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
         try:
-            torch.onnx.export(module, (example,), buffer, dynamo=False, dynamic_axes=axes, **names)  # type: ignore[arg-type]
-            return buffer.getvalue()
+            torch.onnx.export(
+                module, (example,), path, input_names=inputs, output_names=outputs, dynamo=False, dynamic_axes=axes
+            )
+            return path.read_bytes()
         except (TypeError, NotImplementedError, RuntimeError, ImportError):  # a torch without that exporter
             pass
         import_extra("onnxscript", "--to onnx")
         import_extra("onnx", "--to onnx")
         batch = torch.export.Dim("batch")
         program = torch.onnx.export(
-            module, (example,), dynamo=True, dynamic_shapes=({0: batch},), verbose=False, **names
+            module, (example,), input_names=inputs, output_names=outputs, dynamo=True,
+            dynamic_shapes=({0: batch},), verbose=False,
         )
         assert program is not None  # returned when no file is given
         return bytes(program.model_proto.SerializeToString())

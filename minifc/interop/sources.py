@@ -42,12 +42,12 @@ def load_source(path: Path, weights: str = "best") -> Source:
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is the checkpoint of a run: pass its folder, {path.parent}")
     name = state.get("model") if isinstance(state, dict) else None
-    model: TwoLayerNet | FullyConnectedNet
+    classic: TwoLayerNet | FullyConnectedNet
     if name == "TwoLayerNet":
-        model = TwoLayerNet(1, 1, 1, device="meta")
+        classic = TwoLayerNet(1, 1, 1, device="meta")
     else:  # FullyConnectedNet, or a course file without a "model" key (any number of layers)
-        model = FullyConnectedNet([1], input_dim=1, num_classes=1, device="meta")
+        classic = FullyConnectedNet([1], input_dim=1, num_classes=1, device="meta")
     with contextlib.redirect_stdout(io.StringIO()):  # load's "load checkpoint file" line
-        model.load(path)
-    model.net.eval()
-    return Source(model, None, model.dtype)
+        classic.load(path)
+    classic.net.eval()
+    return Source(classic, None, classic.dtype)
