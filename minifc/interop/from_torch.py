@@ -4,7 +4,7 @@ Converted: ``Sequential`` (unrolled), ``Linear`` (its (M, D) weight transposed i
 no bias becomes a zero bias), ``ReLU``, ``Dropout``; ``Flatten()`` and ``Identity`` are dropped (every
 minifc layer takes (N, d_1, ..., d_k) as (N, D) itself); and the torch class of every registered layer
 class that declares ``torch_type = <torch class>`` and a classmethod ``from_torch(module)`` (the
-minifc-norm plugin's BatchNorm1d and LayerNorm, the minifc-recipes plugin's GELU).
+normalization layers and GELU of the plugins shipped beside minifc do).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``to_torch(model)``: a minifc model as a ``torch.nn.Sequential`` with the same weights and logits.
 
 The built-in layers convert through :mod:`.builtin_layers`; any other layer class declares its torch
-equivalent with a method ``to_torch(self) -> torch.nn.Module`` (the minifc-norm plugin's BatchNorm1d
-and LayerNorm, the minifc-recipes plugin's GELU do). A layer without one makes the conversion fail
+equivalent with a method ``to_torch(self) -> torch.nn.Module`` (the normalization layers and GELU of
+the plugins shipped beside minifc do). A layer without one makes the conversion fail
 with an :class:`~minifc.errors.ExportError` naming it and the plugin that registered it.
 """
 
@@ -38,7 +38,7 @@ def _unrolled(module: Module) -> Iterator[Module]:
 
 
 def describe_layer(layer: Module, registry: Registry | None = None) -> str:
-    """'ResidualMLP (layer 'residual_mlp' of plugin minifc_recipes)': how errors name a layer."""
+    """'Square (layer 'square' of squares (squares-pkg 1.0))': how errors name a layer."""
     registry = registry or default_registry()
     for component in registry.all_components():
         if component.kind == "layer" and component.obj is type(layer):
