@@ -85,7 +85,8 @@ def load_model(
     """The model in a safetensors file written by ``minifc export --to safetensors``, in eval mode on
     ``device``: ``model.loss(X)`` maps X (N, D) to scores (N, C). A TwoLayerNet or FullyConnectedNet
     comes back as one; any other model as a :class:`~minifc.Classifier` over the layers it had
-    (plugin layers need their plugin; ``registry``: where layers are looked up, default the global one).
+    (plugin layers need their plugin; ``registry``: where layers are looked up, default the global one),
+    with its loss (a loss without a registered name, recorded as "", comes back as softmax).
 
     Raises :class:`~minifc.errors.CheckpointError` naming the file for a missing, unreadable or
     inconsistent file, ExportError when safetensors is not installed. Draws no random numbers.
