@@ -6,7 +6,8 @@ import sys
 
 __version__ = "0.3.0"  # first: minifc.cli reads it while this package is still importing
 
-from . import compat, functional, gradcheck, nn, optim
+from . import compat, functional, gradcheck, interop, nn, optim
+from .interop import load_model
 from .io.runs import load_run
 from .models import Classifier, FullyConnectedNet, TwoLayerNet
 from .nn.summary import summary
@@ -18,6 +19,7 @@ from .training.trainer import Trainer
 __all__ = [
     "functional",
     "gradcheck",
+    "interop",
     "nn",
     "optim",
     "Classifier",
@@ -26,6 +28,7 @@ __all__ = [
     "Solver",
     "Trainer",
     "hookimpl",
+    "load_model",
     "load_run",
     "seed_everything",
     "summary",

@@ -56,6 +56,11 @@ class MissingExtraError(MinifcError, ImportError):
     """An optional dependency is not installed; the message says which ``pip install 'minifc[extra]'``."""
 
 
+class ExportError(MinifcError, ValueError):
+    """A model, layer or torch module that cannot be converted or exported (no torch equivalent, no
+    minifc layer for a torch module, a missing optional package); the message names the culprit."""
+
+
 class UnsafePathError(MinifcError, OSError):
     """A file minifc would write, lock or move is a symbolic link or not a regular file (a FIFO, a device,
     a folder): refused, naming it, and never followed."""

@@ -20,7 +20,7 @@ from ..validate import check_float_dtype, check_number
 from .modules import Linear, Module, Parameter, Sequential
 from .param_dict import check_param_dict
 
-__all__ = ["LOSSES", "Classifier"]
+__all__ = ["LOSSES", "Classifier", "loss_name"]
 
 
 LOSSES = {"softmax": F.softmax_loss, "svm": F.svm_loss}
@@ -212,6 +212,12 @@ class Classifier:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state)
+
+
+def loss_name(loss_fn: Any) -> str | None:
+    """The registered name of a Classifier's ``loss_fn`` (e.g. "softmax"), or None when it has none."""
+    registry = default_registry()
+    return next((n for n in registry.names("loss") if _resolve_loss(registry.get("loss", n)) is loss_fn), None)
 
 
 def _resolve_loss(loss: Any) -> Any:

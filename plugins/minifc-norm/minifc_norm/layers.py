@@ -3,6 +3,10 @@
 Both take x (N, D) (or (N, d_1, ..., d_k) with D = d_1 * ... * d_k, normalised as (N, D)) and return
 out with x's shape; ``backward(dout)`` returns dx like x and adds into ``gamma.grad`` and ``beta.grad``.
 Everything they create follows the input's dtype and device.
+
+Both declare their torch equivalent for :mod:`minifc.interop`: ``to_torch()`` gives a
+``torch.nn.BatchNorm1d`` / ``torch.nn.LayerNorm`` with the same values (for inputs (N, D)), and the
+classmethod ``from_torch(module)`` the other way.
 """
 
 from __future__ import annotations
@@ -115,6 +119,36 @@ class BatchNorm1d(_Norm):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", momentum={self.momentum:g}"
 
+    torch_type = torch.nn.BatchNorm1d
+
+    def to_torch(self) -> torch.nn.BatchNorm1d:
+        """A ``torch.nn.BatchNorm1d`` with these gamma, beta and running statistics (torch's momentum is
+        1 minus this one)."""
+        g = self.gamma.data
+        out = torch.nn.BatchNorm1d(self.in_features, eps=self.eps, momentum=1 - self.momentum, dtype=g.dtype,
+                                   device=g.device)  # fmt: skip
+        with torch.no_grad():
+            out.weight.copy_(g)
+            out.bias.copy_(self.beta.data)
+            out.running_mean.copy_(self.running_mean)
+            out.running_var.copy_(self.running_var)
+        return out
+
+    @classmethod
+    def from_torch(cls, module: torch.nn.Module) -> BatchNorm1d:
+        """The layer of a ``torch.nn.BatchNorm1d`` with affine parameters and running statistics (a
+        ``momentum=None`` cumulative average becomes momentum 0.9); ValueError for other settings."""
+        if not isinstance(module, torch.nn.BatchNorm1d) or not module.affine or not module.track_running_stats:
+            raise ValueError("only a BatchNorm1d with affine=True and track_running_stats=True converts")
+        w = module.weight.detach()
+        momentum = 0.9 if module.momentum is None else 1 - module.momentum
+        layer = cls(module.num_features, eps=module.eps, momentum=momentum, dtype=w.dtype, device=w.device)
+        layer.gamma.data, layer.beta.data = w.clone(), module.bias.detach().clone()
+        assert module.running_mean is not None and module.running_var is not None  # track_running_stats
+        layer.register_buffer("running_mean", module.running_mean.detach().clone())
+        layer.register_buffer("running_var", module.running_var.detach().clone())
+        return layer
+
 
 class LayerNorm(_Norm):
     """Layer normalization: each sample normalised over its D features, then ``gamma * xhat + beta``.
@@ -151,3 +185,29 @@ class LayerNorm(_Norm):
         dxhat = d * self.gamma.data.to(d.dtype)
         dx = dxhat - dxhat.mean(1, keepdim=True) - xhat * (dxhat * xhat).mean(1, keepdim=True)
         return (dx * inv_std).reshape(shape)
+
+    torch_type = torch.nn.LayerNorm
+
+    def to_torch(self) -> torch.nn.LayerNorm:
+        """A ``torch.nn.LayerNorm(D)`` with these gamma and beta."""
+        g = self.gamma.data
+        out = torch.nn.LayerNorm(self.in_features, eps=self.eps, dtype=g.dtype, device=g.device)
+        with torch.no_grad():
+            out.weight.copy_(g)
+            out.bias.copy_(self.beta.data)
+        return out
+
+    @classmethod
+    def from_torch(cls, module: torch.nn.Module) -> LayerNorm:
+        """The layer of a ``torch.nn.LayerNorm`` over one dimension with affine parameters (with or
+        without bias); ValueError for other settings."""
+        if not isinstance(module, torch.nn.LayerNorm) or len(module.normalized_shape) != 1:
+            raise ValueError("only a LayerNorm over the last dimension (normalized_shape (D,)) converts")
+        if module.weight is None:
+            raise ValueError("only a LayerNorm with elementwise_affine=True converts")
+        w = module.weight.detach()
+        layer = cls(module.normalized_shape[0], eps=module.eps, dtype=w.dtype, device=w.device)
+        layer.gamma.data = w.clone()
+        if module.bias is not None:
+            layer.beta.data = module.bias.detach().clone()
+        return layer

@@ -55,6 +55,20 @@ class GELU(Module):
             raise RuntimeError("GELU: backward called before forward")
         return gelu_backward(dout, x)
 
+    #: the torch equivalent, for :mod:`minifc.interop`
+    torch_type = torch.nn.GELU
+
+    def to_torch(self) -> torch.nn.GELU:
+        """``torch.nn.GELU()`` (the exact, erf form)."""
+        return torch.nn.GELU()
+
+    @classmethod
+    def from_torch(cls, module: torch.nn.Module) -> GELU:
+        """The layer of a ``torch.nn.GELU`` in its exact form; ValueError for ``approximate='tanh'``."""
+        if not isinstance(module, torch.nn.GELU) or module.approximate != "none":
+            raise ValueError("only the exact GELU (approximate='none') converts")
+        return cls()
+
 
 _ACTIVATIONS = ("relu", "gelu")
 
