@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import minifc
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "fully_connected_networks.ipynb"
 CELL_TIMEOUT_S = 120
 
@@ -27,12 +29,12 @@ def test_the_notebook_runs_in_quick_mode_without_an_error(tmp_path, monkeypatch)
     pytest.importorskip("ipykernel", reason="the notebook test needs pip install 'minifc[notebook]'")
     pytest.importorskip("matplotlib", reason="the notebook plots with matplotlib")
     # the kernel inherits this environment: quick mode, synthetic data (no CIFAR-10 folder, an empty
-    # cache), this checkout's minifc, and matplotlib's inline backend rather than a forced Agg
+    # cache), the minifc these tests import, and matplotlib's inline backend rather than a forced Agg
     monkeypatch.setenv("MINIFC_NOTEBOOK_QUICK", "1")
     monkeypatch.delenv("MINIFC_DATA", raising=False)
     monkeypatch.setenv("MINIFC_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    path = [str(NOTEBOOK.parents[1]), os.environ.get("PYTHONPATH", "")]
+    path = [str(Path(minifc.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]  # the minifc tested here
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
