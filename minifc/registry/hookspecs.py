@@ -60,6 +60,8 @@ ENTRY_POINT_GROUP = "minifc.plugins"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's implementation of one of the ``minifc_register_*`` hooks (also ``minifc.hookimpl``):
+``@hookimpl def minifc_register_layers(register): register("leaky_relu", LeakyReLU)``."""
 
 Register = Callable[..., None]
 

@@ -171,15 +171,15 @@ def test_help_shows_the_config_options() -> None:
     assert "--config" in result.output and "--print-config" in result.output and "--schedule" in result.output
 
 
-def test_the_readme_configuration_example_resolves(tmp_path) -> None:
+def test_the_documented_configuration_example_resolves(tmp_path) -> None:
     from pathlib import Path
 
     from minifc.registry.core import default_registry
 
     if "batchnorm1d" not in default_registry().names("layer"):
-        pytest.skip("the README example uses batchnorm1d from the minifc-norm plugin package")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    toml = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+        pytest.skip("the documented example uses batchnorm1d from the minifc-norm plugin package")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "command-line.md").read_text()
+    toml = page.split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "readme.toml").write_text(toml)
     resolved = printed("--config", str(tmp_path / "readme.toml"))
     assert resolved["norm"] == "batchnorm1d" and resolved["regularizers"][1] == {"name": "l2", "reg": 1e-4}

@@ -71,10 +71,10 @@ def test_without_a_checkout_the_hint_says_where_the_folder_is(tmp_path):
     )
 
 
-def test_the_readme_sample_toml_names_every_plugin_package_it_needs_with_its_install_command():
+def test_the_documented_sample_toml_names_every_plugin_package_it_needs_with_its_install_command():
     tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**Configuration files.**") :]
+    page = (ROOT / "docs" / "command-line.md").read_text()
+    section = page[page.index("**Configuration files.**") :]
     intro, block = section.split("```toml\n", 1)
     sample = tomllib.loads(block.split("```", 1)[0])
     names = {("layer", sample["norm"])} | {
