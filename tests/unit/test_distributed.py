@@ -25,6 +25,7 @@ from minifc.distributed import (
     read_launch_env,
     run_on_main,
 )
+from minifc.distributed.rank import lost_ranks
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -228,3 +229,9 @@ def test_run_local_arguments():
         run_local(print, 0)
     with pytest.raises(ValueError, match="start_method must be 'forkserver' or 'spawn'"):
         run_local(print, 1, start_method="fork")
+
+
+def test_lost_ranks_names_the_rank_a_failed_collective_waited_for():
+    assert lost_ranks(0, 2).startswith("rank 1 did not answer") and lost_ranks(1, 2).startswith("rank 0 did not")
+    assert lost_ranks(2, 4).startswith("one of ranks 0, 1, 3 did not answer")
+    assert lost_ranks(0, 64).startswith("one of the other 63 ranks did not answer")
