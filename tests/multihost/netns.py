@@ -113,10 +113,17 @@ class Host:
     def __repr__(self) -> str:
         return f"Host({self.name}, {self.address}, namespace {self.namespace})"
 
-    def command(self, argv: Sequence[str]) -> list[str]:
-        """``argv`` as run on this host: in its network namespace, in a UTS namespace named after it."""
-        wrap = 'hostname "$0" && exec "$@"'
-        return ["ip", "netns", "exec", self.namespace, "unshare", "--uts", "sh", "-c", wrap, self.name, *argv]
+    def command(self, argv: Sequence[str], readonly: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+        """``argv`` as run on this host: in its network namespace, in a UTS namespace named after it, in a
+        mount namespace of its own where the folders ``readonly`` are mounted read-only."""
+        unshare = ["unshare", "--uts", "--mount", "--propagation", "private"]
+        wrap = (
+            'name=$1 n=$2; shift 2; hostname "$name" || exit 1; while [ "$n" -gt 0 ]; do '
+            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 1; shift; n=$((n - 1)); done; exec "$@"'
+        )
+        paths = [str(p) for p in readonly]
+        return ["ip", "netns", "exec", self.namespace, *unshare, "sh", "-c", wrap, "sh", self.name, str(len(paths)),
+                *paths, *argv]  # fmt: skip
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         return {**os.environ, **(env or {}), "HOSTNAME": self.name}
@@ -128,11 +135,13 @@ class Host:
         timeout: float = 60,
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        readonly: Sequence[str | os.PathLike[str]] = (),
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` here and wait at most ``timeout`` seconds (then its process group is killed and
-        ``subprocess.TimeoutExpired`` raised); stdout and stderr captured as text."""
+        ``subprocess.TimeoutExpired`` raised); stdout and stderr captured as text. ``readonly``: folders this
+        command sees read-only."""
         proc = subprocess.Popen(
-            self.command(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            self.command(argv, readonly), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=self._env(env), cwd=cwd, start_new_session=True,
         )  # fmt: skip
         try:
@@ -150,12 +159,13 @@ class Host:
         log: str | os.PathLike[str],
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        readonly: Sequence[str | os.PathLike[str]] = (),
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` here in the background, in a process group of its own; stdout and stderr go to
-        the file ``log``. :meth:`kill` or :meth:`Network.close` ends it."""
+        the file ``log``; ``readonly``: folders it sees read-only. :meth:`kill` or :meth:`Network.close` ends it."""
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                self.command(argv), stdout=out, stderr=subprocess.STDOUT, env=self._env(env), cwd=cwd,
+                self.command(argv, readonly), stdout=out, stderr=subprocess.STDOUT, env=self._env(env), cwd=cwd,
                 start_new_session=True,
             )  # fmt: skip
         self.procs.append(proc)

@@ -83,6 +83,16 @@ def test_a_host_cut_off_is_unreachable_until_reconnected_and_its_processes_can_b
     assert ask(a, b.address, timeout=2.0).startswith("unreachable")
 
 
+def test_a_folder_can_be_read_only_on_one_host(hosts, tmp_path):
+    a, b = hosts(2)
+    touch = [sys.executable, "-c", "import sys, pathlib; pathlib.Path(sys.argv[1]).write_text('x')"]
+    assert a.run([*touch, str(tmp_path / "from-a")]).returncode == 0
+    denied = b.run([*touch, str(tmp_path / "from-b")], readonly=[tmp_path])
+    assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+    assert (tmp_path / "from-a").exists() and not (tmp_path / "from-b").exists()
+    assert b.run([*touch, str(tmp_path / "from-b")]).returncode == 0  # the machine's own mounts are untouched
+
+
 def test_a_command_that_overruns_its_timeout_is_killed(hosts):
     (a,) = hosts(1)
     start = time.monotonic()
