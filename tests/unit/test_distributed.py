@@ -99,6 +99,24 @@ def test_init_errors(no_launch_env, monkeypatch):
             init_process_group("cuda")
 
 
+def test_a_restarted_rank_that_cannot_join_is_told_about_torchruns_shared_store(no_launch_env, monkeypatch):
+    def refuse(*a, **k):
+        raise RuntimeError("Connection refused")
+
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT", raising=False)
+    for key, value in dict(WORLD_SIZE="2", RANK="1", MASTER_ADDR="10.0.0.1", MASTER_PORT="29500").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DistributedError, match="could not join") as plain:
+        init_process_group("cpu", timeout=5)
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE" not in str(plain.value)
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    with pytest.raises(DistributedError, match="rank 1 of 2 could not join .*TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        init_process_group("cpu", timeout=5)
+
+
 # -- helpers without a process group ---------------------------------------------------------------
 def test_helpers_in_a_lone_process():
     assert (get_rank(), get_world_size(), is_main_process()) == (0, 1, True)
