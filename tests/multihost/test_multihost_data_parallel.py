@@ -107,6 +107,7 @@ def test_a_host_cut_off_mid_run_stops_the_other_within_the_timeout_naming_it(hos
     out = tmp_path / "run"
     job_a, job_b = start_job(a, b, tiny_cifar, out, tmp_path, "--timeout", "5")
     wait_for(lambda: (out / "checkpoint.pt").exists() or job_a.poll() is not None, 120, "a first checkpoint")
+    assert job_a.poll() is None, "the run ended before host B could be cut off"
     b.cut()
     cut = time.monotonic()
     try:
@@ -117,7 +118,7 @@ def test_a_host_cut_off_mid_run_stops_the_other_within_the_timeout_naming_it(hos
     log_a = (tmp_path / "a.log").read_text()
     assert job_a.returncode != 0 and "Error: rank 0" in log_a and "rank 1 did not answer" in log_a, log_a
     assert "Timed out waiting 5000ms" in log_a, log_a
-    assert waited < 5 + 15, f"host A stopped {waited:.1f} s after the cut, with --timeout 5"
+    assert waited < 5 + 25, f"host A stopped {waited:.1f} s after the cut, with --timeout 5"  # + torchrun's exit
     wait_for(lambda: not a.processes(), 10, "no process left on host A")
     # the last checkpoint is whole (its checksum verified), nothing half-written beside it
     assert 1 <= torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] < EPOCHS
