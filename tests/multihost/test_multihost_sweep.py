@@ -8,6 +8,7 @@ Skipped, with the reason, where ``minifc sweep``, optuna, the PostgreSQL driver 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ PORT = 5432
 
 if "sweep" not in COMMANDS:
     pytest.skip("`minifc sweep` is not available in this checkout", allow_module_level=True)
-optuna = pytest.importorskip("optuna", reason="minifc sweep needs the sweep extra (optuna)")
+pytest.importorskip("optuna", reason="minifc sweep needs the sweep extra (optuna)")
 pytest.importorskip("psycopg2", reason="PostgreSQL studies need the driver (psycopg2)")
 
 
@@ -76,8 +77,22 @@ def sweep(out: Path, data: Path, url: str, study: str, *extra: str) -> list[str]
             "--out", str(out), "--quiet", "--storage", url, "--study", study, *extra]  # fmt: skip
 
 
-def trials(url: str, study: str) -> list:
-    return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+QUERY = """
+import importlib.util, json, sys, optuna
+url = sys.argv[1]
+if importlib.util.find_spec("psycopg") is None:  # SQLAlchemy reads a bare postgresql:// as psycopg 3
+    url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+trials = optuna.load_study(study_name=sys.argv[2], storage=url).get_trials(deepcopy=False)
+print(json.dumps([{"number": t.number, "state": t.state.name, "params": t.params,
+                   "failed_trial": t.system_attrs.get("failed_trial")} for t in trials]))
+"""
+
+
+def trials(host, url: str, study: str) -> dict[int, dict]:
+    """The study's trials by number (state name, params, the trial it retries), read on ``host``."""
+    done = host.run([sys.executable, "-c", QUERY, url, study], timeout=120, env=ENV, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return {t["number"]: t for t in json.loads(done.stdout)}
 
 
 def ran(out: Path) -> set[int]:
@@ -93,9 +108,8 @@ def test_two_hosts_run_disjoint_trials_of_one_study(postgres, tiny_cifar, tmp_pa
                     cwd=REPO) for h in (a, b)]  # fmt: skip
     for h, job in zip((a, b), jobs, strict=True):
         assert job.wait(timeout=300) == 0, (tmp_path / f"{h.name}.log").read_text()
-    done = trials(url, study)
-    assert sorted(t.number for t in done) == [0, 1, 2, 3]
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in done)
+    done = trials(a, url, study)
+    assert sorted(done) == [0, 1, 2, 3] and all(t["state"] == "COMPLETE" for t in done.values()), done
     on_a, on_b = ran(tmp_path / a.name), ran(tmp_path / b.name)
     assert not on_a & on_b and on_a | on_b == {0, 1, 2, 3}
 
@@ -125,9 +139,9 @@ def test_a_host_cut_off_while_it_holds_a_trial_has_it_retried_elsewhere_and_coun
     while b.processes():  # nothing hung on B
         assert time.monotonic() < deadline, "processes left on host B"
         time.sleep(0.1)
-    by_number = {t.number: t for t in trials(url, study)}
-    assert by_number[0].state == optuna.trial.TrialState.FAIL
-    complete = [t for t in by_number.values() if t.state == optuna.trial.TrialState.COMPLETE]
+    by_number = trials(a, url, study)
+    assert by_number[0]["state"] == "FAIL", by_number
+    complete = [t for t in by_number.values() if t["state"] == "COMPLETE"]
     assert len(complete) == 2, by_number  # the requested count, no trial counted twice
-    retry = next(t for t in complete if t.system_attrs.get("failed_trial") == 0)
-    assert retry.params == by_number[0].params and retry.number in ran(tmp_path / "a")
+    retry = next(t for t in complete if t["failed_trial"] == 0)
+    assert retry["params"] == by_number[0]["params"] and retry["number"] in ran(tmp_path / "a")
