@@ -7,7 +7,8 @@ firewall stay as they are) and the private addresses are seen only inside. Each 
 (``host-a``, ``host-b``, ...) resolves on every host through ``/etc/netns/<namespace>/hosts`` (``ip netns
 exec`` mounts it over ``/etc/hosts``), and its commands run in their own UTS namespace with that hostname
 (``unshare --uts``, then ``hostname``), so ``socket.gethostname()`` and ``getfqdn()`` give the host's name
-and address, as on a real machine. The hosts share the file system, as a shared file system would give.
+and address, as on a real machine. The hosts share the file system, as a shared file system would give;
+each command also gets a mount namespace of its own, where given folders can be made read-only for it.
 
 A host runs commands (``run``: waits, with a timeout, output captured; ``start``: in the background, output
 to a file), can be cut off from the switch and put back (``cut``/``reconnect``: its switch port down or up,
