@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 from ..nn.modules import Parameter
 from .errors import DistributedError
-from .rank import collective_device, get_rank
+from .rank import collective_device, get_rank, lost_ranks
 
 __all__ = ["TensorSource", "named_tensors", "flat_groups", "apply_flat", "all_gather_rows", "check_same_on_all_ranks"]
 
@@ -79,7 +79,8 @@ def all_gather_rows(row: torch.Tensor, group: Any = None) -> torch.Tensor:
     try:
         dist.all_gather(rows, local, group=group)
     except RuntimeError as e:
-        raise DistributedError(f"all_gather on rank {get_rank(group)} failed (another rank stopped?): {e}") from e
+        rank, lost = get_rank(group), lost_ranks(get_rank(group), dist.get_world_size(group))
+        raise DistributedError(f"all_gather on rank {rank} failed (another rank stopped?): {lost}: {e}") from e
     return torch.stack(rows).to(row.device)
 
 

@@ -156,6 +156,19 @@ def _device_and_backend(device: str | torch.device, backend: str | None, local_r
     return dev, backend
 
 
+def _restart_hint() -> str:
+    """Why a rank that torchrun restarted may fail to join: torchrun's store, shared by every round of ranks,
+    still holds the addresses of the ranks it replaced, and a rank that reads them before they are rewritten
+    connects to a process that is gone."""
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+    if not restarted or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return ""
+    return (
+        " (a job that torchrun restarted: start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in its "
+        "environment, so that each round of ranks gets a store of its own)"
+    )
+
+
 def init_process_group(
     device: str | torch.device = "cpu",
     *,
@@ -199,6 +212,6 @@ def init_process_group(
     except (RuntimeError, ValueError) as e:  # DistStoreError and DistNetworkError are RuntimeErrors
         raise DistributedError(
             f"rank {launch.rank} of {launch.world_size} could not join the process group at "
-            f"{launch.master_addr}:{launch.master_port} ({backend}) within {seconds:g} s: {e}"
+            f"{launch.master_addr}:{launch.master_port} ({backend}) within {seconds:g} s: {e}{_restart_hint()}"
         ) from e
     return DistributedContext(launch.rank, launch.world_size, launch.local_rank, dev, backend, seconds, True, True)

@@ -23,6 +23,7 @@ __all__ = [
     "collective_device",
     "barrier",
     "run_on_main",
+    "lost_ranks",
 ]
 
 T = TypeVar("T")
@@ -57,6 +58,23 @@ def require_process_group(who: str) -> None:
         )
 
 
+def lost_ranks(rank: int, world_size: int) -> str:
+    """Which rank a failed collective of ``rank`` waited for, in words: "rank 1 did not answer ..." in a job of
+    2 (the only other one), "one of ranks 1, 2, 3 ..." in a larger job (a timed-out collective does not tell which)."""
+    others = [r for r in range(world_size) if r != rank]
+    if len(others) == 1:
+        who = f"rank {others[0]}"
+    elif len(others) <= 8:
+        who = "one of ranks " + ", ".join(map(str, others))
+    else:
+        who = f"one of the other {len(others)} ranks"
+    return f"{who} did not answer (stopped, or its machine unreachable?)"
+
+
+def _no_answer(group: Any) -> str:
+    return lost_ranks(get_rank(group), get_world_size(group))
+
+
 def collective_device(group: Any = None) -> torch.device:
     """Where small tensors for a collective must live: the current CUDA device for nccl, else the CPU."""
     if is_distributed() and dist.get_backend(group) == "nccl":
@@ -77,7 +95,9 @@ def barrier(group: Any = None) -> None:
         else:
             dist.barrier(group)
     except RuntimeError as e:
-        raise DistributedError(f"barrier on rank {get_rank(group)} failed (another rank stopped?): {e}") from e
+        raise DistributedError(
+            f"barrier on rank {get_rank(group)} failed (another rank stopped?): {_no_answer(group)}: {e}"
+        ) from e
 
 
 def run_on_main(fn: Callable[..., T], *args: Any, group: Any = None, **kwargs: Any) -> T | None:
@@ -106,7 +126,7 @@ def run_on_main(fn: Callable[..., T], *args: Any, group: Any = None, **kwargs: A
         if rank == 0:  # rank 0 waits for nobody here: another rank did not take part (stopped, or died)
             raise DistributedError(
                 f"rank 0: telling the other ranks that {_name(fn)} finished failed (another rank stopped or "
-                f"died?): {e}"
+                f"died?): {_no_answer(group)}: {e}"
             ) from e
         raise DistributedError(f"rank {rank}: waiting for rank 0 to finish {_name(fn)} failed: {e}") from e
     if error is not None:

@@ -31,7 +31,7 @@ from ..nn.modules import Parameter
 from .buckets import Bucket, plan_buckets
 from .collectives import check_same_on_all_ranks
 from .errors import DistributedError
-from .rank import get_rank, require_process_group
+from .rank import get_rank, lost_ranks, require_process_group
 
 __all__ = ["DEFAULT_BUCKET_CAP_MB", "ReducerStats", "GradReducer"]
 
@@ -219,7 +219,7 @@ class GradReducer:
     def _failure(self, bucket: Bucket, doing: str, e: Exception) -> DistributedError:
         return DistributedError(
             f"rank {self.rank}: {doing} the all-reduce of gradient bucket {bucket.index} ({', '.join(bucket.names())}) "
-            f"failed; another rank probably stopped or timed out: {e}"
+            f"failed; another rank probably stopped or timed out: {lost_ranks(self.rank, self.world_size)}: {e}"
         )
 
     def __repr__(self) -> str:

@@ -77,6 +77,25 @@ def test_a_locked_or_unwritable_out_is_refused_before_any_rank_starts(tiny_cifar
     one_error_line(CliRunner().invoke(main, args(tiny_cifar, out)), "cannot use", "Permission denied")
 
 
+def test_timeout_reaches_the_trainer_is_not_saved_and_must_be_positive(tiny_cifar, tmp_path, monkeypatch):
+    seen = []
+    real = train_run.Trainer
+
+    def spy(*a, **k):
+        seen.append(k["timeout"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(train_run, "Trainer", spy)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, args(tiny_cifar, out, "--batch-size", "40", "--timeout", "7.5", nproc=None))
+    assert result.exit_code == 0, result.output
+    assert seen == [7.5] and "timeout" not in (out / "config.json").read_text()
+    for bad in ("0", "-1", "nan"):
+        refused = CliRunner().invoke(main, args(tiny_cifar, tmp_path / "r2", "--timeout", bad, nproc=None))
+        assert refused.exit_code == 2 and "--timeout" in refused.output, refused.output
+    assert not (tmp_path / "r2").exists()
+
+
 def test_print_config_prints_once_and_starts_nothing(tmp_path, no_ranks):
     result = CliRunner().invoke(main, ["train", "--nproc-per-node", "2", "--print-config", "json"])
     assert result.exit_code == 0, result.output

@@ -25,6 +25,7 @@ from minifc.distributed import (
     read_launch_env,
     run_on_main,
 )
+from minifc.distributed.rank import lost_ranks
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -96,6 +97,24 @@ def test_init_errors(no_launch_env, monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(DistributedError, match="CUDA is not available"):
             init_process_group("cuda")
+
+
+def test_a_restarted_rank_that_cannot_join_is_told_about_torchruns_shared_store(no_launch_env, monkeypatch):
+    def refuse(*a, **k):
+        raise RuntimeError("Connection refused")
+
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT", raising=False)
+    for key, value in dict(WORLD_SIZE="2", RANK="1", MASTER_ADDR="10.0.0.1", MASTER_PORT="29500").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DistributedError, match="could not join") as plain:
+        init_process_group("cpu", timeout=5)
+    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE" not in str(plain.value)
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    with pytest.raises(DistributedError, match="rank 1 of 2 could not join .*TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        init_process_group("cpu", timeout=5)
 
 
 # -- helpers without a process group ---------------------------------------------------------------
@@ -228,3 +247,9 @@ def test_run_local_arguments():
         run_local(print, 0)
     with pytest.raises(ValueError, match="start_method must be 'forkserver' or 'spawn'"):
         run_local(print, 1, start_method="fork")
+
+
+def test_lost_ranks_names_the_rank_a_failed_collective_waited_for():
+    assert lost_ranks(0, 2).startswith("rank 1 did not answer") and lost_ranks(1, 2).startswith("rank 0 did not")
+    assert lost_ranks(2, 4).startswith("one of ranks 0, 1, 3 did not answer")
+    assert lost_ranks(0, 64).startswith("one of the other 63 ranks did not answer")

@@ -35,6 +35,13 @@ def non_empty(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A click callback accepting a finite number of seconds > 0 (a timeout)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number of seconds > 0, got {value:g}", ctx, param)
+    return value
+
+
 def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Mapping[str, str] | None = None
 ) -> None:

@@ -21,11 +21,12 @@ from ...config.train_config import (
     to_toml,
     where_option,
 )
+from ...distributed.context import DEFAULT_TIMEOUT
 from ...distributed.sampler import check_global_batch
 from ...errors import MinifcError
 from ...io.run_folder import CHECKPOINT
 from ...registry.components import PluginError
-from .common import non_empty
+from .common import non_empty, seconds
 from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
 from .resume_config import resumed_config
 from .train_run import check_folder, run
@@ -150,6 +151,16 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     help="Train data-parallel on N local processes (torchrun; gloo on CPU, nccl with one GPU per process). "
     "--batch-size is the global batch, split evenly over the processes.",
 )
+@click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    callback=seconds,
+    show_default=True,
+    metavar="SECONDS",
+    help="Data-parallel: how long a rank waits for the others (joining the job, each all-reduce) before it "
+    "stops with an error, e.g. when a machine was cut off. Not saved with the run.",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -160,6 +171,7 @@ def train(
     force: bool,
     quiet: bool,
     nproc_per_node: int | None,
+    timeout: float,
     **options: Any,
 ) -> None:
     """Train a fully-connected net: Linear-[norm]-ReLU-[dropout] blocks, then Linear, softmax loss.
@@ -173,7 +185,7 @@ def train(
             "replaces it (its files are moved aside); give one of them"
         )
     with rank_errors():
-        _train(ctx, config_file, print_config, out, resume, force, quiet, nproc_per_node, options)
+        _train(ctx, config_file, print_config, out, resume, force, quiet, nproc_per_node, options, timeout)
 
 
 def _train(
@@ -186,6 +198,7 @@ def _train(
     quiet: bool,
     nproc_per_node: int | None,
     options: dict[str, Any],
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     launching = nproc_per_node is not None and not under_launcher()
     # notes are printed once: by the process that launches the ranks, else by rank 0
@@ -242,5 +255,5 @@ def _train(
 
     change = (applied["epochs_before"], applied["epochs_source"]) if "epochs_before" in applied else None
     run(ctx, config, run_dir, resume=resume, force=force, quiet=quiet, new_lr=applied.get("lr"), epochs_change=change,
-        data_relative=data_relative)  # fmt: skip
+        data_relative=data_relative, timeout=timeout)  # fmt: skip
 

@@ -20,6 +20,7 @@ import torch
 
 from ...config.train_config import saved_form
 from ...device import resolve_device
+from ...distributed.context import DEFAULT_TIMEOUT
 from ...errors import CheckpointError, MinifcError, UnsafePathError
 from ...io.checkpoint import clean_stale_temps
 from ...io.run_folder import (
@@ -61,21 +62,23 @@ def run(
     new_lr: float | None = None,
     epochs_change: tuple[int, str] | None = None,
     data_relative: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
     now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
     one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
-    (:func:`~minifc.config.train_config.saved_form`). Errors become one-line click errors. In a
+    (:func:`~minifc.config.train_config.saved_form`); ``timeout``: seconds a rank of a data-parallel job
+    waits for the others. Errors become one-line click errors. In a
     data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
     beside it."""
     if not _is_main_rank():
-        _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr))
+        _guarded(ctx, out, lambda: _run_rank(config, out, resume=resume, quiet=quiet, new_lr=new_lr, timeout=timeout))
         return
     saved = saved_form(config, out, data_relative)
     with _claimed(out) as lock:
         _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
-                                               new_lr=new_lr, epochs_change=epochs_change))
+                                               new_lr=new_lr, epochs_change=epochs_change, timeout=timeout))
 
 
 def check_folder(out: Path, *, resume: bool, force: bool) -> None:
@@ -152,9 +155,11 @@ def _guarded(ctx: click.Context, out: Path, body: Any) -> None:
         ctx.exit(130)
 
 
-def _run_rank(config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None) -> None:
+def _run_rank(
+    config: dict[str, Any], out: Path, *, resume: bool, quiet: bool, new_lr: float | None, timeout: float
+) -> None:
     """A rank other than 0: the same Trainer (it joins the process group), no files, no output."""
-    trainer, data, _ = _build(config, out, resume=resume, quiet=True, new_lr=new_lr, main=False)
+    trainer, data, _ = _build(config, out, resume=resume, quiet=True, new_lr=new_lr, main=False, timeout=timeout)
     with warnings.catch_warnings():  # rank 0 warns what differs in the resumed run, for every rank
         warnings.filterwarnings("ignore", message="resuming ")
         trainer.train(resume=resume)
@@ -174,6 +179,7 @@ def _run_locked(
     quiet: bool,
     new_lr: float | None,
     epochs_change: tuple[int, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
@@ -186,7 +192,7 @@ def _run_locked(
     interrupted = interrupted_message(out, RUN_FILES)
     _refuse_unusable(out, resume, force)
     trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved,
-                                 epochs_change=epochs_change)
+                                 epochs_change=epochs_change, timeout=timeout)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -283,6 +289,7 @@ def _build(
     main: bool,
     saved: dict[str, Any] | None = None,
     epochs_change: tuple[int, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     dtype = getattr(torch, config["dtype"])
@@ -317,6 +324,7 @@ def _build(
         checkpoint_path=out / CHECKPOINT,
         callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *config.get("callbacks", [])],
         verbose=not quiet,
+        timeout=timeout,
     )
     trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
     return trainer, data, gate
