@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "example": "example:example",
     "plugins": "plugins:plugins",
     "check": "check:check",
+    "sweep": "sweep:sweep",
 }
 
 

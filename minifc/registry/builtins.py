@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import nn, optim
 from ..optim import regularizers
+from ..sweeps.presets import BUILTIN_PRESETS
 from .hookspecs import Register, hookimpl
 
 
@@ -42,3 +43,9 @@ def minifc_register_regularizers(register: Register) -> None:
         defaults=dict(regularizers.L2_DEFAULTS),
     )
 
+
+
+@hookimpl
+def minifc_register_sweep_presets(register: Register) -> None:
+    for name, (preset, description) in BUILTIN_PRESETS.items():
+        register(name, preset, description=description)

@@ -35,6 +35,7 @@ KINDS = {
     "update_rule": "minifc_register_update_rules",
     "regularizer": "minifc_register_regularizers",
     "example": "minifc_register_examples",
+    "sweep_preset": "minifc_register_sweep_presets",
 }
 BUILTIN = "builtins"
 
@@ -156,6 +157,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "update_rule": ("(w, dw, config)", 3),
         "regularizer": ("(w, config)", 2),
         "example": ("(data, options)", 2),
+        "sweep_preset": ("(quick)", 1),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):

@@ -167,6 +167,20 @@ def minifc_register_examples(register: Register) -> None:
 
 
 @hookspec
+def minifc_register_sweep_presets(register: Register) -> None:
+    """Register ready-made sweeps run by ``minifc sweep --preset NAME``: ``obj(quick) -> settings``.
+
+    ``settings`` is a dict with ``base`` (the ``minifc train`` keys every trial starts from), ``search``
+    (``{key: "DIST(ARGS)"}``, e.g. ``{"lr": "loguniform(1e-4, 1e-1)", "update_rule.beta1": "uniform()"}``: see
+    :mod:`minifc.sweeps.space`) and ``trials``, and optionally ``objective`` (``best_val_acc``,
+    ``best_train_acc`` or ``time_to_val_acc`` with ``target``), ``pruner`` (none, median, hyperband) and
+    ``runner`` (``train``, or ``example`` with ``base = {"example": NAME, "budget": SECONDS, ...}`` and
+    ``--set`` keys as the search keys). ``quick=True`` (``minifc sweep --preset NAME --quick``) asks for a
+    sweep of a few seconds on tiny settings. ``minifc check`` does not run presets.
+    """
+
+
+@hookspec
 def minifc_register_commands(cli: Any) -> None:
     """Add subcommands to the ``minifc`` click group: ``@cli.command() def mycmd(): ...``.
 

@@ -61,9 +61,10 @@ def run(
     new_lr: float | None = None,
     epochs_change: tuple[int, str] | None = None,
     data_relative: bool = False,
+    callbacks: tuple[Callback, ...] = (),
 ) -> None:
-    """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
+    """Train ``config`` in ``out`` (``callbacks``: more Trainer callbacks, after the run's own); ``resume``:
+    continue the run there, with learning rate ``new_lr`` from now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
     one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
     (:func:`~minifc.config.train_config.saved_form`). Errors become one-line click errors. In a
@@ -75,7 +76,8 @@ def run(
     saved = saved_form(config, out, data_relative)
     with _claimed(out) as lock:
         _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
-                                               new_lr=new_lr, epochs_change=epochs_change))
+                                               new_lr=new_lr, epochs_change=epochs_change,
+                                               callbacks=callbacks))
 
 
 def check_folder(out: Path, *, resume: bool, force: bool) -> None:
@@ -174,6 +176,7 @@ def _run_locked(
     quiet: bool,
     new_lr: float | None,
     epochs_change: tuple[int, str] | None = None,
+    callbacks: tuple[Callback, ...] = (),
 ) -> None:
     """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
@@ -186,7 +189,7 @@ def _run_locked(
     interrupted = interrupted_message(out, RUN_FILES)
     _refuse_unusable(out, resume, force)
     trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved,
-                                 epochs_change=epochs_change)
+                                 epochs_change=epochs_change, callbacks=callbacks)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -283,6 +286,7 @@ def _build(
     main: bool,
     saved: dict[str, Any] | None = None,
     epochs_change: tuple[int, str] | None = None,
+    callbacks: tuple[Callback, ...] = (),
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     dtype = getattr(torch, config["dtype"])
@@ -314,7 +318,7 @@ def _build(
         device=device,
         seed=config["seed"],
         checkpoint_path=out / CHECKPOINT,
-        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else [])],
+        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *callbacks],
         verbose=not quiet,
     )
     trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
