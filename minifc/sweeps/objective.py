@@ -79,7 +79,8 @@ class Objective:
             acc = float(row.get("best_val_acc", float("nan")))
             if not math.isfinite(acc):
                 raise TrialFailed("the example's summary has no finite best_val_acc")
-            found: dict[str, Any] = {"best_val_acc": acc, "seconds": float(row.get("seconds", 0.0)), "epochs": row.get("epochs")}
+            found: dict[str, Any] = {"best_val_acc": acc, "seconds": float(row.get("seconds", 0.0)),
+                                     "epochs": row.get("epochs")}
             if row.get("test_acc") is not None:
                 found["test_acc"] = float(row["test_acc"])
             return acc, found

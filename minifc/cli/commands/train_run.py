@@ -64,8 +64,8 @@ def run(
     callbacks: tuple[Callback, ...] = (),
 ) -> None:
     """Train ``config`` in ``out`` (``callbacks``: more Trainer callbacks, after the run's own); ``resume``:
-    continue the run there, with learning rate ``new_lr`` from now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
-    one comes from);
+    continue the run there, with learning rate ``new_lr`` from now on when given (``epochs_change``: the run's
+    number of epochs before this resume changed it, and where the new one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
     (:func:`~minifc.config.train_config.saved_form`). Errors become one-line click errors. In a
     data-parallel job (torchrun) only rank 0 claims the folder and writes files; the other ranks train
