@@ -49,7 +49,7 @@ class Objective:
         params = {key: dist.suggest(trial) for key, dist in self.space.items()}
         folder = trial_folder(self.folder, trial.number)
         started = time.time()
-        record = {"number": trial.number, "params": params, "state": "RUNNING"}
+        record = {"number": trial.number, "params": params, "state": "RUNNING", "worker": worker_tag()}
         _write(folder, record)
         try:
             value, info = self._train(trial, params, folder)
