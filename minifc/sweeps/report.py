@@ -34,7 +34,9 @@ COLUMNS = {"number": "trial", "state": "state", "value": "value", "best_val_acc"
 def trial_rows(study: Any) -> list[dict[str, Any]]:
     """One row per trial: number, state, value, best_val_acc, epochs, seconds, params (and the reason of a failure)."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    retried_by = {int(n): t.number for t in trials for n in t.system_attrs.get("retry_history", ())}
+    for t in trials:
         attrs = t.user_attrs
         row = {
             "number": t.number,
@@ -47,6 +49,10 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
         }
         if attrs.get("fail_reason") and t.state.name == "FAIL":
             row["reason"] = attrs["fail_reason"]
+        elif t.state.name == "FAIL" and t.number in retried_by:  # failed by a database's heartbeat check
+            row["reason"] = "its worker stopped sending heartbeats"
+        if t.number in retried_by:
+            row["retried_as"] = retried_by[t.number]
         if t.system_attrs.get("failed_trial") is not None:
             row["retry_of"] = t.system_attrs["failed_trial"]
         rows.append(row)
@@ -105,15 +111,17 @@ def write_summary(folder: Path, settings: SweepSettings, rows: Sequence[dict[str
     return summary
 
 
-def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | None) -> Path | None:
-    """``folder/best.toml``: the winning trial's resolved configuration (a train sweep), or its example command's
-    settings as a ``[set]`` table (an example sweep); None without a complete trial."""
+def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | None,
+               config: dict[str, Any] | None = None) -> Path | None:
+    """``folder/best.toml``: the winning trial's resolved configuration (``config``, which the study records, else
+    its folder's config.json) for a train sweep, or its example command's settings as a ``[set]`` table (an
+    example sweep); None without a complete trial."""
     if best is None:
         return None
     trial = trial_folder(folder, int(best["number"]))
     header = f"# best trial {best['number']} of sweep {settings.study}: value {best['value']}\n"
     if settings.runner == "train":
-        config = json.loads((trial / CONFIG).read_text())
+        config = config if config is not None else json.loads((trial / CONFIG).read_text())
         text = header + "# repeat it: minifc train --config best.toml --out runs/best\n" + to_toml(config)
     else:
         lines = [header.rstrip(), f"# repeat it: {' '.join(json.loads((trial / 'command.json').read_text())['argv'])}",

@@ -52,6 +52,10 @@ _BASE_OPTIONS = ("data", "epochs", "num_train", "device")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the TPE sampler.")
 @click.option("--max-retry", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a trial whose worker died.")
+@click.option("--heartbeat", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Database storage: seconds between a worker's heartbeats.")
+@click.option("--grace-period", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Database storage: seconds without a heartbeat after which a trial is failed and retried.")
 @click.option("--data", default=None, help="CIFAR-10 folder for every trial (overrides the configuration).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of every trial.")
 @click.option("--num-train", type=click.IntRange(min=1), default=None, help="Training images of every trial.")
@@ -62,8 +66,8 @@ _BASE_OPTIONS = ("data", "epochs", "num_train", "device")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, quick: bool, trials: int | None,
           workers: int, threads: int | None, objective: str | None, target: float | None, pruner: str | None,
-          storage: str | None, study_name: str | None, seed: int, max_retry: int, out: str, resume: bool,
-          quiet: bool, **base_options: Any) -> None:
+          storage: str | None, study_name: str | None, seed: int, max_retry: int, heartbeat: int, grace_period: int,
+          out: str, resume: bool, quiet: bool, **base_options: Any) -> None:
     """Search hyper-parameters: every trial is a minifc train run in OUT/trials/N; the best trials are printed and
     saved in OUT/summary.json, the winning configuration in OUT/best.toml."""
     try:
@@ -78,6 +82,8 @@ def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, q
         else:
             settings = _settings(config_file, rules, preset, quick, trials, objective, target, pruner, storage,
                                  study_name, seed, max_retry, base_options)
+            settings.heartbeat, settings.grace = heartbeat, grace_period
+            settings.check()
         result = run_sweep(Path(out), settings, workers=workers, threads=threads, resume=resume,
                            trials=trials if resume else None, progress=not quiet,
                            echo=lambda line: click.echo(line, err=True))
