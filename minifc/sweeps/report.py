@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -146,8 +147,6 @@ def write_plots(folder: Path, study: Any) -> tuple[list[Path], list[str]]:
     except ImportError:
         return [], ["plots need matplotlib: pip install 'minifc[plots]'"]
     optuna = import_optuna()
-    import warnings
-
     out, notes = [], []
     (folder / "plots").mkdir(exist_ok=True)
     for name, fn in PLOTS.items():

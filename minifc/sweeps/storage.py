@@ -114,7 +114,7 @@ def ask_lock(storage: Any, folder: Path) -> Iterator[None]:
     """Held while a worker counts the study's trials and asks for one, so that workers together start exactly the
     sweep's number of trials: a file lock in the sweep folder (workers of this machine), plus a PostgreSQL advisory
     lock or a MySQL named lock for workers on other machines."""
-    import fcntl
+    import fcntl  # POSIX only, as the sweep's worker processes are
 
     with open(folder / ASK_LOCK, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -135,7 +135,7 @@ def _database_lock(storage: Any) -> Iterator[None]:
     if engine is None or dialect not in ("postgresql", "mysql"):
         yield
         return
-    from sqlalchemy import text
+    from sqlalchemy import text  # comes with optuna, an optional dependency
 
     take, give = {
         "postgresql": ("SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)"),

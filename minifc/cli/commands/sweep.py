@@ -14,6 +14,7 @@ from ...config.train_config import ConfigError, check_values, resolve
 from ...errors import MinifcError
 from ...io.run_folder import FolderLocked
 from ...sweeps.config_file import read_sweep_config
+from ...sweeps.driver import run_sweep, table
 from ...sweeps.errors import SweepError
 from ...sweeps.optional import import_optuna
 from ...sweeps.presets import preset_settings
@@ -72,8 +73,6 @@ def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, q
     saved in OUT/summary.json, the winning configuration in OUT/best.toml."""
     try:
         import_optuna()
-        from ...sweeps.driver import run_sweep, table
-
         settings = None
         if resume:
             if config_file or rules or preset:
