@@ -93,7 +93,7 @@ class Objective:
         history = trial.storage.get_trial(trial._trial_id).system_attrs.get("retry_history")  # Trial has no getter
         retried = history[-1] if history else None  # the latest try holds the latest checkpoint
         resume_from = trial_folder(self.folder, int(retried)) if retried is not None else None
-        config = run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
+        config, resumed = run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
         trial.set_user_attr(CONFIG_ATTR, config)  # best.toml on any machine of the study, not only this one
         info: dict[str, Any] = {
             "best_val_acc": recorder.best_val_acc if math.isfinite(recorder.best_val_acc) else None,
@@ -103,7 +103,7 @@ class Objective:
             "pruned": recorder.pruned,
         }
         if retried is not None:
-            info["retry_of"] = int(retried)
+            info["retry_of"], info["resumed"] = int(retried), resumed
         if info["best_val_acc"] is None:
             raise TrialFailed("the run ended before its first evaluation")
         if s.objective == "time_to_val_acc":

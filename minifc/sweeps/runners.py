@@ -32,10 +32,11 @@ class TrialFailed(MinifcError, RuntimeError):
 
 def run_train_trial(
     values: Mapping[str, Any], folder: Path, callbacks: tuple[Callback, ...], resume_from: Path | None = None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     """Train the configuration ``values`` (unresolved ``train`` keys) in ``folder`` with ``callbacks``; its output
     goes to ``folder/train.log``. ``resume_from``: the folder of the trial this one retries; its checkpoint is
-    copied in and the run continues from it. Returns the resolved configuration.
+    copied in and the run continues from it. Returns the resolved configuration and whether the run continued
+    from that checkpoint.
 
     Raises:
         TrialFailed: the configuration is refused, or the run stopped with an error (divergence, a bad value).
@@ -62,7 +63,7 @@ def run_train_trial(
             raise TrialFailed(f"the run exited with status {e.exit_code}") from None
         except click.ClickException as e:
             raise TrialFailed(e.format_message()) from None
-    return config
+    return config, resume
 
 
 def example_command(name: str, folder: Path, base: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:

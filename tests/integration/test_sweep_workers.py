@@ -66,9 +66,10 @@ def test_a_sweep_killed_mid_trial_is_completed_by_resume(tiny_cifar, tmp_path):
     assert len(done) == 2, rows
     retry = next(r for r in done if r.get("retry_of") == 0)
     assert retry["params"] == rows[0]["params"] and retry["epochs"] == 12
-    # the retry continued from the killed trial's checkpoint: its history starts with the epochs done before
+    # the retry continued from the killed trial's checkpoint (copied into its own folder)
     retried = json.loads((out / "trials" / str(retry["number"]) / "history.json").read_text())
     assert len(retried["val_acc_history"]) == 12
+    assert json.loads((out / "trials" / str(retry["number"]) / "trial.json").read_text())["resumed"] is True
 
 
 def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried_while_the_sweep_goes_on(tiny_cifar, tmp_path):
