@@ -15,6 +15,7 @@ from ..config.train_config import to_toml
 from ..io.run_folder import CONFIG
 from .objective import trial_folder
 from .optional import import_optuna
+from .runners import flat_settings
 from .settings import SweepSettings
 
 __all__ = ["SUMMARY", "BEST", "PLOTS", "trial_rows", "best_rows", "write_summary", "write_best", "write_plots"]
@@ -127,7 +128,8 @@ def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | Non
     else:
         lines = [header.rstrip(), f"# repeat it: {' '.join(json.loads((trial / 'command.json').read_text())['argv'])}",
                  f"example = {toml_value(settings.base['example'])}", "", "[set]"]
-        lines += [f'"{k}" = {toml_value(v)}' for k, v in best["params"].items()]
+        settings_set = {**flat_settings(settings.base.get("set") or {}), **best["params"]}
+        lines += [f'"{k}" = {toml_value(v)}' for k, v in settings_set.items()]
         text = "\n".join(lines) + "\n"
     path = folder / BEST
     tmp = path.with_name(BEST + ".tmp")
