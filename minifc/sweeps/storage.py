@@ -26,7 +26,7 @@ from .study import retry_callback
 
 __all__ = [
     "HEARTBEAT_S", "GRACE_S", "JOURNAL", "ASK_LOCK", "storage_kind", "check_storage", "open_storage", "ask_lock",
-    "with_driver",
+    "with_driver", "shown_url",
 ]
 
 HEARTBEAT_S = 10
@@ -43,7 +43,7 @@ def storage_kind(url: str | None) -> str:
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in _DATABASES or "://" not in url:
         raise SweepError(
-            f"--storage {_hide_password(url)}: expected a database URL postgresql://..., mysql://... or sqlite:///FILE "
+            f"--storage {shown_url(url)}: expected a database URL postgresql://..., mysql://... or sqlite:///FILE "
             "(leave --storage out for a journal file in the sweep folder)"
         )
     return scheme
@@ -81,12 +81,12 @@ def open_storage(url: str | None, folder: Path, max_retry: int, heartbeat: int =
             return optuna.storages.RDBStorage(with_driver(url), **beats)
     except ImportError as e:
         raise SweepError(
-            f"--storage {_hide_password(url)} needs a database driver ({e}): pip install 'minifc[postgres]' "
+            f"--storage {shown_url(url)} needs a database driver ({e}): pip install 'minifc[postgres]' "
             "(PostgreSQL) or a MySQL driver such as PyMySQL (mysql+pymysql://...)"
         ) from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's connection errors: one line naming the URL
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SweepError(f"--storage {_hide_password(url)}: cannot open the database: {first}") from None
+        raise SweepError(f"--storage {shown_url(url)}: cannot open the database: {first}") from None
 
 
 def with_driver(url: str) -> str:
@@ -99,7 +99,7 @@ def with_driver(url: str) -> str:
     return url
 
 
-def _hide_password(url: str) -> str:
+def shown_url(url: str) -> str:
     """The URL with its password (``user:secret@``) replaced by ``***``."""
     head, sep, tail = url.partition("://")
     if not sep or "@" not in tail:

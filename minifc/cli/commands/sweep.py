@@ -20,7 +20,7 @@ from ...sweeps.optional import import_optuna
 from ...sweeps.presets import preset_settings
 from ...sweeps.settings import OBJECTIVES, PRUNERS, SweepSettings
 from ...sweeps.space import apply_params, parse_space
-from ...sweeps.storage import JOURNAL
+from ...sweeps.storage import JOURNAL, shown_url
 from .common import non_empty
 
 DEFAULT_OUT = "runs/sweep"
@@ -101,7 +101,7 @@ def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, q
     if failed:
         click.echo(f"{len(failed)} trial(s) failed (reasons in summary.json); trial {failed[-1]['number']}: "
                    f"{failed[-1].get('reason', '?')}", err=True)
-    dashboard = storage or str(Path(out) / JOURNAL)
+    dashboard = shown_url(storage) if storage else str(Path(out) / JOURNAL)
     click.echo(f"sweep saved in {out} (summary.json{', best.toml' if result.best else ''}, plots/); "
                f"browse the study: optuna-dashboard {dashboard}")
     if result.interrupted:
