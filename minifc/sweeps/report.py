@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from ..config.train_config import to_toml
 from ..io.run_folder import CONFIG
 from .objective import trial_folder
 from .optional import import_optuna
-from .runners import flat_settings
+from .runners import example_command, flat_settings
 from .settings import SweepSettings
 
 __all__ = ["SUMMARY", "BEST", "PLOTS", "trial_rows", "best_rows", "write_summary", "write_best", "write_plots"]
@@ -126,8 +127,10 @@ def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | Non
         config = config if config is not None else json.loads((trial / CONFIG).read_text())
         text = header + "# repeat it: minifc train --config best.toml --out runs/best\n" + to_toml(config)
     else:
-        lines = [header.rstrip(), f"# repeat it: {' '.join(json.loads((trial / 'command.json').read_text())['argv'])}",
-                 f"example = {toml_value(settings.base['example'])}", "", "[set]"]
+        argv = example_command(str(settings.base["example"]), Path("runs/best"), settings.base, best["params"])
+        shown = " ".join(shlex.quote(a) for a in ["minifc", *argv[3:]] if a != "--quiet")
+        lines = [header.rstrip(), f"# repeat it: {shown}", f"example = {toml_value(settings.base['example'])}", "",
+                 "[set]"]
         settings_set = {**flat_settings(settings.base.get("set") or {}), **best["params"]}
         lines += [f'"{k}" = {toml_value(v)}' for k, v in settings_set.items()]
         text = "\n".join(lines) + "\n"
