@@ -163,3 +163,11 @@ def test_time_to_a_validation_accuracy_is_minimized_and_stops_each_trial_at_the_
     assert s["direction"] == "minimize"
     best = s["best"][0]
     assert best["epochs"] == 1 and 0 < best["value"] == pytest.approx(best["seconds"], abs=1e-3)  # at epoch 1
+
+
+def test_sqlite_serves_one_worker(tiny_cifar, tmp_path):
+    out = tmp_path / "sweep"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    result = invoke_cli(*tiny_args(tiny_cifar, out, "--storage", url, "--study", "one", trials=1))
+    assert result.exit_code == 0, result.output
+    assert optuna.load_study(study_name="one", storage=url).trials[0].state == optuna.trial.TrialState.COMPLETE
