@@ -91,7 +91,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried_while_the_sw
 
 def test_ctrl_c_stops_the_sweep_cleanly_and_resume_retries_the_interrupted_trial(tiny_cifar, tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", "--search", "lr=loguniform(1e-2, 1e-1)", "--epochs", "12", "--data", str(tiny_cifar),
+    args = ["sweep", "--search", "lr=loguniform(1e-2, 1e-1)", "--epochs", "30", "--data", str(tiny_cifar),
             "--trials", "2", "--out", str(out), "--quiet"]
     proc = minifc_process(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     _wait_for(out / "trials" / "0" / "checkpoint.pt", proc)
@@ -101,7 +101,8 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_resume_retries_the_interrupted_trial
     assert "--resume" in output.decode() and "Traceback" not in output.decode()
     assert not (out / ".minifc-lock").exists()
     rows = summary(out)["all"]
-    assert rows[0]["state"] == "FAIL" and "interrupted" in rows[0]["reason"]
+    stopped = [r for r in rows if r["state"] == "FAIL"]
+    assert [r["number"] for r in stopped] == [0] and "interrupted" in stopped[0]["reason"], rows
     result = invoke_cli("sweep", "--out", str(out), "--resume", "--quiet")
     assert result.exit_code == 0, result.output
     done = [r for r in summary(out)["all"] if r["state"] == "COMPLETE"]
