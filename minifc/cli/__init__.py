@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "plugins:plugins",
     "check": "check:check",
     "export": "export:export",
+    "sweep": "sweep:sweep",
 }
 
 

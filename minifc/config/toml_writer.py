@@ -24,6 +24,11 @@ def to_toml(config: Mapping[str, Any], keys: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def toml_value(value: Any) -> str:
+    """One value as TOML (a number, string, bool, list or inline table)."""
+    return _toml_value(value)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -8,6 +8,7 @@ import math
 from .. import functional as F
 from .. import nn, optim
 from ..optim import clipping, regularizers, schedules
+from ..sweeps.presets import BUILTIN_PRESETS
 from ..training.callbacks import EarlyStopping
 from ..training.ema import EMA
 from ..training.tensorboard import TensorBoard
@@ -99,3 +100,9 @@ def minifc_register_callbacks(register: Register) -> None:
 def minifc_register_gradient_transforms(register: Register) -> None:
     register("clip_norm", clipping.clip_norm, description="scale all gradients to global L2 norm <= max_norm")
     register("clip_value", clipping.clip_value, description="clamp every gradient element to [-value, value]")
+
+
+@hookimpl
+def minifc_register_sweep_presets(register: Register) -> None:
+    for name, (preset, description) in BUILTIN_PRESETS.items():
+        register(name, preset, description=description)

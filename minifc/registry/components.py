@@ -39,6 +39,7 @@ KINDS = {
     "callback": "minifc_register_callbacks",
     "example": "minifc_register_examples",
     "gradient_transform": "minifc_register_gradient_transforms",
+    "sweep_preset": "minifc_register_sweep_presets",
 }
 BUILTIN = "builtins"
 #: kinds whose component is a factory called with the user's options (``obj(**options)``)
@@ -168,6 +169,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "update_rule": ("(w, dw, config)", 3),
         "regularizer": ("(w, config)", 2),
         "example": ("(data, options)", 2),
+        "sweep_preset": ("(quick)", 1),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):

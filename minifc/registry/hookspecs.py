@@ -41,8 +41,8 @@ entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built
 
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
 rmsprop, adam, l2, the schedules constant, warmup_cosine, step and exponential, the callbacks
-early_stopping, ema and tensorboard, the gradient transforms clip_norm and clip_value, and the examples
-two-layer, overfit, sgd-momentum, update-rules, dropout) are
+early_stopping, ema and tensorboard, the gradient transforms clip_norm and clip_value, the examples
+two-layer, overfit, sgd-momentum, update-rules, dropout, and the sweep presets overfit and two-layer) are
 registered through these same hooks by ``minifc.registry.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.
@@ -222,6 +222,20 @@ def minifc_register_examples(register: Register) -> None:
     none, like the classic examples; not given: any key passes, unchecked). Names use ``-`` between
     words (``two-layer``).
     ``minifc check`` does not run examples.
+    """
+
+
+@hookspec
+def minifc_register_sweep_presets(register: Register) -> None:
+    """Register ready-made sweeps run by ``minifc sweep --preset NAME``: ``obj(quick) -> settings``.
+
+    ``settings`` is a dict with ``base`` (the ``minifc train`` keys every trial starts from), ``search``
+    (``{key: "DIST(ARGS)"}``, e.g. ``{"lr": "loguniform(1e-4, 1e-1)", "update_rule.beta1": "uniform()"}``: see
+    :mod:`minifc.sweeps.space`) and ``trials``, and optionally ``objective`` (``best_val_acc``,
+    ``best_train_acc`` or ``time_to_val_acc`` with ``target``), ``pruner`` (none, median, hyperband) and
+    ``runner`` (``train``, or ``example`` with ``base = {"example": NAME, "budget": SECONDS, ...}`` and
+    ``--set`` keys as the search keys). ``quick=True`` (``minifc sweep --preset NAME --quick``) asks for a
+    sweep of a few seconds on tiny settings. ``minifc check`` does not run presets.
     """
 
 

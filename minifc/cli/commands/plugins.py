@@ -17,6 +17,7 @@ _PLURAL = {
     "callback": "callbacks",
     "example": "examples",
     "gradient_transform": "gradient transforms",
+    "sweep_preset": "sweep presets",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 

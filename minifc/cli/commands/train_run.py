@@ -63,10 +63,11 @@ def run(
     epochs_change: tuple[int, str] | None = None,
     data_relative: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    callbacks: tuple[Callback, ...] = (),
 ) -> None:
-    """Train ``config`` in ``out``; ``resume``: continue the run there, with learning rate ``new_lr`` from
-    now on when given (``epochs_change``: the run's number of epochs before this resume changed it, and where the new
-    one comes from);
+    """Train ``config`` in ``out`` (``callbacks``: more Trainer callbacks, after the run's own); ``resume``:
+    continue the run there, with learning rate ``new_lr`` from now on when given (``epochs_change``: the run's
+    number of epochs before this resume changed it, and where the new one comes from);
     ``data_relative``: config.json gives the data folder relative to ``out``
     (:func:`~minifc.config.train_config.saved_form`); ``timeout``: seconds a rank of a data-parallel job
     waits for the others. Errors become one-line click errors. In a
@@ -78,7 +79,8 @@ def run(
     saved = saved_form(config, out, data_relative)
     with _claimed(out) as lock:
         _guarded(ctx, out, lambda: _run_locked(config, saved, out, lock, resume=resume, force=force, quiet=quiet,
-                                               new_lr=new_lr, epochs_change=epochs_change, timeout=timeout))
+                                               new_lr=new_lr, epochs_change=epochs_change, timeout=timeout,
+                                               callbacks=callbacks))
 
 
 def check_folder(out: Path, *, resume: bool, force: bool) -> None:
@@ -180,6 +182,7 @@ def _run_locked(
     new_lr: float | None,
     epochs_change: tuple[int, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    callbacks: tuple[Callback, ...] = (),
 ) -> None:
     """Train ``config`` in the locked folder ``out``; ``saved``: the same as config.json holds it."""
     note = stale_lock_message(lock)
@@ -192,7 +195,7 @@ def _run_locked(
     interrupted = interrupted_message(out, RUN_FILES)
     _refuse_unusable(out, resume, force)
     trainer, data, gate = _build(config, out, resume=resume, quiet=quiet, new_lr=new_lr, main=True, saved=saved,
-                                 epochs_change=epochs_change, timeout=timeout)
+                                 epochs_change=epochs_change, timeout=timeout, callbacks=callbacks)
     if not resume:
         moved = move_aside(out) if force else None
         if moved is not None:
@@ -290,6 +293,7 @@ def _build(
     saved: dict[str, Any] | None = None,
     epochs_change: tuple[int, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    callbacks: tuple[Callback, ...] = (),
 ) -> tuple[Any, dict[str, Any], _Gate]:
     """The Trainer for ``config``, its data and its gate; ``saved``: what config.json holds (default: ``config``)."""
     dtype = getattr(torch, config["dtype"])
@@ -322,7 +326,7 @@ def _build(
         device=device,
         seed=config["seed"],
         checkpoint_path=out / CHECKPOINT,
-        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *config.get("callbacks", [])],
+        callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *config.get("callbacks", []), *callbacks],
         verbose=not quiet,
         timeout=timeout,
     )

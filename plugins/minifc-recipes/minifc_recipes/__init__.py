@@ -31,6 +31,7 @@ from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca
 from .recipe import TIERS, Recipe
 from .schedules import one_cycle, warmup_cosine_steps
+from .sweeps import best_60s
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
@@ -94,6 +95,16 @@ def minifc_register_schedules(register: Register) -> None:
             "div_factor": (1.0, math.inf),
             "final_div_factor": (1.0, math.inf),
         },
+    )
+
+
+@hookimpl
+def minifc_register_sweep_presets(register: Register) -> None:
+    register(
+        "best-60s",
+        best_60s,
+        description="the 60-second tier of `minifc example best`: learning rate, weight decay, warm-up, smoothing, "
+        "dropout, width, PCA dims, padding (each trial a fresh 60 s run; use --workers 1)",
     )
 
 

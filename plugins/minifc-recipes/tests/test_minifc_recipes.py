@@ -220,3 +220,20 @@ def test_one_cycle_by_name_in_a_trainer_and_refused_out_of_range():
         assert trainer.lr_history[-1] < 1e-3  # annealed to base / (div_factor * final_div_factor) at the end
         with pytest.raises(ValueError, match=r"schedule 'one_cycle' \(recipes.*pct_start"):
             Trainer(net, data, schedule="one_cycle:pct_start=1.0", device="cpu", verbose=False)
+
+
+# -- the sweep preset -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_best_60s_sweep_preset_is_a_valid_sweep_of_the_60_second_tier(quick):
+    from minifc.sweeps.presets import preset_settings
+    from minifc.sweeps.space import parse_space
+    from minifc.testing import use_registry
+
+    with use_registry(plugin_registry(minifc_recipes, "minifc_recipes")):
+        settings = preset_settings("best-60s", quick)
+    assert settings["runner"] == "example" and settings["base"]["example"] == "best"
+    assert settings["base"]["set"]["recipe"]["tier"] == minifc_recipes.recipe.tier_for(60)[0]
+    space = parse_space(settings["search"], "best-60s", check_keys=False)
+    assert "recipe.learning_rate" in space and (quick or len(space) == 8)

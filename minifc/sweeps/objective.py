@@ -1,0 +1,121 @@
+"""The objective Optuna calls for each trial: draw the parameters, train the trial in ``SWEEP/trials/N`` and
+return its score (best validation or training accuracy, or training seconds to a target accuracy). A trial that cannot
+train, diverges or raises is recorded as failed with its reason; a pruned one as pruned."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .optional import import_optuna
+from .pruning import TrialRecorder
+from .runners import TrialFailed, run_example_trial, run_train_trial
+from .settings import SweepSettings
+from .space import Space, apply_params, parse_space
+from .storage import worker_tag
+from .study import CONFIG_ATTR, INTERRUPTED_ATTR, REASON_ATTR, WORKER_ATTR
+
+__all__ = ["TRIALS", "TRIAL_RESULT", "Objective", "trial_folder"]
+
+TRIALS = "trials"
+TRIAL_RESULT = "trial.json"  # in each trial's folder: number, params, state, value, reason
+
+
+def trial_folder(sweep: Path, number: int) -> Path:
+    return sweep / TRIALS / str(number)
+
+
+class Objective:
+    """``objective(trial) -> float`` for :meth:`optuna.Study.optimize`; ``before_trial`` is called first (the worker
+    releases its ask lock there)."""
+
+    def __init__(self, settings: SweepSettings, folder: Path, before_trial: Callable[[], None] | None = None) -> None:
+        self.settings, self.folder, self.before_trial = settings, folder, before_trial
+        table = settings.runner == "train"
+        self.space: Space = parse_space(settings.search, "sweep", settings.base, table=True, check_keys=table)
+
+    def __call__(self, trial: Any) -> float:
+        if self.before_trial is not None:
+            self.before_trial()
+        optuna = import_optuna()
+        trial.set_user_attr(WORKER_ATTR, worker_tag())
+        for attr in (REASON_ATTR, INTERRUPTED_ATTR):  # a retry inherits the failed trial's attributes
+            if attr in trial.user_attrs:
+                trial.set_user_attr(attr, None)
+        params = {key: dist.suggest(trial) for key, dist in self.space.items()}
+        folder = trial_folder(self.folder, trial.number)
+        started = time.time()
+        record = {"number": trial.number, "params": params, "state": "RUNNING", "worker": worker_tag()}
+        _write(folder, record)
+        try:
+            value, info = self._train(trial, params, folder)
+        except TrialFailed as e:
+            trial.set_user_attr(REASON_ATTR, str(e))
+            _write(folder, {**record, "state": "FAIL", "reason": str(e), "seconds": time.time() - started})
+            raise
+        except Exception as e:  # noqa: BLE001 - any error fails this trial only, with its reason; the sweep goes on
+            reason = f"{type(e).__name__}: {e}"
+            trial.set_user_attr(REASON_ATTR, reason)
+            _write(folder, {**record, "state": "FAIL", "reason": reason, "seconds": time.time() - started})
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            trial.set_user_attr(REASON_ATTR, "interrupted (Ctrl-C)")
+            _write(folder, {**record, "state": "FAIL", "reason": "interrupted"})
+            raise
+        for key, v in info.items():
+            trial.set_user_attr(key, v)
+        if info.get("pruned"):
+            _write(folder, {**record, **info, "state": "PRUNED"})
+            raise optuna.TrialPruned(f"pruned after epoch {info.get('epochs')}")
+        _write(folder, {**record, **info, "state": "COMPLETE", "value": value})
+        return value
+
+    def _train(self, trial: Any, params: dict[str, Any], folder: Path) -> tuple[float, dict[str, Any]]:
+        s = self.settings
+        if s.runner == "example":
+            row = run_example_trial(s.base, params, folder)
+            acc = float(row.get("best_val_acc", float("nan")))
+            if not math.isfinite(acc):
+                raise TrialFailed("the example's summary has no finite best_val_acc")
+            found: dict[str, Any] = {"best_val_acc": acc, "seconds": float(row.get("seconds", 0.0)),
+                                     "epochs": row.get("epochs")}
+            if row.get("test_acc") is not None:
+                found["test_acc"] = float(row["test_acc"])
+            return acc, found
+        recorder = TrialRecorder(trial, prune=s.pruner != "none", target=s.target if s.objective == "time_to_val_acc"
+                                 else None, minimize=s.direction == "minimize",
+                                 train_acc=s.objective == "best_train_acc")
+        history = trial.storage.get_trial(trial._trial_id).system_attrs.get("retry_history")  # Trial has no getter
+        retried = history[-1] if history else None  # the latest try holds the latest checkpoint
+        resume_from = trial_folder(self.folder, int(retried)) if retried is not None else None
+        config, resumed = run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
+        trial.set_user_attr(CONFIG_ATTR, config)  # best.toml on any machine of the study, not only this one
+        info: dict[str, Any] = {
+            "best_val_acc": recorder.best_val_acc if math.isfinite(recorder.best_val_acc) else None,
+            "best_train_acc": recorder.best_train_acc if math.isfinite(recorder.best_train_acc) else None,
+            "epochs": recorder.epochs,
+            "seconds": round(recorder.seconds, 3),
+            "pruned": recorder.pruned,
+        }
+        if retried is not None:
+            info["retry_of"], info["resumed"] = int(retried), resumed
+        if info["best_val_acc"] is None:
+            raise TrialFailed("the run ended before its first evaluation")
+        if s.objective == "time_to_val_acc":
+            info["reached_s"] = recorder.reached_s
+            return (recorder.reached_s if recorder.reached_s is not None else math.inf), info
+        if s.objective == "best_train_acc":
+            return float(recorder.best_train_acc), info
+        return float(recorder.best_val_acc), info
+
+
+def _write(folder: Path, record: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (TRIAL_RESULT + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.replace(folder / TRIAL_RESULT)
