@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "plugins:plugins",
     "check": "check:check",
     "sweep": "sweep:sweep",
+    "compare": "compare:compare",
 }
 
 

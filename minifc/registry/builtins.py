@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import nn, optim
+from ..compare.presets import BUILTIN_PRESETS as COMPARE_PRESETS
 from ..optim import regularizers
 from ..sweeps.presets import BUILTIN_PRESETS
 from .hookspecs import Register, hookimpl
@@ -48,4 +49,10 @@ def minifc_register_regularizers(register: Register) -> None:
 @hookimpl
 def minifc_register_sweep_presets(register: Register) -> None:
     for name, (preset, description) in BUILTIN_PRESETS.items():
+        register(name, preset, description=description)
+
+
+@hookimpl
+def minifc_register_compare_presets(register: Register) -> None:
+    for name, (preset, description) in COMPARE_PRESETS.items():
         register(name, preset, description=description)

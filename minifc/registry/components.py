@@ -36,6 +36,7 @@ KINDS = {
     "regularizer": "minifc_register_regularizers",
     "example": "minifc_register_examples",
     "sweep_preset": "minifc_register_sweep_presets",
+    "compare_preset": "minifc_register_compare_presets",
 }
 BUILTIN = "builtins"
 
@@ -158,6 +159,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "regularizer": ("(w, config)", 2),
         "example": ("(data, options)", 2),
         "sweep_preset": ("(quick)", 1),
+        "compare_preset": ("(quick)", 1),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):

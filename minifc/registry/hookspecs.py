@@ -181,6 +181,19 @@ def minifc_register_sweep_presets(register: Register) -> None:
 
 
 @hookspec
+def minifc_register_compare_presets(register: Register) -> None:
+    """Register ready-made comparisons run by ``minifc compare --preset NAME``: ``obj(quick) -> settings``.
+
+    ``settings`` is a dict with ``candidates`` (specs such as ``"adam"``, ``"sgd_momentum:momentum=0.95"``,
+    ``"dropout=0.5"``; the first is the baseline) and ``base`` (the ``minifc train`` keys they share), and
+    optionally ``trials``, ``seeds``, ``lr_range`` (``[low, high]``), ``tune_options``, ``pruner`` and ``target``
+    (see :class:`minifc.compare.settings.CompareSettings`). ``quick=True`` (``--quick``) asks for a comparison of
+    seconds on tiny data (``base["data"] = minifc.compare.quick_data.QUICK_DATA``: synthetic images written into
+    the compare folder). ``minifc check`` does not run presets.
+    """
+
+
+@hookspec
 def minifc_register_commands(cli: Any) -> None:
     """Add subcommands to the ``minifc`` click group: ``@cli.command() def mycmd(): ...``.
 
