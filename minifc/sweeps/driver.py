@@ -21,7 +21,7 @@ from .optional import import_optuna
 from .report import format_table, trial_rows, write_best, write_plots, write_summary
 from .settings import SETTINGS, SweepSettings, read_settings, write_settings
 from .storage import check_storage, open_storage
-from .study import INTERRUPTED_ATTR, open_study, retry_trials, stale_running
+from .study import INTERRUPTED_ATTR, open_study, retry_trials, stale_running, superseded
 from .workers import LocalWorkers, thread_share, work
 
 __all__ = ["SweepResult", "run_sweep", "finished"]
@@ -43,7 +43,7 @@ class SweepResult:
 def finished(study: Any) -> int:
     """How many trials towards the total have ended (a failed trial that was retried does not count: its retry will)."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    retried = superseded(trials)
     return sum(1 for t in trials if t.state.is_finished() and t.number not in retried)
 
 

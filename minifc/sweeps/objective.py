@@ -17,7 +17,7 @@ from .runners import TrialFailed, run_example_trial, run_train_trial
 from .settings import SweepSettings
 from .space import Space, apply_params, parse_space
 from .storage import worker_tag
-from .study import REASON_ATTR, WORKER_ATTR
+from .study import INTERRUPTED_ATTR, REASON_ATTR, WORKER_ATTR
 
 __all__ = ["TRIALS", "TRIAL_RESULT", "Objective", "trial_folder"]
 
@@ -43,10 +43,13 @@ class Objective:
             self.before_trial()
         optuna = import_optuna()
         trial.set_user_attr(WORKER_ATTR, worker_tag())
+        for attr in (REASON_ATTR, INTERRUPTED_ATTR):  # a retry inherits the failed trial's attributes
+            if attr in trial.user_attrs:
+                trial.set_user_attr(attr, None)
         params = {key: dist.suggest(trial) for key, dist in self.space.items()}
         folder = trial_folder(self.folder, trial.number)
         started = time.time()
-        record = {"number": trial.number, "params": params, "state": "RUNNING"}
+        record = {"number": trial.number, "params": params, "state": "RUNNING", "worker": worker_tag()}
         _write(folder, record)
         try:
             value, info = self._train(trial, params, folder)
@@ -60,7 +63,7 @@ class Objective:
             _write(folder, {**record, "state": "FAIL", "reason": reason, "seconds": time.time() - started})
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
             trial.set_user_attr(REASON_ATTR, "interrupted (Ctrl-C)")
             _write(folder, {**record, "state": "FAIL", "reason": "interrupted"})
             raise
@@ -87,7 +90,8 @@ class Objective:
         recorder = TrialRecorder(trial, prune=s.pruner != "none", target=s.target if s.objective == "time_to_val_acc"
                                  else None, minimize=s.direction == "minimize",
                                  train_acc=s.objective == "best_train_acc")
-        retried = trial.storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")  # Trial has no getter
+        history = trial.storage.get_trial(trial._trial_id).system_attrs.get("retry_history")  # Trial has no getter
+        retried = history[-1] if history else None  # the latest try holds the latest checkpoint
         resume_from = trial_folder(self.folder, int(retried)) if retried is not None else None
         run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
         info: dict[str, Any] = {

@@ -45,7 +45,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
             "seconds": attrs.get("seconds"),
             "params": dict(t.params),
         }
-        if attrs.get("fail_reason"):
+        if attrs.get("fail_reason") and t.state.name == "FAIL":
             row["reason"] = attrs["fail_reason"]
         if t.system_attrs.get("failed_trial") is not None:
             row["retry_of"] = t.system_attrs["failed_trial"]

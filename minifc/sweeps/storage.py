@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import SweepError
 from .optional import import_optuna
+from .study import retry_callback
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "ASK_LOCK", "storage_kind", "check_storage", "open_storage", "ask_lock"]
 
@@ -63,9 +64,9 @@ def open_storage(url: str | None, folder: Path, max_retry: int) -> Any:
 
         path = str(folder / JOURNAL)
         return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
     heartbeat = {} if storage_kind(url) == "sqlite" else {
-        "heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S, "failed_trial_callback": retry,
+        "heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+        "heartbeat_stale_trial_callback": retry_callback(max_retry),
     }
     try:
         return optuna.storages.RDBStorage(url, **heartbeat)

@@ -3,6 +3,7 @@ and the retry of trials whose worker died."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,11 +20,22 @@ __all__ = [
     "retry_trials",
     "stale_running",
     "make_pruner",
+    "retry_callback",
+    "superseded",
 ]
 
 WORKER_ATTR = "worker"  # user attribute: host:pid of the process that runs the trial
 INTERRUPTED_ATTR = "interrupted"  # user attribute: the trial was stopped by Ctrl-C (retried by --resume)
 REASON_ATTR = "fail_reason"  # user attribute: why a trial failed, one line
+
+
+def retry_callback(max_retry: int) -> Any:
+    """Optuna's callback that enqueues a failed trial again (its params, ``failed_trial`` and ``retry_history``
+    in its system attributes), at most ``max_retry`` times along a chain of retries."""
+    optuna = import_optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
 
 def make_pruner(name: str) -> Any:
@@ -36,11 +48,13 @@ def make_pruner(name: str) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_study(settings: SweepSettings, storage: Any) -> Any:
+def open_study(settings: SweepSettings, storage: Any, worker: int = 0) -> Any:
     """Create the study named ``settings.study`` in ``storage``, or join it when it exists (another machine, a
-    worker process, ``--resume``). The sampler is TPE seeded with ``settings.seed``."""
+    worker process, ``--resume``). The sampler is TPE seeded with ``settings.seed`` plus ``worker`` (each worker
+    draws its own random trials: with one seed, parallel workers would draw the same ones)."""
     optuna = import_optuna()
-    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 3)))
+    startup = min(10, max(2, settings.trials // 3))
+    sampler = optuna.samplers.TPESampler(seed=settings.seed + worker, n_startup_trials=startup)
     return optuna.create_study(
         storage=storage,
         study_name=settings.study,
@@ -54,6 +68,14 @@ def open_study(settings: SweepSettings, storage: Any) -> Any:
 def _retry_of(trial: Any) -> int | None:
     value = trial.system_attrs.get("failed_trial")
     return int(value) if value is not None else None
+
+
+def superseded(trials: Iterable[Any]) -> set[int]:
+    """The numbers of the trials that were retried (a later trial took their place)."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(int(n) for n in t.system_attrs.get("retry_history", ()))
+    return out
 
 
 def counted(trials: Iterable[Any]) -> int:
@@ -85,8 +107,8 @@ def retry_trials(study: Any, storage: Any, trials: Iterable[Any], max_retry: int
     ``max_retry`` times along a chain of retries, as Optuna's heartbeat does for a database storage. A FAIL trial
     (interrupted) is only enqueued. Returns the numbers of the trials retried."""
     optuna = import_optuna()
-    retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
-    already = {_retry_of(t) for t in study.get_trials(deepcopy=False)}
+    retry = retry_callback(max_retry)
+    already = superseded(study.get_trials(deepcopy=False))
     done = []
     for trial in trials:
         if trial.number in already:

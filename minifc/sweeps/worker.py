@@ -16,9 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minifc.sweeps.worker")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--index", type=int, default=1, help="this worker's index (its sampler's seed offset)")
     args = parser.parse_args(argv)
     try:
-        work(args.folder, read_settings(args.folder), args.threads)
+        work(args.folder, read_settings(args.folder), args.threads, worker=args.index)
     except KeyboardInterrupt:
         return 130
     except MinifcError as e:

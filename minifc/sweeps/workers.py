@@ -38,15 +38,28 @@ def thread_share(workers: int, total: int | None = None) -> int:
 
 
 def work(folder: Path, settings: SweepSettings, threads: int | None = None,
-         on_trial_end: Callable[[Any, Any], None] | None = None) -> int:
+         on_trial_end: Callable[[Any, Any], None] | None = None, worker: int | None = None) -> int:
     """Run trials of the sweep in ``folder`` until the study holds ``settings.trials`` of them (all workers
-    together) and none waits for a retry. Returns how many trials this worker ran. KeyboardInterrupt propagates
+    together) and none waits for a retry. ``worker``: this worker's index among the local ones (None: the only
+    local one, which on a database storage may share the study with other machines). Returns how many trials
+    this worker ran. KeyboardInterrupt propagates
     (the interrupted trial is recorded failed and interrupted; ``--resume`` retries it)."""
     optuna = import_optuna()
+    before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    try:
+        return _loop(folder, settings, on_trial_end, worker, optuna)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _loop(folder: Path, settings: SweepSettings, on_trial_end: Callable[[Any, Any], None] | None,
+          worker: int | None, optuna: Any) -> int:
     storage = open_storage(settings.storage, folder, settings.max_retry)
-    study = open_study(settings, storage)
+    if worker is None:  # alone here: its seed must still differ from the other machines'
+        worker = 0 if settings.storage is None else os.getpid() % 1_000_003
+    study = open_study(settings, storage, worker)
     ran = 0
     while True:
         held = _Held(ask_lock(storage, folder))
@@ -92,7 +105,8 @@ class LocalWorkers:
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
         for i in range(self.count):
             with open(logs / f"{i}.log", "ab") as log:
-                cmd = [sys.executable, "-m", "minifc.sweeps.worker", str(self.folder), "--threads", str(self.threads)]
+                cmd = [sys.executable, "-m", "minifc.sweeps.worker", str(self.folder), "--threads", str(self.threads),
+                       "--index", str(i + 1)]
                 self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
 
     def tags(self, proc: subprocess.Popen[bytes]) -> str:
