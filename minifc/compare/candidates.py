@@ -27,6 +27,8 @@ from ..errors import closest
 from ..registry.components import KINDS
 from ..registry.core import default_registry
 from ..registry.specs import parse_spec, parse_value
+from ..sweeps.errors import SweepError
+from ..sweeps.space import parse_rule
 from .errors import CompareError
 
 __all__ = ["Candidate", "parse_candidate", "parse_candidates", "option_rules", "candidate_base"]
@@ -172,7 +174,7 @@ def candidate_base(base: Mapping[str, Any], candidate: Candidate) -> dict[str, A
 def option_rules(candidate: Candidate, base: Mapping[str, Any]) -> dict[str, str]:
     """``--tune-options``: search rules for the numeric options the candidate's update rule and regularizers declare
     (and its spec does not fix), within their declared bounds: ``loguniform()`` for an option whose default lies
-    in (0, 0.01), else ``uniform()``."""
+    in (0, 0.01), else ``uniform()``. An option whose declared bounds are not finite is not searched."""
     registry = default_registry()
     rules: dict[str, str] = {}
     for kind, name in candidate.components:
@@ -191,5 +193,10 @@ def option_rules(candidate: Candidate, base: Mapping[str, Any]) -> dict[str, str
                 continue
             if not isinstance(default, (int, float)) or not math.isfinite(default):
                 continue
-            rules[prefix + option] = "loguniform()" if 0 < default < 1e-2 else "uniform()"
+            rule = "loguniform()" if 0 < default < 1e-2 else "uniform()"
+            try:  # an option without finite declared bounds (epsilon >= 0) has no range to search: left as is
+                parse_rule(prefix + option, rule, f"candidate {candidate.label!r}", candidate_base(base, candidate))
+            except SweepError:
+                continue
+            rules[prefix + option] = rule
     return rules
