@@ -92,7 +92,7 @@ def run_compare(folder: Path, settings: CompareSettings | None, *, resume: bool 
 def _run_all(folder: Path, settings: CompareSettings, verdicts: list[Verdict], workers: int, threads: int | None,
              progress: bool, echo: Echo) -> tuple[list[CandidateRun], bool]:
     kept = [v for v in verdicts if v.ok]
-    runs = []
+    runs: list[CandidateRun] = []
     for i, verdict in enumerate(kept):
         cand = verdict.candidate
         echo(f"[{i + 1}/{len(kept)}] {cand.label}: {settings.trials} tuning trial(s), then {settings.seeds} seed(s)")

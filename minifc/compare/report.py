@@ -43,7 +43,7 @@ def _p(test: Mapping[str, Any] | None) -> str:
 
 def table_rows(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """One row of :data:`HEADERS` per ranked candidate, best first."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in sorted((e for e in summary["candidates"] if e["status"] == "ranked"), key=lambda e: e["rank"]):
         m = e["measures"]
         lr = e.get("best_setting", {}).get("params", {}).get("lr")
