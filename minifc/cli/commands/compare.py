@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ...compare.driver import run_compare
 from ...compare.errors import CompareError
 from ...compare.presets import preset_settings
 from ...compare.quick_data import QUICK_DATA
@@ -82,8 +83,6 @@ def compare(candidates: tuple[str, ...], preset: str | None, quick: bool, config
     tuned with the same budget, its best setting re-run on fresh seeds; the ranking says which are within noise."""
     try:
         import_optuna()
-        from ...compare.driver import run_compare
-
         settings = None
         if resume:
             if candidates or preset or config_file or settings_:
