@@ -65,7 +65,7 @@ def summarize(verdicts: Sequence[Verdict], runs: Sequence[CandidateRun], target:
         entries.append(entry)
     ranked = sorted((e for e in entries if e["status"] == "ranked"),
                     key=lambda e: -e["measures"]["best_val_acc"]["mean"])
-    by_slug = {s: v for s, v in seeds.items()}
+    by_slug = seeds
     for i, e in enumerate(ranked):
         e["rank"] = i + 1
         e["vs_best"] = _test(by_slug[e["slug"]], by_slug[ranked[0]["slug"]]) if i else None
