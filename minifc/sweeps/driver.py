@@ -21,7 +21,7 @@ from .optional import import_optuna
 from .report import format_table, trial_rows, write_best, write_plots, write_summary
 from .settings import SETTINGS, SweepSettings, read_settings, write_settings
 from .storage import check_storage, open_storage
-from .study import INTERRUPTED_ATTR, open_study, retry_trials, stale_running, superseded
+from .study import CONFIG_ATTR, INTERRUPTED_ATTR, open_study, retry_trials, stale_running, superseded
 from .workers import LocalWorkers, thread_share, work
 
 __all__ = ["SweepResult", "run_sweep", "finished"]
@@ -69,7 +69,7 @@ def run_sweep(folder: Path, settings: SweepSettings | None, *, workers: int = 1,
                 if (folder / SETTINGS).exists():
                     raise SweepError(f"{folder} already holds a sweep: continue it with --resume, or use another --out")
             check_storage(settings.storage, workers)
-            storage = open_storage(settings.storage, folder, settings.max_retry)
+            storage = open_storage(settings.storage, folder, settings.max_retry, settings.heartbeat, settings.grace)
             study = open_study(settings, storage)
             write_settings(folder, settings)
         except BaseException:
@@ -146,7 +146,11 @@ def report(folder: Path, settings: SweepSettings, study: Any) -> SweepResult:
     summary = write_summary(folder, settings, rows)
     files = [folder / "summary.json"]
     best = summary["best"]
-    path = write_best(folder, settings, best[0] if best else None)
+    config = None
+    if best:
+        config = next(t for t in study.get_trials(deepcopy=False) if t.number == best[0]["number"]).user_attrs.get(
+            CONFIG_ATTR)
+    path = write_best(folder, settings, best[0] if best else None, config)
     if path is not None:
         files.append(path)
     plots, notes = write_plots(folder, study)

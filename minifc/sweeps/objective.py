@@ -17,7 +17,7 @@ from .runners import TrialFailed, run_example_trial, run_train_trial
 from .settings import SweepSettings
 from .space import Space, apply_params, parse_space
 from .storage import worker_tag
-from .study import INTERRUPTED_ATTR, REASON_ATTR, WORKER_ATTR
+from .study import CONFIG_ATTR, INTERRUPTED_ATTR, REASON_ATTR, WORKER_ATTR
 
 __all__ = ["TRIALS", "TRIAL_RESULT", "Objective", "trial_folder"]
 
@@ -93,7 +93,8 @@ class Objective:
         history = trial.storage.get_trial(trial._trial_id).system_attrs.get("retry_history")  # Trial has no getter
         retried = history[-1] if history else None  # the latest try holds the latest checkpoint
         resume_from = trial_folder(self.folder, int(retried)) if retried is not None else None
-        run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
+        config, resumed = run_train_trial(apply_params(s.base, params), folder, (recorder,), resume_from)
+        trial.set_user_attr(CONFIG_ATTR, config)  # best.toml on any machine of the study, not only this one
         info: dict[str, Any] = {
             "best_val_acc": recorder.best_val_acc if math.isfinite(recorder.best_val_acc) else None,
             "best_train_acc": recorder.best_train_acc if math.isfinite(recorder.best_train_acc) else None,
@@ -103,7 +104,7 @@ class Objective:
             "curve": recorder.curve,
         }
         if retried is not None:
-            info["retry_of"] = int(retried)
+            info["retry_of"], info["resumed"] = int(retried), resumed
         if info["best_val_acc"] is None:
             raise TrialFailed("the run ended before its first evaluation")
         if s.objective == "time_to_val_acc":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from ..config.train_config import to_toml
 from ..io.run_folder import CONFIG
 from .objective import trial_folder
 from .optional import import_optuna
+from .runners import example_command, flat_settings
 from .settings import SweepSettings
 
 __all__ = ["SUMMARY", "BEST", "PLOTS", "trial_rows", "best_rows", "write_summary", "write_best", "write_plots"]
@@ -34,7 +37,9 @@ COLUMNS = {"number": "trial", "state": "state", "value": "value", "best_val_acc"
 def trial_rows(study: Any) -> list[dict[str, Any]]:
     """One row per trial: number, state, value, best_val_acc, epochs, seconds, params (and the reason of a failure)."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    retried_by = {int(n): t.number for t in trials for n in t.system_attrs.get("retry_history", ())}
+    for t in trials:
         attrs = t.user_attrs
         row = {
             "number": t.number,
@@ -47,6 +52,10 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
         }
         if attrs.get("fail_reason") and t.state.name == "FAIL":
             row["reason"] = attrs["fail_reason"]
+        elif t.state.name == "FAIL" and t.number in retried_by:  # failed by a database's heartbeat check
+            row["reason"] = "its worker stopped sending heartbeats"
+        if t.number in retried_by:
+            row["retried_as"] = retried_by[t.number]
         if t.system_attrs.get("failed_trial") is not None:
             row["retry_of"] = t.system_attrs["failed_trial"]
         rows.append(row)
@@ -105,20 +114,25 @@ def write_summary(folder: Path, settings: SweepSettings, rows: Sequence[dict[str
     return summary
 
 
-def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | None) -> Path | None:
-    """``folder/best.toml``: the winning trial's resolved configuration (a train sweep), or its example command's
-    settings as a ``[set]`` table (an example sweep); None without a complete trial."""
+def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | None,
+               config: dict[str, Any] | None = None) -> Path | None:
+    """``folder/best.toml``: the winning trial's resolved configuration (``config``, which the study records, else
+    its folder's config.json) for a train sweep, or its example command's settings as a ``[set]`` table (an
+    example sweep); None without a complete trial."""
     if best is None:
         return None
     trial = trial_folder(folder, int(best["number"]))
     header = f"# best trial {best['number']} of sweep {settings.study}: value {best['value']}\n"
     if settings.runner == "train":
-        config = json.loads((trial / CONFIG).read_text())
+        config = config if config is not None else json.loads((trial / CONFIG).read_text())
         text = header + "# repeat it: minifc train --config best.toml --out runs/best\n" + to_toml(config)
     else:
-        lines = [header.rstrip(), f"# repeat it: {' '.join(json.loads((trial / 'command.json').read_text())['argv'])}",
-                 f"example = {toml_value(settings.base['example'])}", "", "[set]"]
-        lines += [f'"{k}" = {toml_value(v)}' for k, v in best["params"].items()]
+        argv = example_command(str(settings.base["example"]), Path("runs/best"), settings.base, best["params"])
+        shown = " ".join(shlex.quote(a) for a in ["minifc", *argv[3:]] if a != "--quiet")
+        lines = [header.rstrip(), f"# repeat it: {shown}", f"example = {toml_value(settings.base['example'])}", "",
+                 "[set]"]
+        settings_set = {**flat_settings(settings.base.get("set") or {}), **best["params"]}
+        lines += [f'"{k}" = {toml_value(v)}' for k, v in settings_set.items()]
         text = "\n".join(lines) + "\n"
     path = folder / BEST
     tmp = path.with_name(BEST + ".tmp")
@@ -138,8 +152,6 @@ def write_plots(folder: Path, study: Any) -> tuple[list[Path], list[str]]:
     except ImportError:
         return [], ["plots need matplotlib: pip install 'minifc[plots]'"]
     optuna = import_optuna()
-    import warnings
-
     out, notes = [], []
     (folder / "plots").mkdir(exist_ok=True)
     for name, fn in PLOTS.items():

@@ -21,7 +21,7 @@ from ..errors import MinifcError
 from ..io.run_folder import CHECKPOINT, CONFIG, HISTORY_JSON
 from ..training.callbacks import Callback
 
-__all__ = ["TrialFailed", "TRIAL_LOG", "run_train_trial", "run_example_trial", "example_command"]
+__all__ = ["TrialFailed", "TRIAL_LOG", "run_train_trial", "run_example_trial", "example_command", "flat_settings"]
 
 TRIAL_LOG = "train.log"
 
@@ -32,10 +32,11 @@ class TrialFailed(MinifcError, RuntimeError):
 
 def run_train_trial(
     values: Mapping[str, Any], folder: Path, callbacks: tuple[Callback, ...], resume_from: Path | None = None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     """Train the configuration ``values`` (unresolved ``train`` keys) in ``folder`` with ``callbacks``; its output
     goes to ``folder/train.log``. ``resume_from``: the folder of the trial this one retries; its checkpoint is
-    copied in and the run continues from it. Returns the resolved configuration.
+    copied in and the run continues from it. Returns the resolved configuration and whether the run continued
+    from that checkpoint.
 
     Raises:
         TrialFailed: the configuration is refused, or the run stopped with an error (divergence, a bad value).
@@ -62,7 +63,7 @@ def run_train_trial(
             raise TrialFailed(f"the run exited with status {e.exit_code}") from None
         except click.ClickException as e:
             raise TrialFailed(e.format_message()) from None
-    return config
+    return config, resume
 
 
 def example_command(name: str, folder: Path, base: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
@@ -72,17 +73,18 @@ def example_command(name: str, folder: Path, base: Mapping[str, Any], params: Ma
     for key in ("budget", "data", "epochs", "num_train", "device", "seed"):
         if base.get(key) is not None:
             cmd += [f"--{key.replace('_', '-')}", str(base[key])]
-    settings = {**_flat(base.get("set") or {}), **params}
+    settings = {**flat_settings(base.get("set") or {}), **params}
     for key, value in settings.items():
         cmd += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
     return cmd
 
 
-def _flat(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_settings(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested ``--set`` settings as dotted keys: ``{"recipe": {"width": 512}}`` -> ``{"recipe.width": 512}``."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flat_settings(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out

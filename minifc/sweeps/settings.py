@@ -31,7 +31,8 @@ class SweepSettings:
       accuracy reaches ``target``, minimized; a trial that never reaches it scores infinity);
     - ``pruner``: none, median or hyperband; ``seed``: the sampler's seed;
     - ``storage``: a database URL (None: the journal file in the sweep folder), ``study``: the study's name;
-    - ``max_retry``: how many times a trial whose worker died is retried;
+    - ``max_retry``: how many times a trial whose worker died is retried; ``heartbeat``, ``grace``: a database
+      storage's heartbeat interval and the silence after which a trial's worker counts as dead (seconds);
     - ``runner``: ``train`` (each trial a ``minifc train`` run) or ``example`` (a ``minifc example`` process);
     - ``preset``: the preset it came from, if any.
     """
@@ -46,6 +47,8 @@ class SweepSettings:
     storage: str | None = None
     study: str = "minifc-sweep"
     max_retry: int = 2
+    heartbeat: int = 10
+    grace: int = 30
     runner: str = "train"
     preset: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +69,8 @@ class SweepSettings:
             raise SweepError(f"--trials must be at least 1, got {self.trials}")
         if not self.search:
             raise SweepError("nothing to search: give a [search] table in --config, --search KEY=DIST(...) or --preset")
+        if not 1 <= self.heartbeat < self.grace:
+            raise SweepError(f"--grace-period ({self.grace} s) must exceed --heartbeat ({self.heartbeat} s), both >= 1")
         if self.runner not in ("train", "example"):
             raise SweepError(f"unknown runner {self.runner!r}: expected train or example")
 

@@ -2,8 +2,9 @@
 PostgreSQL or MySQL database (``--storage postgresql://...``; many machines, heartbeats), or SQLite (one
 worker only).
 
-Only a database storage has heartbeats: a worker writes one every :data:`HEARTBEAT_S` seconds while it trains,
-and a trial whose worker stayed silent for :data:`GRACE_S` seconds is failed by the next worker that asks for
+Only a database storage has heartbeats: a worker writes one every ``heartbeat`` seconds (default
+:data:`HEARTBEAT_S`) while it trains, and a trial whose worker stayed silent for ``grace`` seconds (default
+:data:`GRACE_S`) is failed by the next worker that asks for
 a trial, then retried (at most ``max_retry`` times). A journal storage has none: the sweep that owns the folder
 fails the running trials of a worker that died (and, on ``--resume``, every trial left running) and retries
 them the same way.
@@ -12,7 +13,9 @@ them the same way.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,10 @@ from .errors import SweepError
 from .optional import import_optuna
 from .study import retry_callback
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "ASK_LOCK", "storage_kind", "check_storage", "open_storage", "ask_lock"]
+__all__ = [
+    "HEARTBEAT_S", "GRACE_S", "JOURNAL", "ASK_LOCK", "storage_kind", "check_storage", "open_storage", "ask_lock",
+    "with_driver", "shown_url",
+]
 
 HEARTBEAT_S = 10
 GRACE_S = 30
@@ -37,7 +43,7 @@ def storage_kind(url: str | None) -> str:
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in _DATABASES or "://" not in url:
         raise SweepError(
-            f"--storage {_hide_password(url)}: expected a database URL postgresql://..., mysql://... or sqlite:///FILE "
+            f"--storage {shown_url(url)}: expected a database URL postgresql://..., mysql://... or sqlite:///FILE "
             "(leave --storage out for a journal file in the sweep folder)"
         )
     return scheme
@@ -55,29 +61,45 @@ def check_storage(url: str | None, workers: int) -> str:
     return kind
 
 
-def open_storage(url: str | None, folder: Path, max_retry: int) -> Any:
-    """The Optuna storage: a JournalStorage on ``folder/study.journal`` without ``url``, else an RDBStorage with
-    heartbeats and failed trials retried up to ``max_retry`` times."""
+def open_storage(url: str | None, folder: Path, max_retry: int, heartbeat: int = HEARTBEAT_S,
+                 grace: int = GRACE_S) -> Any:
+    """The Optuna storage: a JournalStorage on ``folder/study.journal`` without ``url``, else an RDBStorage with a
+    heartbeat every ``heartbeat`` seconds, trials silent for ``grace`` seconds failed and retried up to
+    ``max_retry`` times."""
     optuna = import_optuna()
     if url is None:
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
+        journal = optuna.storages.journal
         path = str(folder / JOURNAL)
-        return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
-    heartbeat = {} if storage_kind(url) == "sqlite" else {
-        "heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+        return journal.JournalStorage(journal.JournalFileBackend(path, lock_obj=journal.JournalFileOpenLock(path)))
+    beats: dict[str, Any] = {} if storage_kind(url) == "sqlite" else {
+        "heartbeat_interval": heartbeat, "grace_period": grace,
         "heartbeat_stale_trial_callback": retry_callback(max_retry),
     }
     try:
-        return optuna.storages.RDBStorage(url, **heartbeat)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: "experimental"
+            return optuna.storages.RDBStorage(with_driver(url), **beats)
     except ImportError as e:
-        raise SweepError(f"--storage {_hide_password(url)} needs a database driver: {e}") from None
+        raise SweepError(
+            f"--storage {shown_url(url)} needs a database driver ({e}): pip install 'minifc[postgres]' "
+            "(PostgreSQL) or a MySQL driver such as PyMySQL (mysql+pymysql://...)"
+        ) from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's connection errors: one line naming the URL
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SweepError(f"--storage {_hide_password(url)}: cannot open the database: {first}") from None
+        raise SweepError(f"--storage {shown_url(url)}: cannot open the database: {first}") from None
 
 
-def _hide_password(url: str) -> str:
+def with_driver(url: str) -> str:
+    """``url`` naming a PostgreSQL driver that is installed: SQLAlchemy reads a bare ``postgresql://`` as psycopg
+    (version 3); with only psycopg2 installed, ``postgresql+psycopg2://``."""
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def shown_url(url: str) -> str:
     """The URL with its password (``user:secret@``) replaced by ``***``."""
     head, sep, tail = url.partition("://")
     if not sep or "@" not in tail:
@@ -92,7 +114,7 @@ def ask_lock(storage: Any, folder: Path) -> Iterator[None]:
     """Held while a worker counts the study's trials and asks for one, so that workers together start exactly the
     sweep's number of trials: a file lock in the sweep folder (workers of this machine), plus a PostgreSQL advisory
     lock or a MySQL named lock for workers on other machines."""
-    import fcntl
+    import fcntl  # POSIX only, as the sweep's worker processes are
 
     with open(folder / ASK_LOCK, "a+b") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -113,7 +135,7 @@ def _database_lock(storage: Any) -> Iterator[None]:
     if engine is None or dialect not in ("postgresql", "mysql"):
         yield
         return
-    from sqlalchemy import text
+    from sqlalchemy import text  # comes with optuna, an optional dependency
 
     take, give = {
         "postgresql": ("SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)"),

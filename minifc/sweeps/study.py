@@ -14,6 +14,7 @@ __all__ = [
     "WORKER_ATTR",
     "INTERRUPTED_ATTR",
     "REASON_ATTR",
+    "CONFIG_ATTR",
     "open_study",
     "counted",
     "has_work",
@@ -27,6 +28,7 @@ __all__ = [
 WORKER_ATTR = "worker"  # user attribute: host:pid of the process that runs the trial
 INTERRUPTED_ATTR = "interrupted"  # user attribute: the trial was stopped by Ctrl-C (retried by --resume)
 REASON_ATTR = "fail_reason"  # user attribute: why a trial failed, one line
+CONFIG_ATTR = "config"  # user attribute: the trial's resolved train configuration
 
 
 def retry_callback(max_retry: int) -> Any:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def work(folder: Path, settings: SweepSettings, threads: int | None = None,
 
 def _loop(folder: Path, settings: SweepSettings, on_trial_end: Callable[[Any, Any], None] | None,
           worker: int | None, optuna: Any) -> int:
-    storage = open_storage(settings.storage, folder, settings.max_retry)
+    storage = open_storage(settings.storage, folder, settings.max_retry, settings.heartbeat, settings.grace)
     if worker is None:  # alone here: its seed must still differ from the other machines'
         worker = 0 if settings.storage is None else os.getpid() % 1_000_003
     study = open_study(settings, storage, worker)
@@ -64,8 +65,10 @@ def _loop(folder: Path, settings: SweepSettings, on_trial_end: Callable[[Any, An
     while True:
         held = _Held(ask_lock(storage, folder))
         try:
-            if settings.storage is not None and storage.is_heartbeat_enabled():
-                optuna.storages.fail_stale_trials(study)
+            if settings.storage is not None:  # a database: fail (and retry) the trials of silent workers
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)
             if not has_work(study, settings.trials):
                 return ran
             objective = Objective(settings, folder, before_trial=held.release)

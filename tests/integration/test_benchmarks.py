@@ -326,3 +326,22 @@ def test_views_benchmark_scores_grids_of_a_saved_model(tmp_path, capsys, inputs)
     expected = row["val_acc_by_views"]  # the run's own measure of 1, 2 and its 18 views (shift 2)
     for name, count in (("1 (the image)", 1), ("2 (and its mirror)", 2), ("18: shifts {-2, 0, 2}^2, mirrored", 18)):
         assert table[name] == f"{expected[count]:.2%}"
+
+
+@pytest.mark.subprocess
+def test_sweep_benchmark_smoke_measures_both_settings(tmp_path, capsys) -> None:
+    """benchmarks/sweep.py --smoke: one net, 1 worker x 2 threads and 2 workers x 1 thread, two trials each."""
+    pytest.importorskip("optuna", reason="benchmarks/sweep.py runs minifc sweep: the sweep extra (optuna)")
+    pytest.importorskip("numpy", reason="the smoke run writes CIFAR-10 batches: numpy")
+    sys.path.insert(0, str(BENCH))
+    try:
+        sweep = importlib.import_module("sweep")
+        sweep.main(["--smoke", "--out", str(tmp_path), "--json", str(tmp_path / "rows.json")])
+    finally:
+        sys.path.remove(str(BENCH))
+        sys.modules.pop("sweep", None)
+    out = capsys.readouterr().out
+    assert out.startswith("machine: ") and "bf16/AMX flags" in out and "torch " in out
+    got = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["workers"], r["threads"], r["trials"]) for r in got] == [(1, 2, 2), (2, 1, 2)]
+    assert all(r["per_hour"] > 0 for r in got)

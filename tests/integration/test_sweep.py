@@ -151,3 +151,23 @@ def test_without_optuna_the_command_says_what_to_install(tiny_cifar, tmp_path, m
     result = invoke_cli(*tiny_args(tiny_cifar, tmp_path / "sweep"))
     assert result.exit_code != 0
     assert "pip install 'minifc[sweep]'" in result.output and "Traceback" not in result.output
+
+
+def test_time_to_a_validation_accuracy_is_minimized_and_stops_each_trial_at_the_target(tiny_cifar, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--search", "lr=loguniform(1e-2, 1e-1)", "--epochs", "3", "--data", str(tiny_cifar),
+            "--trials", "1", "--out", str(out), "--quiet", "--objective", "time_to_val_acc", "--target", "0.01"]
+    result = invoke_cli(*args)
+    assert result.exit_code == 0, result.output
+    s = summary(out)
+    assert s["direction"] == "minimize"
+    best = s["best"][0]
+    assert best["epochs"] == 1 and 0 < best["value"] == pytest.approx(best["seconds"], abs=1e-3)  # at epoch 1
+
+
+def test_sqlite_serves_one_worker(tiny_cifar, tmp_path):
+    out = tmp_path / "sweep"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    result = invoke_cli(*tiny_args(tiny_cifar, out, "--storage", url, "--study", "one", trials=1))
+    assert result.exit_code == 0, result.output
+    assert optuna.load_study(study_name="one", storage=url).trials[0].state == optuna.trial.TrialState.COMPLETE

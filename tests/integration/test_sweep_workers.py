@@ -66,9 +66,10 @@ def test_a_sweep_killed_mid_trial_is_completed_by_resume(tiny_cifar, tmp_path):
     assert len(done) == 2, rows
     retry = next(r for r in done if r.get("retry_of") == 0)
     assert retry["params"] == rows[0]["params"] and retry["epochs"] == 12
-    # the retry continued from the killed trial's checkpoint: its history starts with the epochs done before
+    # the retry continued from the killed trial's checkpoint (copied into its own folder)
     retried = json.loads((out / "trials" / str(retry["number"]) / "history.json").read_text())
     assert len(retried["val_acc_history"]) == 12
+    assert json.loads((out / "trials" / str(retry["number"]) / "trial.json").read_text())["resumed"] is True
 
 
 def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried_while_the_sweep_goes_on(tiny_cifar, tmp_path):
@@ -86,3 +87,22 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried_while_the_sw
     assert rows[0]["state"] == "FAIL" and "killed by signal 9" in rows[0]["reason"]
     done = [r for r in rows.values() if r["state"] == "COMPLETE"]
     assert len(done) == 3 and any(r.get("retry_of") == 0 for r in done), rows
+
+
+def test_ctrl_c_stops_the_sweep_cleanly_and_resume_retries_the_interrupted_trial(tiny_cifar, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--search", "lr=loguniform(1e-2, 1e-1)", "--epochs", "12", "--data", str(tiny_cifar),
+            "--trials", "2", "--out", str(out), "--quiet"]
+    proc = minifc_process(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _wait_for(out / "trials" / "0" / "checkpoint.pt", proc)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output.decode()
+    assert "--resume" in output.decode() and "Traceback" not in output.decode()
+    assert not (out / ".minifc-lock").exists()
+    rows = summary(out)["all"]
+    assert rows[0]["state"] == "FAIL" and "interrupted" in rows[0]["reason"]
+    result = invoke_cli("sweep", "--out", str(out), "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    done = [r for r in summary(out)["all"] if r["state"] == "COMPLETE"]
+    assert len(done) == 2 and any(r.get("retry_of") == 0 for r in done)

@@ -14,6 +14,7 @@ _PLURAL = {
     "update_rule": "update rules",
     "regularizer": "regularizers",
     "example": "examples",
+    "sweep_preset": "sweep presets",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 

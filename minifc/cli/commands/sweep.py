@@ -14,12 +14,13 @@ from ...config.train_config import ConfigError, check_values, resolve
 from ...errors import MinifcError
 from ...io.run_folder import FolderLocked
 from ...sweeps.config_file import read_sweep_config
+from ...sweeps.driver import run_sweep, table
 from ...sweeps.errors import SweepError
 from ...sweeps.optional import import_optuna
 from ...sweeps.presets import preset_settings
 from ...sweeps.settings import OBJECTIVES, PRUNERS, SweepSettings
 from ...sweeps.space import apply_params, parse_space
-from ...sweeps.storage import JOURNAL
+from ...sweeps.storage import JOURNAL, shown_url
 from .common import non_empty
 
 DEFAULT_OUT = "runs/sweep"
@@ -52,6 +53,10 @@ _BASE_OPTIONS = ("data", "epochs", "num_train", "device")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the TPE sampler.")
 @click.option("--max-retry", type=click.IntRange(min=0), default=2, show_default=True,
               help="Retries of a trial whose worker died.")
+@click.option("--heartbeat", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Database storage: seconds between a worker's heartbeats.")
+@click.option("--grace-period", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Database storage: seconds without a heartbeat after which a trial is failed and retried.")
 @click.option("--data", default=None, help="CIFAR-10 folder for every trial (overrides the configuration).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of every trial.")
 @click.option("--num-train", type=click.IntRange(min=1), default=None, help="Training images of every trial.")
@@ -62,14 +67,12 @@ _BASE_OPTIONS = ("data", "epochs", "num_train", "device")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, quick: bool, trials: int | None,
           workers: int, threads: int | None, objective: str | None, target: float | None, pruner: str | None,
-          storage: str | None, study_name: str | None, seed: int, max_retry: int, out: str, resume: bool,
-          quiet: bool, **base_options: Any) -> None:
+          storage: str | None, study_name: str | None, seed: int, max_retry: int, heartbeat: int, grace_period: int,
+          out: str, resume: bool, quiet: bool, **base_options: Any) -> None:
     """Search hyper-parameters: every trial is a minifc train run in OUT/trials/N; the best trials are printed and
     saved in OUT/summary.json, the winning configuration in OUT/best.toml."""
     try:
         import_optuna()
-        from ...sweeps.driver import run_sweep, table
-
         settings = None
         if resume:
             if config_file or rules or preset:
@@ -78,6 +81,8 @@ def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, q
         else:
             settings = _settings(config_file, rules, preset, quick, trials, objective, target, pruner, storage,
                                  study_name, seed, max_retry, base_options)
+            settings.heartbeat, settings.grace = heartbeat, grace_period
+            settings.check()
         result = run_sweep(Path(out), settings, workers=workers, threads=threads, resume=resume,
                            trials=trials if resume else None, progress=not quiet,
                            echo=lambda line: click.echo(line, err=True))
@@ -96,7 +101,7 @@ def sweep(config_file: str | None, rules: tuple[str, ...], preset: str | None, q
     if failed:
         click.echo(f"{len(failed)} trial(s) failed (reasons in summary.json); trial {failed[-1]['number']}: "
                    f"{failed[-1].get('reason', '?')}", err=True)
-    dashboard = storage or str(Path(out) / JOURNAL)
+    dashboard = shown_url(storage) if storage else str(Path(out) / JOURNAL)
     click.echo(f"sweep saved in {out} (summary.json{', best.toml' if result.best else ''}, plots/); "
                f"browse the study: optuna-dashboard {dashboard}")
     if result.interrupted:

@@ -27,6 +27,7 @@ from .pca import Projection, fit_pca
 from .preprocess import Whitening, fit_zca
 from .recipe import TIERS, Recipe
 from .schedules import warmup_cosine_steps
+from .sweeps import best_60s
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
@@ -75,6 +76,16 @@ def minifc_register_losses(register: Register) -> None:
         "softmax_smooth",
         _default_smoothing_loss,
         description=f"softmax cross-entropy with label smoothing {DEFAULT_SMOOTHING}",
+    )
+
+
+@hookimpl
+def minifc_register_sweep_presets(register: Register) -> None:
+    register(
+        "best-60s",
+        best_60s,
+        description="the 60-second tier of `minifc example best`: learning rate, weight decay, warm-up, smoothing, "
+        "dropout, width, PCA dims, padding (each trial a fresh 60 s run; use --workers 1)",
     )
 
 

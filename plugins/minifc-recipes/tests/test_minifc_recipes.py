@@ -192,3 +192,20 @@ def test_warmup_cosine_steps():
     for bad in (-1, 1.5):
         with pytest.raises(ValueError):
             warmup_cosine_steps(bad)
+
+
+# -- the sweep preset -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_the_best_60s_sweep_preset_is_a_valid_sweep_of_the_60_second_tier(quick):
+    from minifc.sweeps.presets import preset_settings
+    from minifc.sweeps.space import parse_space
+    from minifc.testing import use_registry
+
+    with use_registry(plugin_registry(minifc_recipes, "minifc_recipes")):
+        settings = preset_settings("best-60s", quick)
+    assert settings["runner"] == "example" and settings["base"]["example"] == "best"
+    assert settings["base"]["set"]["recipe"]["tier"] == minifc_recipes.recipe.tier_for(60)[0]
+    space = parse_space(settings["search"], "best-60s", check_keys=False)
+    assert "recipe.learning_rate" in space and (quick or len(space) == 8)
