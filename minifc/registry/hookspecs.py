@@ -39,8 +39,8 @@ distribution, entry point and error; minifc and the other plugins keep working. 
 entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built-ins always load).
 
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
-rmsprop, adam, l2, the examples two-layer, overfit, sgd-momentum, update-rules, dropout, and the sweep
-presets overfit and two-layer) are
+rmsprop, adam, l2, the examples two-layer, overfit, sgd-momentum, update-rules, dropout, the sweep
+presets overfit and two-layer, and the compare presets update-rules and dropout) are
 registered through these same hooks by ``minifc.registry.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.

@@ -69,3 +69,28 @@ def test_settings_refuse_one_seed_and_a_bad_lr_range():
         CompareSettings(["adam"], {}, lr_range=(1.0, 1e-3)).check()
     with pytest.raises(CompareError, match="nothing to compare"):
         CompareSettings([], {}).check()
+
+
+def test_a_plugin_adds_a_compare_preset_and_a_bad_one_is_named():
+    import types
+
+    from minifc import hookimpl
+    from minifc.testing import plugin_registry, use_registry
+
+    def mine(quick):
+        return {"candidates": ["adam", "sgd"], "base": {"hidden": [8]}, "seeds": 3}
+
+    def broken(quick):
+        return {"candidates": ["adam"]}
+
+    def hook(register):
+        register("mine", mine)
+        register("broken", broken)
+
+    plugin = types.SimpleNamespace(__name__="presets", minifc_register_compare_presets=hookimpl(hook))
+    with use_registry(plugin_registry(plugin)):
+        assert preset_settings("mine", False)["seeds"] == 3
+        with pytest.raises(CompareError, match=r"compare preset 'broken' \(presets.*must return a dict"):
+            preset_settings("broken", False)
+        with pytest.raises(CompareError, match="update-rules"):
+            preset_settings("update-rule", False)

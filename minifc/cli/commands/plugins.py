@@ -15,6 +15,7 @@ _PLURAL = {
     "regularizer": "regularizers",
     "example": "examples",
     "sweep_preset": "sweep presets",
+    "compare_preset": "compare presets",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 
