@@ -82,9 +82,9 @@ def _time_bars(ax: Any, entries: list[dict[str, Any]], summary: Mapping[str, Any
         errs.append(m["std"] if m else 0.0)
         notes.append(f"{e['measures']['reached']}/{e['measures']['seeds']}")
     bars = ax.bar(names, means, yerr=errs, capsize=4)
-    for bar, note, mean in zip(bars, notes, means, strict=True):
-        ax.annotate(note if mean else f"never ({note})", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+    for bar, note, mean in zip(bars, notes, means, strict=True):  # at the foot: the error bar stays readable
+        ax.annotate(f"{note} seeds" if mean else f"never ({note})", (bar.get_x() + bar.get_width() / 2, 0.0),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
     target = summary["target"]["val_acc"]
     what = f"{target:g}" if target is not None and math.isfinite(target) else "-"
     ax.set(ylabel="training seconds", title=f"Time to validation accuracy {what} (mean ± std; seeds that reached it)")
