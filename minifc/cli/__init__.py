@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "check": "check:check",
     "export": "export:export",
     "sweep": "sweep:sweep",
+    "compare": "compare:compare",
 }
 
 

@@ -7,6 +7,7 @@ import math
 
 from .. import functional as F
 from .. import nn, optim
+from ..compare.presets import BUILTIN_PRESETS as COMPARE_PRESETS
 from ..optim import clipping, regularizers, schedules
 from ..sweeps.presets import BUILTIN_PRESETS
 from ..training.callbacks import EarlyStopping
@@ -105,4 +106,10 @@ def minifc_register_gradient_transforms(register: Register) -> None:
 @hookimpl
 def minifc_register_sweep_presets(register: Register) -> None:
     for name, (preset, description) in BUILTIN_PRESETS.items():
+        register(name, preset, description=description)
+
+
+@hookimpl
+def minifc_register_compare_presets(register: Register) -> None:
+    for name, (preset, description) in COMPARE_PRESETS.items():
         register(name, preset, description=description)

@@ -40,6 +40,7 @@ KINDS = {
     "example": "minifc_register_examples",
     "gradient_transform": "minifc_register_gradient_transforms",
     "sweep_preset": "minifc_register_sweep_presets",
+    "compare_preset": "minifc_register_compare_presets",
 }
 BUILTIN = "builtins"
 #: kinds whose component is a factory called with the user's options (``obj(**options)``)
@@ -170,6 +171,7 @@ def validate_component(kind: str, name: str, obj: Any, metadata: dict[str, Any])
         "regularizer": ("(w, config)", 2),
         "example": ("(data, options)", 2),
         "sweep_preset": ("(quick)", 1),
+        "compare_preset": ("(quick)", 1),
     }
     form, n = calls[kind]
     if not _accepts_positional(obj, n):

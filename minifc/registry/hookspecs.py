@@ -42,7 +42,8 @@ entry-point or distribution name, ``MINIFC_PLUGINS=a,b`` loads only those (built
 The built-in components (linear, relu, linear_relu, dropout, svm, softmax, sgd, sgd_momentum,
 rmsprop, adam, l2, the schedules constant, warmup_cosine, step and exponential, the callbacks
 early_stopping, ema and tensorboard, the gradient transforms clip_norm and clip_value, the examples
-two-layer, overfit, sgd-momentum, update-rules, dropout, and the sweep presets overfit and two-layer) are
+two-layer, overfit, sgd-momentum, update-rules, dropout, the sweep presets overfit and two-layer, and the
+compare presets update-rules and dropout) are
 registered through these same hooks by ``minifc.registry.builtins``. An
 implementation may take fewer arguments than its spec, so hooks can gain arguments without breaking
 plugins. Nothing here uses autograd: every component computes its own gradient.
@@ -236,6 +237,19 @@ def minifc_register_sweep_presets(register: Register) -> None:
     ``runner`` (``train``, or ``example`` with ``base = {"example": NAME, "budget": SECONDS, ...}`` and
     ``--set`` keys as the search keys). ``quick=True`` (``minifc sweep --preset NAME --quick``) asks for a
     sweep of a few seconds on tiny settings. ``minifc check`` does not run presets.
+    """
+
+
+@hookspec
+def minifc_register_compare_presets(register: Register) -> None:
+    """Register ready-made comparisons run by ``minifc compare --preset NAME``: ``obj(quick) -> settings``.
+
+    ``settings`` is a dict with ``candidates`` (specs such as ``"adam"``, ``"sgd_momentum:momentum=0.95"``,
+    ``"dropout=0.5"``; the first is the baseline) and ``base`` (the ``minifc train`` keys they share), and
+    optionally ``trials``, ``seeds``, ``lr_range`` (``[low, high]``), ``tune_options``, ``pruner`` and ``target``
+    (see :class:`minifc.compare.settings.CompareSettings`). ``quick=True`` (``--quick``) asks for a comparison of
+    seconds on tiny data (``base["data"] = minifc.compare.quick_data.QUICK_DATA``: synthetic images written into
+    the compare folder). ``minifc check`` does not run presets.
     """
 
 

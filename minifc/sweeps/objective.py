@@ -101,6 +101,7 @@ class Objective:
             "epochs": recorder.epochs,
             "seconds": round(recorder.seconds, 3),
             "pruned": recorder.pruned,
+            "curve": recorder.curve,
         }
         if retried is not None:
             info["retry_of"], info["resumed"] = int(retried), resumed

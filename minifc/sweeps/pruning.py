@@ -28,12 +28,14 @@ class TrialRecorder(Callback):
         self.seconds = 0.0
         self.reached_s: float | None = None
         self.pruned = False
+        self.curve: list[list[float]] = []  # [epoch, step, seconds, val acc] per evaluation: time/steps to a target
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         acc = float(trainer.val_acc_history[-1])
         self.best_val_acc = max(self.best_val_acc, acc)
         self.best_train_acc = max(self.best_train_acc, float(trainer.train_acc_history[-1]))
         self.epochs, self.seconds = trainer.epoch, float(trainer.elapsed)
+        self.curve.append([trainer.epoch, trainer.step_count, round(self.seconds, 4), acc])
         if self.target is not None and self.reached_s is None and acc >= self.target:
             self.reached_s = self.seconds
             trainer.stop_training = True

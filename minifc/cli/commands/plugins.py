@@ -18,6 +18,7 @@ _PLURAL = {
     "example": "examples",
     "gradient_transform": "gradient transforms",
     "sweep_preset": "sweep presets",
+    "compare_preset": "compare presets",
 }
 _STATUS_COLOR = {"loaded": "green", "blocked": "yellow", "failed": "red"}
 
