@@ -43,6 +43,7 @@ from .inputs import (
 from .loop import call_callbacks, run_epochs
 from .metrics import accuracy, check_accuracy_inputs
 from .options import TrainerOptions
+from .precision import RefreshingUpdate, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
 from .run_state import StateField, TrainingState
 from .sampler import make_sampler
@@ -95,6 +96,8 @@ class Trainer:
             torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
+        precision: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` (:mod:`minifc.training.precision`) or None
+            (the model's own dtype).
 
     The run's progress is one :class:`~minifc.training.run_state.TrainingState`, ``trainer.training_state``,
     saved and restored whole by the checkpoints; ``trainer.epoch``, ``step_count``, the histories,
@@ -150,6 +153,7 @@ class Trainer:
         timeout: float = 300.0,
         fused: bool = True,
         update_in_product: bool = True,
+        precision: str | None = None,
     ) -> None:
         self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
@@ -169,7 +173,8 @@ class Trainer:
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(schedule)
-        dtype = next(iter(self.model.params.values())).dtype
+        self.precision = resolve_precision(precision, self.device, self.model)
+        dtype = self.precision.dtype or next(iter(self.model.params.values())).dtype
         lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool):
             lr_name = "optim_config['learning_rate']"
@@ -184,6 +189,9 @@ class Trainer:
         main = self.parallel is None or self.parallel.is_main
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
+        self.working_copies = self.precision.apply(self.model)  # before the move: the data takes its dtype
+        if self.precision.note and verbose and main:
+            print(self.precision.note)
         move_model(self.model, self.device)
         self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
@@ -231,10 +239,12 @@ class Trainer:
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
             self.regularizers,
             self.model if self._explicit else None,
-            self.update_in_product,
+            self.update_in_product and not self.working_copies,
             self.fused,
             self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
         )
+        if self.working_copies:
+            self.updater = RefreshingUpdate(self.updater, self.working_copies)
 
     @property
     def iterations_per_epoch(self) -> int:
