@@ -23,6 +23,7 @@ from .. import optim
 from ..errors import MinifcError, closest
 from ..registry.components import PluginError
 from ..registry.core import default_registry
+from ..training.precision import PRECISIONS
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -98,6 +99,7 @@ KEYS: dict[str, Key] = {
     "batch_size": Key(100, integer(1), "run"),
     "device": Key("auto", text(), "run", "apply"),
     "seed": Key(0, integer(0, high=MAX_SEED), "run"),
+    "precision": Key(None, text(optional=True, choices=PRECISIONS), "run", "apply", "--dtype's (32 or 64)"),
 }
 #: keys a configuration file may hold that are not part of the run (never saved in config.json)
 RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
@@ -355,6 +357,12 @@ def _check_decay_in_dtype(config: dict[str, Any]) -> None:
         check_lr_range(config["lr"], config["lr_decay"], config["epochs"], dtype, "the learning rate", "lr_decay")
 
 
+def _check_precision_with_dtype(config: dict[str, Any]) -> None:
+    precision, dtype = config.get("precision"), config["dtype"]
+    if precision is not None and (precision == "64") != (dtype == "float64"):
+        raise ValueError(f"precision {precision!r} does not go with dtype {dtype!r} (--dtype float64 trains in 64)")
+
+
 #: checks that need the plugin registry or several keys, each with the key its messages name
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule", _check_update_rule),
@@ -364,6 +372,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("schedule", build_schedule),
     ("lr", _check_lr_in_dtype),
     ("lr_decay", _check_decay_in_dtype),
+    ("precision", _check_precision_with_dtype),
 )
 
 

@@ -28,7 +28,15 @@ from ..nn.mixed import WorkingCopy, apply_compute_dtype, refresh
 from ..nn.modules import Module
 from .update import PerParameter
 
-__all__ = ["PRECISIONS", "Precision", "RefreshingUpdate", "bf16_is_fast", "cpu_bf16_flags", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "Precision",
+    "RefreshingUpdate",
+    "bf16_is_fast",
+    "cpu_bf16_flags",
+    "precision_name",
+    "resolve_precision",
+]
 
 PRECISIONS = ("32", "64", "bf16-mixed", "auto")
 _DTYPES = {"32": torch.float32, "64": torch.float64, "bf16-mixed": torch.float32}
@@ -117,6 +125,15 @@ def _check_model(model: Any, name: str, what: str) -> None:
             f"{what} 'bf16-mixed' needs a model built of minifc.nn layers (a Module or a Classifier); "
             f"{type(model).__name__} computes its own products"
         )
+
+
+def precision_name(precision: Precision | None, params: Mapping[str, torch.Tensor]) -> str:
+    """What a run computes in: the policy's name, else (no policy) ``"32"`` / ``"64"`` from the parameters'
+    dtype (another dtype's name as it is)."""
+    if precision is not None and precision.name is not None:
+        return precision.name
+    dtype = next(iter(params.values())).dtype if params else torch.float32
+    return {torch.float32: "32", torch.float64: "64"}.get(dtype, str(dtype).removeprefix("torch."))
 
 
 class RefreshingUpdate(PerParameter):

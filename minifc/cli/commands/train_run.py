@@ -316,6 +316,7 @@ def _build(
         checkpoint_path=out / CHECKPOINT,
         callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else [])],
         verbose=not quiet,
+        precision=config.get("precision"),
     )
     trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
     return trainer, data, gate
