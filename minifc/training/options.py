@@ -46,7 +46,7 @@ class OptimOptions:
     regularizers, ``lr_decay`` per epoch, a ``schedule(step, total_steps) -> factor``, and which faster
     update forms it may take: ``fused`` (a rule's one-kernel form), ``update_in_product`` (sgd /
     sgd_momentum inside the weight-gradient product); ``fuse_updates=False`` (the older spelling) turns
-    both off."""
+    both off; ``precision``: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` or None (the model's dtype)."""
 
     update_rule: str | Callable[..., Any] = "sgd"
     optim_config: Mapping[str, Any] | None = None
@@ -56,6 +56,7 @@ class OptimOptions:
     fuse_updates: bool = True
     fused: bool = True
     update_in_product: bool = True
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,15 @@ class CheckpointOptions:
 class ParallelOptions:
     """A data-parallel run (``distributed``: True, a context, or None to follow torchrun's environment), its
     gradient buckets, whether their all-reduces overlap the backward pass, the seconds a rank waits for the
-    others; ``gradient_hooks``: the step's gradient-hook seam."""
+    others; ``gradient_hooks``: the step's gradient-hook seam; ``reduce_precision``: ``"32"`` or ``"bf16"``
+    (gradients all-reduced in bfloat16)."""
 
     distributed: Any = None
     bucket_cap_mb: float = 25.0
     overlap: bool = True
     timeout: float = 300.0
     gradient_hooks: Any = None
+    reduce_precision: str = "32"
 
 
 @dataclass(frozen=True)

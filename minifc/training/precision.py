@@ -34,7 +34,9 @@ __all__ = [
     "RefreshingUpdate",
     "bf16_is_fast",
     "cpu_bf16_flags",
+    "REDUCE_PRECISIONS",
     "precision_name",
+    "reduce_dtype_of",
     "resolve_precision",
 ]
 
@@ -54,9 +56,12 @@ class Precision:
     compute_dtype: torch.dtype | None = None
     note: str = ""
 
-    def apply(self, model: Any) -> list[WorkingCopy]:
+    def apply(self, model: Any, say: bool = False) -> list[WorkingCopy]:
         """Put ``model`` (already checked by :func:`resolve_precision`) under the policy: its parameters in
-        the master dtype, its net's layers told the compute dtype. Returns the working copies to refresh."""
+        the master dtype, its net's layers told the compute dtype; ``say``: print the note. Returns the
+        working copies to refresh."""
+        if say and self.note:
+            print(self.note)
         if self.name is None:
             return []
         if model.params and next(iter(model.params.values())).dtype != self.dtype:
@@ -125,6 +130,17 @@ def _check_model(model: Any, name: str, what: str) -> None:
             f"{what} 'bf16-mixed' needs a model built of minifc.nn layers (a Module or a Classifier); "
             f"{type(model).__name__} computes its own products"
         )
+
+
+REDUCE_PRECISIONS = ("32", "bf16")
+
+
+def reduce_dtype_of(value: str, what: str = "reduce_precision") -> torch.dtype | None:
+    """The dtype gradients are all-reduced in: None for ``"32"`` (their own), bfloat16 for ``"bf16"``;
+    PrecisionError naming ``what`` otherwise."""
+    if value not in REDUCE_PRECISIONS:
+        raise PrecisionError(f"{what}: unknown value {value!r}; choose one of {', '.join(REDUCE_PRECISIONS)}")
+    return torch.bfloat16 if value == "bf16" else None
 
 
 def precision_name(precision: Precision | None, params: Mapping[str, torch.Tensor]) -> str:

@@ -43,7 +43,7 @@ from .inputs import (
 from .loop import call_callbacks, run_epochs
 from .metrics import accuracy, check_accuracy_inputs
 from .options import TrainerOptions
-from .precision import RefreshingUpdate, resolve_precision
+from .precision import RefreshingUpdate, reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
 from .run_state import StateField, TrainingState
 from .sampler import make_sampler
@@ -96,8 +96,8 @@ class Trainer:
             torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
-        precision: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` (:mod:`minifc.training.precision`) or None
-            (the model's own dtype).
+        precision, reduce_precision: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` or None (the model's dtype);
+            ``"bf16"`` all-reduces data-parallel gradients in bfloat16 (:mod:`minifc.training.precision`).
 
     The run's progress is one :class:`~minifc.training.run_state.TrainingState`, ``trainer.training_state``,
     saved and restored whole by the checkpoints; ``trainer.epoch``, ``step_count``, the histories,
@@ -154,6 +154,7 @@ class Trainer:
         fused: bool = True,
         update_in_product: bool = True,
         precision: str | None = None,
+        reduce_precision: str = "32",
     ) -> None:
         self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
@@ -173,6 +174,7 @@ class Trainer:
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(schedule)
+        reduce_dtype = reduce_dtype_of(reduce_precision)
         self.precision = resolve_precision(precision, self.device, self.model)
         dtype = self.precision.dtype or next(iter(self.model.params.values())).dtype
         lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
@@ -189,9 +191,7 @@ class Trainer:
         main = self.parallel is None or self.parallel.is_main
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
-        self.working_copies = self.precision.apply(self.model)  # before the move: the data takes its dtype
-        if self.precision.note and verbose and main:
-            print(self.precision.note)
+        self.working_copies = self.precision.apply(self.model, say=verbose and main)  # the data takes its dtype
         move_model(self.model, self.device)
         self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
@@ -203,7 +203,7 @@ class Trainer:
         else:
             self.parallel.start(self.model)
             self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
-            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap)
+            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap, reduce_dtype)
         self.sampling = sampling
         # plain values describing the run (the CLI's configuration), kept in its checkpoints: a resume can
         # compare what it is given with what the run was trained with
