@@ -23,7 +23,7 @@ from .. import optim
 from ..errors import MinifcError, closest
 from ..registry.components import PluginError
 from ..registry.core import default_registry
-from ..training.precision import PRECISIONS
+from ..training.precision import PRECISIONS, REDUCE_PRECISIONS
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -100,6 +100,7 @@ KEYS: dict[str, Key] = {
     "device": Key("auto", text(), "run", "apply"),
     "seed": Key(0, integer(0, high=MAX_SEED), "run"),
     "precision": Key(None, text(optional=True, choices=PRECISIONS), "run", "apply", "--dtype's (32 or 64)"),
+    "reduce_precision": Key("32", text(choices=REDUCE_PRECISIONS), "run", "apply"),
 }
 #: keys a configuration file may hold that are not part of the run (never saved in config.json)
 RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
@@ -275,7 +276,7 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule", "ema"}  # added after the first config.json format
+    optional = {"update_rule_options", "schedule", "ema", "precision", "reduce_precision"}  # added later
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(

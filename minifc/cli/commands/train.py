@@ -25,7 +25,7 @@ from ...distributed.sampler import check_global_batch
 from ...errors import MinifcError
 from ...io.run_folder import CHECKPOINT
 from ...registry.components import PluginError
-from ...training.precision import PRECISIONS
+from ...training.precision import PRECISIONS, REDUCE_PRECISIONS
 from .common import non_empty
 from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
 from .resume_config import resumed_config
@@ -102,6 +102,13 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
     default=None,
     help="32, 64, bf16-mixed (bfloat16 products, float32 weights) or auto (bf16-mixed where bfloat16 is fast, "
     "else 32) [--dtype's].",
+)
+@click.option(
+    "--reduce-precision",
+    type=click.Choice(REDUCE_PRECISIONS),
+    default="32",
+    show_default=True,
+    help="The dtype of the data-parallel gradient all-reduce: bf16 halves the traffic (--nproc-per-node).",
 )
 @click.option("--data", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
