@@ -215,3 +215,15 @@ def test_an_undeclared_layer_runs_in_float32_with_a_warning_naming_it():
         apply_compute_dtype(net, torch.bfloat16)
     apply_compute_dtype(net, None)  # off again: the layer's own methods, products in float32
     assert net.forward(torch.randn(5, 12)).dtype == torch.float32 and "forward" not in odd.__dict__
+
+
+def test_an_unknown_reduce_precision_is_refused_naming_the_argument():
+    with pytest.raises(PrecisionError, match="reduce_precision: unknown value 'fp8'; choose one of 32, bf16"):
+        Trainer(FullyConnectedNet([8], input_dim=12, num_classes=4), data(), reduce_precision="fp8", verbose=False)
+
+
+def test_auto_says_what_it_chose(monkeypatch, capsys):
+    monkeypatch.setattr(P, "cpu_bf16_flags", lambda: [])
+    trainer = Trainer(FullyConnectedNet([8], input_dim=12, num_classes=4), data(), precision="auto", progress=False)
+    assert trainer.precision.name == "32" and trainer.working_copies == []
+    assert "precision auto: 32 (this CPU has neither amx_bf16 nor avx512_bf16" in capsys.readouterr().out
