@@ -99,19 +99,23 @@ def linear_forward(x: torch.Tensor, w: WorkingCopy, b: WorkingCopy) -> tuple[tor
 
 @no_grad
 def linear_backward(
-    dout: torch.Tensor, x2: torch.Tensor, w: WorkingCopy, bias: Parameter, input_shape: torch.Size | None,
+    dout: torch.Tensor, x2: torch.Tensor, w: WorkingCopy, bias: Parameter,
+    input_like: tuple[torch.Size, torch.dtype] | None,
 ) -> torch.Tensor | None:
-    """dout (N, M) -> dx (compute dtype, shaped ``input_shape``; None when it is None); the bias gradient
-    (summed in float32) and dW (a compute-dtype product, made float32) are added to the parameters."""
+    """dout (N, M) -> dx (a compute-dtype product, of the shape and dtype ``input_like`` of the forward's
+    input; None when it is None); the bias gradient (summed in float32) and dW (a compute-dtype product, made
+    float32) are added to the parameters."""
     master = w.param
     if master.sink is not None:
         raise RuntimeError(f"{master.name}: an in-product update cannot be formed from bfloat16 products")
     bias.accumulate(dout.sum(0, dtype=bias.data.dtype))
     d16 = dout if dout.dtype == x2.dtype else dout.to(x2.dtype)
     dx = None
-    if input_shape is not None:
+    if input_like is not None:
         dx = d16.mm(w.get().t())
-        dx = dx if len(input_shape) == 2 else dx.reshape(input_shape)
+        shape, dtype = input_like
+        dx = dx if len(shape) == 2 else dx.reshape(shape)
+        dx = dx if dx.dtype == dtype else dx.to(dtype)
     master.accumulate(x2.t().mm(d16).to(master.data.dtype))
     return dx
 

@@ -213,7 +213,7 @@ class Linear(Module):
     precision = "bf16_products"
     #: (weight, bias) working copies under a mixed-precision policy; None: products in the parameters' dtype
     working: tuple[WorkingCopy, WorkingCopy] | None = None
-    _x_shape: torch.Size
+    _x_like: tuple[torch.Size, torch.dtype] | None = None
 
     def __init__(
         self,
@@ -245,7 +245,7 @@ class Linear(Module):
             )
         if self.working is not None:
             out, self._x = linear_forward(x, *self.working)
-            self._x_shape = x.shape
+            self._x_like = (x.shape, x.dtype)  # dx's
             return out
         out, (self._x, _, _) = F.Linear.forward(x, self.weight.data, self.bias.data)
         return out
@@ -264,7 +264,8 @@ class Linear(Module):
             raise RuntimeError(f"{self.describe()}: backward called before forward")
         if self.working is not None:
             self._x = None
-            return linear_backward(dout, x, self.working[0], self.bias, self._x_shape if self.input_grad else None)
+            like, self._x_like = self._x_like, None
+            return linear_backward(dout, x, self.working[0], self.bias, like if self.input_grad else None)
         x2 = F.flatten_samples(x)
         # the bias first, while dout is still in cache (the weight's product evicts it on a wide layer)
         self.bias.accumulate(dout.sum(0))

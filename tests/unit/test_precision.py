@@ -87,10 +87,12 @@ def test_linear_dx_in_bf16_matches_float64():
     assert rel_error(out, ref.forward(x.double())) < BF16_RTOL
     dx = layer.backward(dout)
     dx64 = ref.backward(dout.double())
-    assert dx.dtype == torch.bfloat16 and rel_error(dx, dx64) < BF16_RTOL
+    assert dx.dtype == torch.float32 and rel_error(dx, dx64) < BF16_RTOL  # dx comes back like its input
     assert layer.weight.grad.dtype == torch.float32
     assert rel_error(layer.weight.grad, ref.weight.grad) < BF16_RTOL
     assert rel_error(layer.bias.grad, ref.bias.grad) < 1e-6  # summed in float32
+    layer.forward(x.bfloat16())
+    assert layer.backward(dout).dtype == torch.bfloat16
 
 
 def test_working_copies_follow_the_masters_however_they_change():
@@ -227,3 +229,25 @@ def test_auto_says_what_it_chose(monkeypatch, capsys):
     trainer = Trainer(FullyConnectedNet([8], input_dim=12, num_classes=4), data(), precision="auto", progress=False)
     assert trainer.precision.name == "32" and trainer.working_copies == []
     assert "precision auto: 32 (this CPU has neither amx_bf16 nor avx512_bf16" in capsys.readouterr().out
+
+
+def test_a_float32_layer_between_bf16_products_passes_the_first_step_checks():
+    """The first step checks that each layer's dx has its input's dtype: a Linear after a float32 layer
+    takes float32 in and gives float32 dx back."""
+    torch.manual_seed(0)
+    net = M.Sequential(M.Linear(12, 16), M.ReLU(), Float32Identity(), M.Linear(16, 4))
+    trainer = Trainer(net, data(), update_rule="adam", verbose=False, precision="bf16-mixed")
+    assert trainer.step() > 0
+    assert trainer.step() > 0
+
+
+class Float32Identity(M.Module):
+    precision = "float32"
+
+    def forward(self, x):
+        assert x.dtype == torch.float32
+        return x.clone()
+
+    def backward(self, dout):
+        assert dout.dtype == torch.float32
+        return dout
