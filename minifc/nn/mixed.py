@@ -152,15 +152,29 @@ def _visit(m: Layer, dtype: torch.dtype) -> list[WorkingCopy]:
 def _float32_island(m: Layer) -> None:
     """Make ``m`` compute in float32: its input and incoming gradient are cast to float32; its dx goes
     back in the dtype its input came in."""
-    forward, backward = m.forward, m.backward
-    came_in: list[torch.dtype] = [torch.float32]
+    forward = _Float32Forward(m)
+    m.__dict__["forward"], m.__dict__["backward"] = forward, _Float32Backward(m, forward)
 
-    def forward32(x: torch.Tensor) -> torch.Tensor:
-        came_in[0] = x.dtype
-        return forward(x.float() if x.is_floating_point() else x)
 
-    def backward32(dout: torch.Tensor) -> torch.Tensor | None:
-        dx = backward(dout.float())
-        return dx if dx is None or dx.dtype == came_in[0] else dx.to(came_in[0])
+class _Float32Forward:
+    """``m.forward`` on a float32 input, remembering the dtype that came in. Holds the layer itself (not a
+    bound method), so a deep copy of the layer calls the copy."""
 
-    m.__dict__["forward"], m.__dict__["backward"] = forward32, backward32
+    def __init__(self, layer: Layer) -> None:
+        self.layer, self.came_in = layer, torch.float32
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.came_in = x.dtype
+        return type(self.layer).forward(self.layer, x.float() if x.is_floating_point() else x)
+
+
+class _Float32Backward:
+    """``m.backward`` on a float32 dout; dx cast back to the dtype the forward's input came in."""
+
+    def __init__(self, layer: Layer, forward: _Float32Forward) -> None:
+        self.layer, self.forward = layer, forward
+
+    def __call__(self, dout: torch.Tensor) -> torch.Tensor | None:
+        dx = type(self.layer).backward(self.layer, dout.float())
+        came_in = self.forward.came_in
+        return dx if dx is None or dx.dtype == came_in else dx.to(came_in)

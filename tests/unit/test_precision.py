@@ -251,3 +251,16 @@ class Float32Identity(M.Module):
     def backward(self, dout):
         assert dout.dtype == torch.float32
         return dout
+
+
+def test_a_deep_copy_of_a_net_under_the_policy_runs_its_own_layers():
+    import copy
+
+    odd = Undeclared()
+    net = M.Sequential(M.Linear(12, 16), odd, M.Linear(16, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        apply_compute_dtype(net, torch.bfloat16)
+    twin = copy.deepcopy(net)
+    twin.forward(torch.randn(5, 12))
+    assert twin[1].seen == torch.float32 and not hasattr(odd, "seen")
