@@ -191,10 +191,10 @@ class Trainer:
         main = self.parallel is None or self.parallel.is_main
         self.callbacks: list[Any] = [*standard_callbacks(verbose and main, progress), *(callbacks or [])]
 
-        self.working_copies = self.precision.apply(self.model, say=verbose and main)  # the data takes its dtype
         move_model(self.model, self.device)
         self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
+        self.working_copies = self.precision.apply(self.model, say=verbose and main)  # after the checks
         self.generator = torch.Generator()
         X, y = self.data["X_train"], self.data["y_train"]
         if self.parallel is None:

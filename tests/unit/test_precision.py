@@ -264,3 +264,14 @@ def test_a_deep_copy_of_a_net_under_the_policy_runs_its_own_layers():
     twin = copy.deepcopy(net)
     twin.forward(torch.randn(5, 12))
     assert twin[1].seen == torch.float32 and not hasattr(odd, "seen")
+
+
+def test_a_refused_trainer_leaves_the_model_in_its_dtype():
+    model = FullyConnectedNet([8], input_dim=12, num_classes=4, dtype=torch.float64)
+    bad = data()
+    bad["y_train"] = bad["y_train"] + 10  # labels beyond the classes
+    with pytest.raises(ValueError, match="y_train"):
+        Trainer(model, bad, precision="bf16-mixed", verbose=False)
+    assert model.dtype == torch.float64 and all(
+        not isinstance(m, M.Linear) or m.working is None for m in model.net.modules()
+    )
