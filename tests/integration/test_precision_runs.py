@@ -4,6 +4,11 @@ goes on with a note; ``minifc train --precision`` trains, records and resumes it
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +54,45 @@ def test_a_bf16_mixed_run_interrupted_then_resumed_continues_exactly(tmp_path):
     assert resumed.val_acc_history == whole.val_acc_history
     for name, w in whole.model.params.items():
         assert resumed.model.params[name].dtype == torch.float32  # the checkpoint holds float32 masters
+        assert torch.equal(resumed.model.params[name], w), name
+
+
+KILLED = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_precision_runs import KILL_STEP, build
+
+class WaitToBeKilled:
+    def on_step_end(self, trainer):
+        if trainer.step_count == KILL_STEP:
+            (Path(sys.argv[1]) / "ready").write_text(str(trainer.epoch))
+            time.sleep(120)
+
+build(Path(sys.argv[1]), callbacks=[WaitToBeKilled()]).train()
+"""
+
+
+@pytest.mark.subprocess
+def test_a_bf16_mixed_run_killed_mid_epoch_then_resumed_continues_exactly(tmp_path):
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED.format(tests=str(Path(__file__).parent)))
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ready").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the training process never reached the kill point:\n{proc.stderr.read()}")
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    proc.stderr.close()
+    assert safe_load(tmp_path / "ck.pt")["epoch"] == 2  # the last epoch that finished
+    resumed = build(tmp_path).train(resume=True, return_best_params=False)
+    whole = build(tmp_path / "whole").train(return_best_params=False)
+    assert resumed.loss_history == whole.loss_history
+    for name, w in whole.model.params.items():
         assert torch.equal(resumed.model.params[name], w), name
 
 
