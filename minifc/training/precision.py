@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from ..errors import PrecisionError
-from ..nn.mixed import WorkingCopy, apply_compute_dtype, refresh
+from ..nn.mixed import WorkingCopy, apply_compute_dtype
 from ..nn.modules import Module
-from .update import PerParameter
+from .update import RefreshingUpdate
 
 __all__ = [
     "PRECISIONS",
@@ -150,17 +150,3 @@ def precision_name(precision: Precision | None, params: Mapping[str, torch.Tenso
         return precision.name
     dtype = next(iter(params.values())).dtype if params else torch.float32
     return {torch.float32: "32", torch.float64: "64"}.get(dtype, str(dtype).removeprefix("torch."))
-
-
-class RefreshingUpdate(PerParameter):
-    """An update strategy followed by one foreach copy of every master weight into its working copy."""
-
-    def __init__(self, inner: PerParameter, copies: list[WorkingCopy]) -> None:
-        super().__init__(inner.rule, inner.who, [])
-        self.inner, self.copies = inner, copies
-
-    def update(self, params: dict[str, torch.Tensor], grads: Mapping[str, torch.Tensor], configs: dict[str, dict],
-               check: bool) -> None:
-        """The inner strategy's update, then the working copies rewritten from the new masters."""
-        self.inner.update(params, grads, configs, check)
-        refresh(self.copies)

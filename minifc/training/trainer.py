@@ -43,7 +43,7 @@ from .inputs import (
 from .loop import call_callbacks, run_epochs
 from .metrics import accuracy, check_accuracy_inputs
 from .options import TrainerOptions
-from .precision import RefreshingUpdate, reduce_dtype_of, resolve_precision
+from .precision import reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
 from .run_state import StateField, TrainingState
 from .sampler import make_sampler
@@ -239,12 +239,11 @@ class Trainer:
             f"update rule {self.update_rule_name!r} ({self.rule_provider})",
             self.regularizers,
             self.model if self._explicit else None,
-            self.update_in_product and not self.working_copies,
+            self.update_in_product,
             self.fused,
             self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
+            self.working_copies,
         )
-        if self.working_copies:
-            self.updater = RefreshingUpdate(self.updater, self.working_copies)
 
     @property
     def iterations_per_epoch(self) -> int:
