@@ -6,6 +6,7 @@
     python benchmarks/throughput.py --device cuda --json results.json
     python benchmarks/throughput.py --overhead            # Trainer epoch vs the bare work of its steps (overhead.py)
     python benchmarks/throughput.py --configs wide --clip-norm   # also the Trainer with clip_norm:max_norm=1.0
+    python benchmarks/throughput.py --bf16                # plus the bf16-mixed rows (bf16.py), same configs and turns
 
 The sides (see sides.py): the minifc Trainer's step and the classic Solver loop, against torch.nn +
 autograd + torch.optim in its default implementation, with ``fused=True``, and as one
@@ -30,6 +31,7 @@ import json
 import statistics
 import sys
 
+import bf16
 import memory
 import overhead
 import torch
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time the Trainer with the gradient transform clip_norm (the cost of clipping)")
     parser.add_argument("--overhead", action="store_true",
                         help="measure the Trainer's per-epoch overhead instead (overhead.py; default config twolayer)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also the bf16-mixed rows (bf16.py): the Trainer in bf16-mixed against its float32 step, "
+                        "torch autocast(bfloat16) + fused optimizer, and torch.compile of that step")
     overhead.add_overhead_args(parser, prefix="overhead-")
     args = parser.parse_args(argv)
     device, dtype = apply_machine_args(parser, args)
@@ -206,10 +211,21 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             for row in table_rows(r, args.minifc):
                 print("| " + " | ".join(row) + " |", flush=True)
+    bf16_results = []
+    if args.bf16 and not args.overhead:
+        print(f"\nbf16-mixed: {bf16.machine_line(args)}")
+        print_table(bf16.HEADER, [])
+        args.sides = list(bf16.SIDES)
+        for name in args.configs:
+            r = bf16.run_config(name, args, device)
+            bf16_results.append(r)
+            for row in bf16.rows(r):
+                print("| " + " | ".join(row) + " |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": cpu_name(), "torch": torch.__version__, "device": str(device), "dtype": args.dtype,
-                       "threads": torch.get_num_threads(), "clock": args.clock, "results": results}, f, indent=2)
+            json.dump({"machine": cpu_name(), "bf16_flags": bf16.bf16_flags(), "torch": torch.__version__,
+                       "device": str(device), "dtype": args.dtype, "threads": torch.get_num_threads(),
+                       "clock": args.clock, "results": results, "bf16_results": bf16_results}, f, indent=2)
     return 0
 
 

@@ -28,6 +28,10 @@ class UnknownComponentError(MinifcError, KeyError):
         return str(self.args[0])
 
 
+class PrecisionError(MinifcError, ValueError):
+    """An unknown precision, or one the model cannot be trained in."""
+
+
 class DivergenceError(MinifcError, FloatingPointError):
     """Training produced a non-finite loss."""
 

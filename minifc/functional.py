@@ -140,9 +140,12 @@ def check_drop_probability(p: Any, who: str = "Dropout") -> float:
 
 
 def dropout_mask(like: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Inverted-dropout mask shaped like ``like``: 0 with probability p, else 1 / (1 - p)."""
-    keep = torch.rand(like.shape, device=like.device, dtype=like.dtype, generator=generator).ge_(p)  # 1. or 0.
-    return keep.div_(1.0 - p)
+    """Inverted-dropout mask shaped like ``like``: 0 with probability p, else 1 / (1 - p). For a bfloat16
+    ``like`` it is drawn in float32 (the units a float32 run with the same seed drops), then cast."""
+    dtype = like.dtype if like.dtype.itemsize >= 4 else torch.float32
+    keep = torch.rand(like.shape, device=like.device, dtype=dtype, generator=generator).ge_(p)  # 1. or 0.
+    mask = keep.div_(1.0 - p)
+    return mask if dtype is like.dtype else mask.to(like.dtype)
 
 
 def seed_for_mask(seed: int | None) -> None:

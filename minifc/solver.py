@@ -36,6 +36,7 @@ _CLASSIC_KWARGS = {
     "print_every": 10,
     "print_acc_every": 1,
     "verbose": True,
+    "precision": None,
 }
 
 
@@ -138,6 +139,7 @@ class Solver(Trainer):
             num_epochs=opts["num_epochs"],
             device=opts["device"],
             sampling="subset",
+            precision=opts["precision"],
             num_train_samples=opts["num_train_samples"],
             num_val_samples=opts["num_val_samples"],
             callbacks=callbacks,

@@ -25,6 +25,7 @@ from ..registry.components import PluginError
 from ..registry.core import default_registry
 from ..registry.options import checked_options
 from ..training.grad_transforms import build_transform
+from ..training.precision import PRECISIONS, REDUCE_PRECISIONS
 from ..validate import check_lr_range
 from . import toml_writer
 from .config_checks import (
@@ -104,6 +105,8 @@ KEYS: dict[str, Key] = {
     "batch_size": Key(100, integer(1), "run"),
     "device": Key("auto", text(), "run", "apply"),
     "seed": Key(0, integer(0, high=MAX_SEED), "run"),
+    "precision": Key(None, text(optional=True, choices=PRECISIONS), "run", "apply", "--dtype's (32 or 64)"),
+    "reduce_precision": Key("32", text(choices=REDUCE_PRECISIONS), "run", "apply"),
 }
 #: keys a configuration file may hold that are not part of the run (never saved in config.json)
 RUNTIME_KEYS: dict[str, Callable[[Any, str], Any]] = {"out": text(), "quiet": lambda v, where: _flag(v, where)}
@@ -280,7 +283,8 @@ def read_saved_config(path: str | os.PathLike) -> dict[str, Any]:
     """The configuration a run saved (its ``config.json``), complete: a missing key is an error naming
     the file and the key (keys newer than the file's format default)."""
     values = load_config_file(path)
-    optional = {"update_rule_options", "schedule", "ema", "callbacks", "gradient_transforms"}  # added later
+    optional = {"update_rule_options", "schedule", "ema", "callbacks", "gradient_transforms", "precision",
+                "reduce_precision"}  # added later
     missing = [k for k in KEYS if k not in values and k not in optional]
     if missing:
         raise ConfigError(
@@ -373,6 +377,12 @@ def _check_decay_in_dtype(config: dict[str, Any]) -> None:
         check_lr_range(config["lr"], config["lr_decay"], config["epochs"], dtype, "the learning rate", "lr_decay")
 
 
+def _check_precision_with_dtype(config: dict[str, Any]) -> None:
+    precision, dtype = config.get("precision"), config["dtype"]
+    if precision is not None and (precision == "64") != (dtype == "float64"):
+        raise ValueError(f"precision {precision!r} does not go with dtype {dtype!r} (--dtype float64 trains in 64)")
+
+
 #: checks that need the plugin registry or several keys, each with the key its messages name
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("update_rule", _check_update_rule),
@@ -384,6 +394,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("schedule", build_schedule),
     ("lr", _check_lr_in_dtype),
     ("lr_decay", _check_decay_in_dtype),
+    ("precision", _check_precision_with_dtype),
 )
 
 

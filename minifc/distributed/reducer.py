@@ -14,7 +14,9 @@ Protocol of one training step (the step's gradient-hook seam)::
 launches its all-reduce asynchronously (``async_op=True``); buckets are launched strictly in bucket
 order, so every rank issues the same collectives in the same order. Meanwhile the earlier layers'
 backward runs. ``finish`` launches what is left, waits, divides by the world size (SUM then divide:
-gloo has no AVG) and points each ``p.grad`` at its averaged slice.
+gloo has no AVG) and points each ``p.grad`` at its averaged slice. With ``reduce_dtype=torch.bfloat16`` a
+bucket travels as a bfloat16 copy (half the traffic, what torch DDP's ``bf16_compress_hook`` does): the
+sum is taken in bfloat16, then written back into the float32 bucket and divided there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 import torch.distributed as dist
 
 from ..nn.modules import Parameter
@@ -91,7 +94,8 @@ class GradReducer:
 
     After :meth:`finish`, each ``p.grad`` is a view into the reducer's bucket, shaped and laid out like
     ``p.data``; it stays valid until the next step's :meth:`ready`/:meth:`finish` refills the bucket
-    (clone it to keep it longer).
+    (clone it to keep it longer). ``reduce_dtype``: None (the gradients' own dtype) or the dtype the
+    all-reduce sums in (``torch.bfloat16``: half the traffic of float32, a relative error of about 4e-3).
     """
 
     def __init__(
@@ -100,8 +104,12 @@ class GradReducer:
         group: Any = None,
         bucket_cap_mb: float = DEFAULT_BUCKET_CAP_MB,
         overlap: bool = True,
+        reduce_dtype: torch.dtype | None = None,
     ) -> None:
         require_process_group("GradReducer")
+        if reduce_dtype is not None and not (isinstance(reduce_dtype, torch.dtype) and reduce_dtype.is_floating_point):
+            raise ValueError(f"GradReducer: reduce_dtype must be a floating-point torch.dtype, got {reduce_dtype!r}")
+        self.reduce_dtype = reduce_dtype
         if (
             isinstance(bucket_cap_mb, bool)
             or not isinstance(bucket_cap_mb, (int, float))
@@ -118,7 +126,7 @@ class GradReducer:
         self.bucket_cap_mb = float(bucket_cap_mb)
         self.buckets: list[Bucket] = plan_buckets(self.named[::-1], int(bucket_cap_mb * 2**20))
         self._where = {id(s.param): (b, i) for b in self.buckets for i, s in enumerate(b.slots)}
-        self._handles: list[tuple[Bucket, Any]] = []
+        self._handles: list[tuple[Bucket, Any, torch.Tensor]] = []
         self.stats = ReducerStats()
         plan = "\n".join(b.describe() for b in self.buckets)
         check_same_on_all_ranks(plan, "the gradient buckets (parameter names, shapes, layouts)", group)
@@ -161,12 +169,15 @@ class GradReducer:
             self._launch(self.buckets[len(self._handles)])
 
     def _launch(self, bucket: Bucket) -> None:
+        sent = bucket.tensor()
+        if self.reduce_dtype is not None and sent.dtype != self.reduce_dtype:
+            sent = sent.to(self.reduce_dtype)
         try:
-            handle = dist.all_reduce(bucket.tensor(), op=dist.ReduceOp.SUM, group=self.group, async_op=True)
+            handle = dist.all_reduce(sent, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
         except RuntimeError as e:
             self._abort()
             raise self._failure(bucket, "starting", e) from e
-        self._handles.append((bucket, handle))
+        self._handles.append((bucket, handle, sent))
 
     # -- after the backward pass ---------------------------------------------------------------
     def finish(self) -> None:
@@ -190,7 +201,7 @@ class GradReducer:
                     bucket.fill(i, grad)
         self._launch_complete()
         waited = 0.0
-        for bucket, handle in self._handles:
+        for bucket, handle, sent in self._handles:
             t = time.perf_counter()
             try:
                 handle.wait()
@@ -198,7 +209,10 @@ class GradReducer:
                 self._abort()
                 raise self._failure(bucket, "waiting for", e) from e
             waited += time.perf_counter() - t
-            bucket.tensor().div_(self.world_size)
+            whole = bucket.tensor()
+            if sent is not whole:
+                whole.copy_(sent)
+            whole.div_(self.world_size)
             for i, slot in enumerate(bucket.slots):
                 slot.param.grad = bucket.view(i)
         self._abort()  # the step is over: forget fills and handles

@@ -27,6 +27,8 @@ class ExampleOptions:
     - ``budget``: wall-clock seconds the whole run may take, counted from the start of the process
       (``minifc example NAME --budget SECONDS``); None means the example's own. Only an example
       registered with ``budget=True`` reads it: ``minifc example`` refuses ``--budget`` for the others;
+    - ``precision``: the Trainer's precision (``"32"``, ``"bf16-mixed"``, ``"auto"``, ...;
+      ``minifc example NAME --precision P``); None means the example's own (its model's dtype);
     - ``extra``: example-specific settings (an example documents the keys it reads); ``minifc example
       NAME --set key=value`` puts ``value`` there, and ``--set a.b=value`` puts it in ``extra["a"]["b"]``.
     """
@@ -39,6 +41,7 @@ class ExampleOptions:
     verbose: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     budget: float | None = None
+    precision: str | None = None
 
     def pick(self, classic_epochs: int, classic_num_train: int | None) -> tuple[int, int | None]:
         """``(epochs, num_train)``: the given ones, else the example's own settings."""

@@ -82,7 +82,9 @@ def _train(
         torch.manual_seed(options.seed)
     model = make_model()
     start = time.time()
-    solver = Solver(model, data, device=_device(options), verbose=options.verbose, **solver_kwargs)
+    solver = Solver(
+        model, data, device=_device(options), verbose=options.verbose, precision=options.precision, **solver_kwargs
+    )
     solver.train()
     return solver, _row(name, solver, start)
 

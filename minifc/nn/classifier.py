@@ -35,7 +35,12 @@ class Classifier:
     default the dotted names are used. ``reg`` adds ``reg * sum(W**2)`` over parameters with two or
     more dimensions (the weights), the classic L2 penalty. ``loss`` is a function
     ``(scores, y) -> (loss, dscores)`` or a registered loss name.
+
+    ``compute_dtype``: None, or the products' dtype under a mixed-precision policy
+    (:func:`minifc.nn.mixed.apply_compute_dtype`); the scores then reach the loss in the parameters' dtype.
     """
+
+    compute_dtype: torch.dtype | None = None
 
     def __init__(
         self,
@@ -130,6 +135,8 @@ class Classifier:
             if self.net.training != (y is not None):  # a walk over every module: only when it changes
                 self.net.train(y is not None)
             scores = self.net.forward(X)
+            if self.compute_dtype is not None:  # the loss and softmax in the master dtype
+                scores = scores.to(self.dtype)
             if y is None:
                 return scores
             loss, dscores = self.loss_fn(scores, y)

@@ -15,6 +15,7 @@ from .. import functional as F
 from ..errors import ShapeError
 from ..grad_mode import no_grad
 from ..validate import check_float_dtype, check_number, check_positive_int
+from .mixed import WorkingCopy, linear_backward, linear_forward
 from .parameter import Parameter
 
 __all__ = ["Parameter", "Module", "Linear", "ReLU", "LinearReLU", "Dropout", "Sequential"]
@@ -27,6 +28,8 @@ class Module:
     ``backward(dout) -> dx``, which must add every parameter's gradient with ``Parameter.accumulate``.
     """
 
+    #: what the layer does under a mixed-precision policy (:mod:`minifc.nn.mixed`); None: not declared
+    precision: str | None = None
     training: bool
     _parameters: dict[str, Parameter]
     _modules: dict[str, Module]
@@ -203,7 +206,14 @@ class Linear(Module):
 
     Weights ~ N(0, weight_scale^2) (He init ``sqrt(2 / D)`` when weight_scale is None), bias 0.
     ``input_grad = False`` skips computing dx (the first layer of a net never needs it).
+    Under bf16-mixed (:meth:`use_compute_dtype`) the three products run in bfloat16 from working copies
+    of the float32 weight and bias; the gradients stay float32.
     """
+
+    precision = "bf16_products"
+    #: (weight, bias) working copies under a mixed-precision policy; None: products in the parameters' dtype
+    working: tuple[WorkingCopy, WorkingCopy] | None = None
+    _x_like: tuple[torch.Size, torch.dtype] | None = None
 
     def __init__(
         self,
@@ -233,8 +243,18 @@ class Linear(Module):
                 f"{self.describe()}: expected {self.in_features} input features per sample, got {got} "
                 f"(input shape {tuple(x.shape)})"
             )
+        if self.working is not None:
+            out, self._x = linear_forward(x, *self.working)
+            self._x_like = (x.shape, x.dtype)  # dx's
+            return out
         out, (self._x, _, _) = F.Linear.forward(x, self.weight.data, self.bias.data)
         return out
+
+    def use_compute_dtype(self, dtype: torch.dtype | None) -> list[WorkingCopy]:
+        """Products in ``dtype`` from working copies of the parameters (None: in their own dtype); returns
+        the copies, which the caller refreshes after changing the parameters in place."""
+        self.working = None if dtype is None else (WorkingCopy(self.weight, dtype), WorkingCopy(self.bias, dtype))
+        return list(self.working or ())
 
     @no_grad
     def backward(self, dout: torch.Tensor) -> torch.Tensor | None:
@@ -242,6 +262,10 @@ class Linear(Module):
         x = self._x
         if x is None:
             raise RuntimeError(f"{self.describe()}: backward called before forward")
+        if self.working is not None:
+            self._x = None
+            like, self._x_like = self._x_like, None
+            return linear_backward(dout, x, self.working[0], self.bias, like if self.input_grad else None)
         x2 = F.flatten_samples(x)
         # the bias first, while dout is still in cache (the weight's product evicts it on a wide layer)
         self.bias.accumulate(dout.sum(0))
@@ -270,6 +294,8 @@ class Linear(Module):
 
 class ReLU(Module):
     """max(x, 0); keeps the output as its backward mask."""
+
+    precision = "passthrough"
 
     def __init__(self) -> None:
         super().__init__()
@@ -311,6 +337,8 @@ class Dropout(Module):
     gradient-check behaviour, with the classic side effect on the global RNG).
     """
 
+    precision = "passthrough"
+
     def __init__(self, p: float = 0.5, seed: int | None = None) -> None:
         super().__init__()
         self.p = F.check_drop_probability(p)
@@ -339,6 +367,8 @@ class Dropout(Module):
 
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse."""
+
+    precision = "passthrough"
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()

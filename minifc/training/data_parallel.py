@@ -80,9 +80,12 @@ class ShardSampler(Sampler):
 class AveragedGradients:
     """The gradient-hook seam of a data-parallel run: bucketed all-reduce (SUM, then / world size)."""
 
-    def __init__(self, objects: Mapping[str, Parameter], bucket_cap_mb: float, overlap: bool) -> None:
+    def __init__(
+        self, objects: Mapping[str, Parameter], bucket_cap_mb: float, overlap: bool,
+        reduce_dtype: torch.dtype | None = None,
+    ) -> None:
         self.objects = dict(objects)
-        self.reducer = GradReducer(self.objects, bucket_cap_mb=bucket_cap_mb, overlap=overlap)
+        self.reducer = GradReducer(self.objects, None, bucket_cap_mb, overlap, reduce_dtype)
 
     def ready(self, parameters: list[Parameter]) -> None:
         self.reducer.ready(parameters)
@@ -143,11 +146,14 @@ class DataParallel:
     def sampler(self, X: torch.Tensor, y: torch.Tensor, global_batch: int, seed: int) -> ShardSampler:
         return ShardSampler(X, y, global_batch, self.rank, self.world_size, seed)
 
-    def gradients(self, model: Any, bucket_cap_mb: float, overlap: bool) -> AveragedGradients | LocalGradients:
-        """The gradient-hook seam: bucketed averaging over the ranks (nothing to do for a lone rank)."""
+    def gradients(
+        self, model: Any, bucket_cap_mb: float, overlap: bool, reduce_dtype: torch.dtype | None = None
+    ) -> AveragedGradients | LocalGradients:
+        """The gradient-hook seam: bucketed averaging over the ranks, summed in ``reduce_dtype`` (None: the
+        gradients' own); nothing to do for a lone rank."""
         if not self.ctx.initialized:
             return LocalGradients()
-        return AveragedGradients(model.param_objects, bucket_cap_mb, overlap)
+        return AveragedGradients(model.param_objects, bucket_cap_mb, overlap, reduce_dtype)
 
     def seed_rank(self, seed: int) -> None:
         """Dropout and augmentation draw from this rank's own stream."""

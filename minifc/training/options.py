@@ -47,7 +47,8 @@ class OptimOptions:
     function ``schedule(step, total_steps) -> factor``), and which faster
     update forms it may take: ``fused`` (a rule's one-kernel form), ``update_in_product`` (sgd /
     sgd_momentum inside the weight-gradient product); ``fuse_updates=False`` (the older spelling) turns
-    both off; ``gradient_transforms`` run on the gradients before the update (``["clip_norm:max_norm=1"]``)."""
+    both off; ``gradient_transforms`` run on the gradients before the update (``["clip_norm:max_norm=1"]``);
+    ``precision``: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` or None (the model's dtype)."""
 
     update_rule: str | Callable[..., Any] = "sgd"
     optim_config: Mapping[str, Any] | None = None
@@ -58,6 +59,7 @@ class OptimOptions:
     fused: bool = True
     update_in_product: bool = True
     gradient_transforms: Iterable[Any] | None = None
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,15 @@ class CheckpointOptions:
 class ParallelOptions:
     """A data-parallel run (``distributed``: True, a context, or None to follow torchrun's environment), its
     gradient buckets, whether their all-reduces overlap the backward pass, the seconds a rank waits for the
-    others; ``gradient_hooks``: the step's gradient-hook seam."""
+    others; ``gradient_hooks``: the step's gradient-hook seam; ``reduce_precision``: ``"32"`` or ``"bf16"``
+    (gradients all-reduced in bfloat16)."""
 
     distributed: Any = None
     bucket_cap_mb: float = 25.0
     overlap: bool = True
     timeout: float = 300.0
     gradient_hooks: Any = None
+    reduce_precision: str = "32"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ..io.checkpoint import atomic_save, check_finite, safe_load
 from ..io.set_aside import move_aside
 from ..nn.modules import Module
 from .integrity import CHECKSUM_KEY, state_checksum
+from .precision import precision_name
 from .run_state import Resumable, TrainingState
 from .state_checks import CHECKPOINT_FORMAT, SCALAR_STATE, TENSOR_STATE, parse_state
 
@@ -66,6 +67,7 @@ def collect_state(trainer: Resumable) -> dict[str, Any]:
         "batch_size": trainer.batch_size,
         "num_threads": torch.get_num_threads(),
         "world_size": trainer.world_size,
+        "precision": precision_name(getattr(trainer, "precision", None), trainer.model.params),
         "run_config": copy.deepcopy(trainer.run_config),
     }
 
@@ -188,6 +190,9 @@ def _warn_on_differences(trainer: Resumable, path: Path, restored: dict[str, Any
             f"another number of processes (the run used {restored['world_size']}): it continues from the last "
             "epoch with a different data order and random streams"
         )
+    now = precision_name(getattr(trainer, "precision", None), trainer.model.params)
+    if restored["precision"] not in (None, now):
+        notes.append(f"precision {now} (the run used {restored['precision']}: the numbers change, the run goes on)")
     if notes:
         warnings.warn(f"resuming {path} with " + "; ".join(notes), stacklevel=3)
 

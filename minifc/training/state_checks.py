@@ -80,6 +80,10 @@ def parse_state(trainer: Resumable, state: Any) -> dict[str, Any]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise CheckpointError(f"{key} must be an integer >= 1, got {value!r:.80}")
         out[key] = value
+    precision = state.get("precision")
+    if precision is not None and not isinstance(precision, str):
+        raise CheckpointError(f"precision must be a string, got {precision!r:.80}")
+    out["precision"] = precision
     out["run_config"] = _check_plain(state.get("run_config"), "run_config")
     out["base_lr"] = _check_base_lr(state.get("base_lr"), own, dtype)
     out.update(check_transform_state(trainer.transforms, out["params"], state))

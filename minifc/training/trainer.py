@@ -45,6 +45,7 @@ from .loop import call_callbacks, run_epochs
 from .metrics import accuracy, check_accuracy_inputs
 from .named_kinds import resolve_callbacks, resolve_schedule
 from .options import TrainerOptions
+from .precision import reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
 from .run_state import StateField, TrainingState
 from .sampler import make_sampler
@@ -99,6 +100,8 @@ class Trainer:
             torchrun's environment (WORLD_SIZE set). ``batch_size`` is then the global batch.
         bucket_cap_mb, overlap: gradient buckets of a data-parallel run, and whether their
             all-reduces start during the backward pass. ``timeout``: seconds a rank waits for the others.
+        precision, reduce_precision: ``"32"``, ``"64"``, ``"bf16-mixed"``, ``"auto"`` or None (the model's dtype);
+            ``"bf16"`` all-reduces data-parallel gradients in bfloat16 (:mod:`minifc.training.precision`).
 
     The run's progress is one :class:`~minifc.training.run_state.TrainingState`, ``trainer.training_state``,
     saved and restored whole by the checkpoints; ``trainer.epoch``, ``step_count``, the histories,
@@ -156,6 +159,8 @@ class Trainer:
         fused: bool = True,
         update_in_product: bool = True,
         gradient_transforms: Iterable[Any] | None = None,
+        precision: str | None = None,
+        reduce_precision: str = "32",
     ) -> None:
         self.model = trainable_model(model, loss)
         self.device = resolve_device(device)
@@ -176,7 +181,9 @@ class Trainer:
         if self.parallel is not None:
             self.seed = self.parallel.common_seed(self.seed)
         self.schedule = check_schedule(resolve_schedule(schedule, lookup, self.num_epochs))
-        dtype = next(iter(self.model.params.values())).dtype
+        reduce_dtype = reduce_dtype_of(reduce_precision)
+        self.precision = resolve_precision(precision, self.device, self.model)
+        dtype = self.precision.dtype or next(iter(self.model.params.values())).dtype
         lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
         if isinstance(lr, (int, float)) and not isinstance(lr, bool):
             lr_name = "optim_config['learning_rate']"
@@ -194,6 +201,7 @@ class Trainer:
         move_model(self.model, self.device)
         self.data = prepare_data(data, dtype, self.device)
         check_against_model(self.model, self.data)
+        self.working_copies = self.precision.apply(self.model, say=verbose and main)  # after the checks
         self.generator = torch.Generator()
         X, y = self.data["X_train"], self.data["y_train"]
         if self.parallel is None:
@@ -202,7 +210,7 @@ class Trainer:
         else:
             self.parallel.start(self.model)
             self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
-            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap)
+            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap, reduce_dtype)
         self.sampling = sampling
         # plain values describing the run (the CLI's configuration), kept in its checkpoints: a resume can
         # compare what it is given with what the run was trained with
@@ -243,6 +251,7 @@ class Trainer:
             self.update_in_product,
             self.fused,
             self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
+            self.working_copies,
         )
 
     @property

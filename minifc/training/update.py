@@ -20,13 +20,14 @@ from typing import Any
 
 import torch
 
+from ..nn.mixed import WorkingCopy, refresh
 from ..nn.modules import Parameter
 from ..optim.rule import ForeachForm, SinkForm, UpdateRule
 from ..registry.blame import component_failure, passes_through
 from .first_step import check_update
 from .regularize import Regularizer
 
-__all__ = ["PerParameter", "Foreach", "InProduct", "choose_updater"]
+__all__ = ["PerParameter", "Foreach", "InProduct", "RefreshingUpdate", "choose_updater"]
 
 Params = dict[str, torch.Tensor]
 
@@ -131,6 +132,20 @@ class InProduct(Foreach):
         self._finishers = {}
 
 
+class RefreshingUpdate(PerParameter):
+    """An update strategy followed by one foreach copy of every master weight into its working copy."""
+
+    def __init__(self, inner: PerParameter, copies: list[WorkingCopy]) -> None:
+        super().__init__(inner.rule, inner.who, [])
+        self.inner, self.copies = inner, copies
+
+    def update(self, params: dict[str, torch.Tensor], grads: Mapping[str, torch.Tensor], configs: dict[str, dict],
+               check: bool) -> None:
+        """The inner strategy's update, then the working copies rewritten from the new masters."""
+        self.inner.update(params, grads, configs, check)
+        refresh(self.copies)
+
+
 def choose_updater(
     rule: Callable[..., Any],
     who: str,
@@ -139,12 +154,17 @@ def choose_updater(
     in_product: bool,
     fused: bool,
     may_sink: bool,
+    copies: list[WorkingCopy] | None = None,
 ) -> PerParameter:
     """The update seam's strategy, chosen once: formed inside the weight-gradient product
     (:class:`InProduct`) where that is the same update (``in_product`` asked for, ``may_sink``:
     gradients local to this process; a rule with a sink form, an explicit model with ``reg == 0`` and
     unshared parameters, no regularizers), else the rule's foreach form (its one-kernel ``fused`` form
-    with ``fused``), else the rule per parameter."""
+    with ``fused``), else the rule per parameter. With working ``copies`` (bf16-mixed) the strategy is
+    wrapped in :class:`RefreshingUpdate` and the in-product form is off (it would update from bfloat16
+    products: the float32 gradient would never reach the update)."""
+    if copies:
+        return RefreshingUpdate(choose_updater(rule, who, regularizers, explicit_model, False, fused, may_sink), copies)
     objects = getattr(explicit_model, "param_objects", {})
     foreach: ForeachForm | None = getattr(rule, "foreach", None)
     sink: SinkForm | None = getattr(rule, "sink", None)

@@ -18,7 +18,8 @@ Each check produces :class:`CheckResult` rows ``(component, kind, provider, chec
 - gradient transforms: gradients keep shape, dtype and device and stay finite; ``clip_norm`` matches
   ``torch.nn.utils.clip_grad_norm_`` (:mod:`minifc.verify.check_transforms`).
 
-Relative errors must be below ``tol`` (1e-6). A plugin that failed to load, or one with a component
+Layers and losses are also run under bf16-mixed (:mod:`minifc.verify.check_bf16`, bfloat16's tolerance
+2e-2). Relative errors must otherwise be below ``tol`` (1e-6). A plugin that failed to load, or one with a component
 skipped because its name clashed with another plugin's, gives one failing row.
 Examples (``minifc example NAME``) are not run: checking them would mean training.
 """
@@ -37,6 +38,7 @@ from ..gradcheck import check_loss, check_module, compute_numeric_gradient, rel_
 from ..nn.modules import Module
 from ..registry.components import Component, signature_accepts
 from ..registry.core import Registry, default_registry
+from .check_bf16 import check_layer_bf16, check_loss_bf16
 from .check_forms import check_rule_form
 from .check_kinds import check_callback_rows, check_schedule_rows
 from .check_transforms import check_transform
@@ -260,6 +262,7 @@ def _check_layer(out: _Rows, device: torch.device) -> None:
             label = "dx" if name == "dx" else "grad " + name.removeprefix("inner.")
             out.add(f"{mode}: {label}", err)
     _check_layer_float32(out, device)
+    check_layer_bf16(out.add, layer, x, SEED)
 
 
 def _check_layer_float32(out: _Rows, device: torch.device) -> None:
@@ -299,6 +302,7 @@ def _check_loss(out: _Rows, device: torch.device) -> None:
     loss32, dscores32 = out.c.obj(scores32, y)
     problem = "" if dscores32.dtype == torch.float32 else f"dscores is {dscores32.dtype} for float32 scores"
     out.add("float32: dscores stays float32", None, not problem, problem)
+    check_loss_bf16(out.add, out.c.obj, scores, y)
 
 
 # -- regularizers --------------------------------------------------------------------------------

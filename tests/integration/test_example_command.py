@@ -262,3 +262,15 @@ def test_set_of_a_key_that_an_example_does_not_take_is_refused_naming_it(tmp_pat
 def test_a_seed_beyond_torchs_range_names_the_option(tmp_path):
     result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--seed", str(2**64), registry=with_tiny())
     assert result.exit_code == 2 and "--seed" in result.output and not CALLS
+
+
+def test_precision_reaches_the_example_and_a_classic_example_trains_in_bf16_mixed(tmp_path):
+    result = invoke_cli("example", "tiny", "--out", str(tmp_path / "o"), "--quiet", "--precision", "bf16-mixed",
+                        registry=with_tiny())
+    assert result.exit_code == 0, result.output
+    assert CALLS[-1].precision == "bf16-mixed" and ExampleOptions(out=tmp_path).precision is None
+    result = invoke_cli("example", "two-layer", "--out", str(tmp_path / "c"), "--quiet", "--device", "cpu",
+                        "--epochs", "1", "--precision", "bf16-mixed", registry=Registry(entry_points=False))
+    assert result.exit_code == 0, result.output
+    bad = invoke_cli("example", "tiny", "--out", str(tmp_path / "b"), "--precision", "16", registry=with_tiny())
+    assert bad.exit_code == 2 and "'16' is not one of '32', '64', 'bf16-mixed', 'auto'" in bad.output

@@ -254,3 +254,40 @@ def test_a_failed_plugin_is_a_failing_row():
     rows = check_components(registry=reg)
     [bad] = [r for r in rows if not r.passed]
     assert bad.kind == "plugin" and bad.check == "load" and "broken" in bad.detail
+
+
+def test_every_builtin_layer_and_loss_is_checked_under_bf16_mixed():
+    rows = check_components(["linear", "linear_relu", "relu", "dropout", "softmax", "svm"])
+    mixed = [r for r in rows if r.check.startswith("bf16-mixed")]
+    assert {r.component for r in mixed} == {"linear", "linear_relu", "relu", "dropout", "softmax", "svm"}
+    assert all(r.passed and r.error is not None and r.error < 2e-2 for r in mixed)
+    linear = {r.check for r in mixed if r.component == "linear"}
+    assert {"bf16-mixed eval: grad weight (vs float64)", "bf16-mixed train: dx (vs float32)"} <= linear
+
+
+class WrongInBf16(nn.Module):
+    """Declares that it computes in whatever comes in, but adds 0.5 when that is bfloat16."""
+
+    precision = "passthrough"
+
+    def forward(self, x):
+        return x + 0.5 if x.dtype == torch.bfloat16 else x.clone()
+
+    def backward(self, dout):
+        return dout
+
+
+class Undeclared(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, dout):
+        return dout * 2
+
+
+def test_a_layer_wrong_in_bf16_fails_and_an_undeclared_one_is_named_as_float32():
+    bad = failures(registry_with("layer", "wrong_bf16", WrongInBf16), "wrong_bf16")
+    assert [r.check for r in bad] == ["bf16-mixed eval: output (vs float64)", "bf16-mixed train: output (vs float32)"]
+    rows = check_components(["undeclared"], registry=registry_with("layer", "undeclared", Undeclared))
+    mixed = [r for r in rows if r.check.startswith("bf16-mixed")]
+    assert mixed and all(r.passed and r.detail == "declares no precision: runs in float32" for r in mixed)

@@ -152,6 +152,12 @@ def _check_budget(name: str, budget: float | None, takes_budget: bool) -> None:
     show_default=True,
     help="Seed for initialization and minibatches.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["32", "64", "bf16-mixed", "auto"]),
+    default=None,
+    help="Train in this precision (auto: bf16-mixed where bfloat16 products are fast, else 32) [the example's own].",
+)
 @click.option("--force", is_flag=True, help="Overwrite the results of an earlier example in --out.")
 @click.option("--quiet", is_flag=True, help="Only the summary table.")
 def example(
@@ -164,6 +170,7 @@ def example(
     budget: float | None,
     settings: tuple[str, ...],
     seed: int,
+    precision: str | None,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -199,6 +206,7 @@ def example(
         verbose=not quiet,
         extra=extra,
         budget=budget,
+        precision=precision,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -49,8 +49,8 @@ def resumed_config(
         lines = "\n".join(f"  {line}" for line in refused)
         raise click.UsageError(
             f"--resume: these options differ from the run saved in {path}:\n{lines}\n"
-            f"A run that continues keeps its model, data and training options; only --epochs, --lr and --device "
-            f"may change. Start a new run instead (another --out, or --force to replace this one)."
+            f"A run that continues keeps its model, data and training options; only --epochs, --lr, --device and "
+            f"--precision may change. Start a new run instead (another --out, or --force to replace this one)."
         )
     for key, new in applied.items():
         if notes and key != "epochs":  # the run prints that one once the checkpoint is loaded, with the lr

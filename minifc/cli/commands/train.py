@@ -26,6 +26,7 @@ from ...distributed.sampler import check_global_batch
 from ...errors import MinifcError
 from ...io.run_folder import CHECKPOINT
 from ...registry.components import PluginError
+from ...training.precision import PRECISIONS, REDUCE_PRECISIONS
 from .common import non_empty, seconds
 from .launch import ERRORS_VAR, launch_local, rank, rank_errors, restarted_by_launcher, under_launcher
 from .resume_config import resumed_config
@@ -124,6 +125,20 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="32, 64, bf16-mixed (bfloat16 products, float32 weights) or auto (bf16-mixed where bfloat16 is fast, "
+    "else 32) [--dtype's].",
+)
+@click.option(
+    "--reduce-precision",
+    type=click.Choice(REDUCE_PRECISIONS),
+    default="32",
+    show_default=True,
+    help="The dtype of the data-parallel gradient all-reduce: bf16 halves the traffic (--nproc-per-node).",
+)
 @click.option("--data", default=None, help="CIFAR-10 folder (default: $MINIFC_DATA, then the cache).")
 @click.option(
     "--out",
@@ -136,7 +151,8 @@ _EXPLICIT = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run saved in --out with its saved options; only --epochs, --lr and --device may change.",
+    help="Continue the run saved in --out with its saved options; only --epochs, --lr, --device and --precision "
+    "may change.",
 )
 @click.option(
     "--force",

@@ -203,8 +203,8 @@ def _run_locked(
             click.echo(f"--force: the previous run's files were moved to {moved}{how}", err=True)
         write_json(out / CONFIG, saved)
     try:
-        with warnings.catch_warnings():  # the new learning rate has its note already (--lr changes from ...)
-            warnings.filterwarnings("ignore", message=r"resuming .* with learning_rate ")
+        with warnings.catch_warnings():  # a new learning rate or precision has its note already (--lr changes ...)
+            warnings.filterwarnings("ignore", message=r"resuming .* with (learning_rate|precision [^;]*$)")
             trainer.train(resume=resume)
     finally:
         if gate.started:
@@ -329,6 +329,8 @@ def _build(
         callbacks=[gate, *([EMA(config["ema"])] if config["ema"] else []), *config.get("callbacks", []), *callbacks],
         verbose=not quiet,
         timeout=timeout,
+        precision=config.get("precision"),
+        reduce_precision=config.get("reduce_precision", "32"),
     )
     trainer.run_config = config  # saved in every checkpoint: a resume compares config.json with it
     return trainer, data, gate

@@ -26,7 +26,10 @@ def _positive_int(n: object, who: str) -> int:
 
 
 class _Norm(Module):
-    """Shared parts: gamma/beta, the input check and the (N, D) view."""
+    """Shared parts: gamma/beta, the input check and the (N, D) view. Under bf16-mixed, statistics and
+    gradients in float32 (``precision = "float32"``: the policy casts what comes in)."""
+
+    precision = "float32"
 
     def __init__(self, in_features: int, eps: float, dtype: torch.dtype, device: torch.device | str | None) -> None:
         super().__init__()

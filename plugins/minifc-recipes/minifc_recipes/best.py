@@ -34,6 +34,7 @@ registry: ``batchnorm1d`` (minifc-norm), ``adamw``/``lion`` (minifc-optim-extra)
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -56,7 +57,7 @@ from .pca import Projection
 from .recipe import BUDGET_S, Recipe, target_for
 from .report import Timeline, budget_line, column_headers
 from .saved import MODEL_FILE, save_model
-from .speed import SpeedCheck, step_up
+from .speed import SpeedCheck, measure_step_seconds, step_up
 from .views import ViewAveraged, ViewFn, accuracy_by_views
 
 __all__ = ["BUDGET_S", "Recipe", "best", "ViewAveraged", "MissingPluginError"]
@@ -173,7 +174,8 @@ def _fit_to_machine(
 ) -> tuple[Recipe, list[SpeedCheck]]:
     """:func:`minifc_recipes.speed.step_up` on the training split, saying what it measured."""
     y = data["y_train"]
-    chosen, checks = step_up(recipe, options.extra, seconds_left, len(y), int(y.max()) + 1, device)
+    measure = functools.partial(measure_step_seconds, precision=getattr(options, "precision", None))
+    chosen, checks = step_up(recipe, options.extra, seconds_left, len(y), int(y.max()) + 1, device, measure)
     if options.verbose:
         for c in checks:
             print(
@@ -311,6 +313,7 @@ def best(data: dict[str, torch.Tensor], options: ExampleOptions) -> dict[str, An
         num_train_samples=num_train_samples,
         num_val_samples=recipe.val_samples,
         verbose=options.verbose,
+        precision=getattr(options, "precision", None),
     )
     train_start = time.time()
     if options.verbose:

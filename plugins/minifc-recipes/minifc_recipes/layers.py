@@ -39,6 +39,8 @@ def gelu_backward(dout: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class GELU(Module):
     """Gaussian error linear unit, ``x * Phi(x)`` elementwise; keeps its input for backward."""
 
+    precision = "passthrough"
+
     def __init__(self) -> None:
         super().__init__()
         self._x: torch.Tensor | None = None
@@ -87,8 +89,11 @@ class ResidualMLP(Module):
     ``u = LN(x) * gamma + beta``; ``h = act(u @ w1 + b1)``; ``out = x + h @ w2 + b2``,
     x (N, D), w1 (D, H), w2 (H, D) with H = ``expansion * D`` (or ``hidden``). ``w2`` starts at
     ``zero_init * He`` scale (default 1: He; 0 starts the block as the identity). ``activation`` is
-    ``"relu"`` or ``"gelu"``. Parameters: gamma, beta (D,), w1, b1, w2, b2.
+    ``"relu"`` or ``"gelu"``. Parameters: gamma, beta (D,), w1, b1, w2, b2. Under bf16-mixed it runs in
+    float32 (``precision = "float32"``).
     """
+
+    precision = "float32"
 
     def __init__(
         self,

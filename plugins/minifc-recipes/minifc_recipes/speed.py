@@ -43,12 +43,13 @@ class SpeedCheck:
 
 
 def measure_step_seconds(
-    recipe: Recipe, num_classes: int, device: torch.device, steps: int = 6, warmup: int = 2
+    recipe: Recipe, num_classes: int, device: torch.device, steps: int = 6, warmup: int = 2,
+    precision: str | None = None,
 ) -> float:
     """Seconds per training step of ``recipe``'s net and update rule at its batch size, on random inputs
     of its width (``pca_dims``, or 3072), the fastest of ``steps`` after ``warmup``. The augmentation is a
-    stand-in of the same cost: one (k, k) product per batch for the projected views. The global RNG is
-    left as it was."""
+    stand-in of the same cost: one (k, k) product per batch for the projected views; ``precision`` is the
+    Trainer's (None: float32). The global RNG is left as it was."""
     from minifc.builder import build_net
     from minifc.data.augment import crop_flip
     from minifc.training.trainer import Trainer
@@ -81,6 +82,7 @@ def measure_step_seconds(
             augment=augment,
             verbose=False,
             progress=False,
+            precision=precision,
         )
         times = []
         for i in range(warmup + steps):

@@ -89,3 +89,5 @@ def test_measure_step_seconds_times_a_real_step_and_leaves_the_global_rng_alone(
     assert torch.equal(torch.get_rng_state(), state)
     no_projection = Recipe(width=8, depth=1, pca_dims=None, padding=1, batch_size=4)
     assert measure_step_seconds(no_projection, 3, CPU, steps=1, warmup=0) > 0.0
+    # the budget's climb measures in the run's precision (minifc example best --precision)
+    assert measure_step_seconds(small, 10, CPU, steps=1, warmup=0, precision="bf16-mixed") > 0.0
