@@ -177,7 +177,7 @@ def test_check_does_not_run_examples_and_says_so():
     assert result.exit_code == 2
     assert "'two-layer' is an example" in result.output and "minifc example two-layer" in result.output
     result = invoke_cli("check", registry=Registry(entry_points=False))
-    assert result.exit_code == 0 and "(11 components" in result.output
+    assert result.exit_code == 0 and "(20 components" in result.output
 
 
 def test_set_puts_parsed_values_into_extra_and_budget_into_options(tmp_path):

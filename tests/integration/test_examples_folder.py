@@ -89,6 +89,7 @@ def test_plugin_template_registers_and_passes_minifc_check(template):
     assert {(r.kind, r.component) for r in rows} == {
         ("layer", "leaky_relu"),
         ("update_rule", "adamax"),
+        ("schedule", "polynomial"),
         ("gradient_transform", "clip_spikes"),
     }
     reg = plugin_registry(template, "myplugin")
@@ -97,6 +98,7 @@ def test_plugin_template_registers_and_passes_minifc_check(template):
         "layer": ["leaky_relu"],
         "update_rule": ["adamax"],
         "example": ["leaky-relu"],
+        "schedule": ["polynomial"],
         "gradient_transform": ["clip_spikes"],
     }
 
