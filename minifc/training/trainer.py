@@ -26,7 +26,6 @@ from ..registry.core import default_registry
 from ..validate import check_int, check_number
 from .callbacks import standard_callbacks
 from .divergence import finite_loss
-from .evaluate import evaluate
 from .first_step import check_grads, watch_layers
 from .grad_transforms import resolve_transforms
 from .gradients import LocalGradients
@@ -39,12 +38,12 @@ from .inputs import (
     trainable_model,
 )
 from .loop import call_callbacks, run_epochs
-from .metrics import accuracy, check_accuracy_inputs
 from .named_kinds import resolve_callbacks, resolve_schedule
 from .options import TrainerOptions
 from .precision import reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
 from .schedule import apply_schedule, check_schedule, lr_limit
+from .trainer_accuracy import TrainerAccuracy
 from .trainer_progress import TrainerProgress
 from .trainer_setup import batches_and_hooks, check_initial_rate, join_data_parallel, start_fresh
 from .update import InProduct, PerParameter
@@ -52,7 +51,7 @@ from .update import InProduct, PerParameter
 __all__ = ["Trainer", "resolve_device"]
 
 
-class Trainer(TrainerProgress):
+class Trainer(TrainerProgress, TrainerAccuracy):
     """Minibatch training with any update rule, regularizers, callbacks and resumable checkpoints.
 
     Args:
@@ -256,34 +255,6 @@ class Trainer(TrainerProgress):
         state.loss_history.append(loss_value)
         state.step_count += 1
         return loss_value
-
-    # -- accuracy ------------------------------------------------------------------------------
-    def check_accuracy(
-        self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
-    ) -> float:
-        """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
-        ``num_samples`` when given, computed in batches. X and y other than the trainer's own data are
-        checked first (:func:`~minifc.training.metrics.check_accuracy_inputs`)."""
-        if not any(X is t for t in self.data.values()):
-            check_accuracy_inputs(self.model, X, y)
-        measure = accuracy if self.parallel is None else self.parallel.accuracy
-        return measure(self.model, X, y, num_samples, batch_size, self.generator)
-
-    def evaluate(self) -> tuple[float, float]:
-        """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
-        histories and keep the parameters when validation accuracy is the best so far
-        (:func:`minifc.training.evaluate.evaluate`), between the callbacks' ``on_evaluate_begin`` and
-        ``on_evaluate_end``."""
-        if self.parallel is not None:
-            self.parallel.sync_buffers(self.model)
-        call_callbacks(self, "on_evaluate_begin")
-        try:
-            return evaluate(
-                self.training_state, self.model, self.data, self.check_accuracy, self.num_train_samples,
-                self.num_val_samples,
-            )  # fmt: skip
-        finally:
-            call_callbacks(self, "on_evaluate_end")
 
     # -- the loop ------------------------------------------------------------------------------
     def train(
