@@ -1,5 +1,5 @@
-"""The Module graph: :class:`Parameter`, the layers (:mod:`.modules`), the
-:class:`Classifier` contract (:mod:`.classifier`) and a model's summary (:mod:`.summary`).
+"""The Module graph: :class:`Parameter`, the base :class:`Module` (:mod:`.module_base`), the layers
+(:mod:`.modules`), the :class:`Classifier` contract (:mod:`.classifier`) and a model's summary (:mod:`.summary`).
 
 ``from minifc.nn import Linear`` is the public path of the layers."""
 

@@ -10,7 +10,6 @@ to bottom through the step's seams.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,17 +18,14 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..errors import CheckpointError
 from ..grad_mode import no_grad
 from ..models import Classifier
 from ..nn.modules import Module
 from ..optim import check_config
 from ..registry.core import default_registry
-from ..validate import check_int, check_lr_range, check_number
+from ..validate import check_int, check_number
 from .callbacks import standard_callbacks
-from .data_parallel import DataParallel, wants_data_parallel
 from .divergence import finite_loss
-from .evaluate import evaluate
 from .first_step import check_grads, watch_layers
 from .grad_transforms import resolve_transforms
 from .gradients import LocalGradients
@@ -42,22 +38,20 @@ from .inputs import (
     trainable_model,
 )
 from .loop import call_callbacks, run_epochs
-from .metrics import accuracy, check_accuracy_inputs
 from .named_kinds import resolve_callbacks, resolve_schedule
 from .options import TrainerOptions
 from .precision import reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
-from .run_state import StateField, TrainingState
-from .sampler import make_sampler
-from .schedule import apply_schedule, changed_rate, changed_rate_note, check_schedule, lr_limit, set_base_rate
-from .snapshot import restore_snapshot
-from .state import collect_state, load_trainer_checkpoint, save_trainer_checkpoint
-from .update import InProduct, choose_updater
+from .schedule import apply_schedule, check_schedule, lr_limit
+from .trainer_accuracy import TrainerAccuracy
+from .trainer_progress import TrainerProgress
+from .trainer_setup import batches_and_hooks, check_initial_rate, join_data_parallel, start_fresh
+from .update import InProduct, PerParameter
 
 __all__ = ["Trainer", "resolve_device"]
 
 
-class Trainer:
+class Trainer(TrainerProgress, TrainerAccuracy):
     """Minibatch training with any update rule, regularizers, callbacks and resumable checkpoints.
 
     Args:
@@ -111,22 +105,7 @@ class Trainer:
     every checkpoint and restored by a resume that did not set its own.
     """
 
-    # the run's progress, kept in self.training_state (the attributes of the classic Solver and the README)
-    epoch = StateField[int]()
-    step_count = StateField[int]()
-    best_val_acc = StateField[float]()
-    best_params = StateField[dict[str, torch.Tensor]]()
-    best_buffers = StateField[dict[str, torch.Tensor]]()
-    loss_history = StateField[list[float]]()
-    train_acc_history = StateField[list[float]]()
-    val_acc_history = StateField[list[float]]()
-    lr_history = StateField[list[float]]()
-    optim_configs = StateField[dict[str, dict[str, Any]]]()
-    base_lr = StateField[dict[str, float]]()
-    elapsed = StateField[float]()
-    stop_training = StateField[bool]()
-    stopped_by_time_limit = StateField[bool]()
-    grad_norm_history = StateField[list[float]]()
+    updater: PerParameter  # the update seam's strategy, chosen for each fresh run (start_fresh)
 
     def __init__(
         self,
@@ -163,11 +142,7 @@ class Trainer:
         reduce_precision: str = "32",
     ) -> None:
         self.model = trainable_model(model, loss)
-        self.device = resolve_device(device)
-        self.parallel = DataParallel(distributed, self.device, timeout) if wants_data_parallel(distributed) else None
-        if self.parallel is not None:
-            self.parallel.check_model(self.model)
-            self.device = self.parallel.device
+        self.device, self.parallel = join_data_parallel(self.model, resolve_device(device), distributed, timeout)
         lookup = default_registry().component  # names resolve here, once; training/ gets the components
         self.update_rule, self.update_rule_name, self.rule_provider = resolve_update_rule(update_rule, lookup)
         self.optim_config = check_optim_config(optim_config)
@@ -184,10 +159,7 @@ class Trainer:
         reduce_dtype = reduce_dtype_of(reduce_precision)
         self.precision = resolve_precision(precision, self.device, self.model)
         dtype = self.precision.dtype or next(iter(self.model.params.values())).dtype
-        lr = self.optim_config.get("learning_rate", getattr(self.update_rule, "defaults", {}).get("learning_rate", 0))
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
-            lr_name = "optim_config['learning_rate']"
-            check_lr_range(float(lr), self.lr_decay, self.num_epochs, dtype, lr_name, "lr_decay")
+        check_initial_rate(self.optim_config, self.update_rule, self.lr_decay, self.num_epochs, dtype)
         self.num_train_samples = check_int(num_train_samples, "num_train_samples", 1, optional=True)
         self.num_val_samples = check_int(num_val_samples, "num_val_samples", 1, optional=True)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -203,20 +175,16 @@ class Trainer:
         check_against_model(self.model, self.data)
         self.working_copies = self.precision.apply(self.model, say=verbose and main)  # after the checks
         self.generator = torch.Generator()
-        X, y = self.data["X_train"], self.data["y_train"]
-        if self.parallel is None:
-            self.sampler = make_sampler(sampling, X, y, self.batch_size, self.generator)
-            self.gradient_hooks = gradient_hooks if gradient_hooks is not None else LocalGradients()
-        else:
-            self.parallel.start(self.model)
-            self.sampler = self.parallel.sampler(X, y, self.batch_size, self.seed)
-            self.gradient_hooks = self.parallel.gradients(self.model, bucket_cap_mb, overlap, reduce_dtype)
+        self.sampler, self.gradient_hooks = batches_and_hooks(
+            self.parallel, self.model, self.data, sampling, self.batch_size, self.seed, self.generator,
+            gradient_hooks, bucket_cap_mb, overlap, reduce_dtype,
+        )  # fmt: skip
         self.sampling = sampling
         # plain values describing the run (the CLI's configuration), kept in its checkpoints: a resume can
         # compare what it is given with what the run was trained with
         self.run_config: dict[str, Any] | None = None
         self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
-        self._reset()
+        start_fresh(self)
 
     @classmethod
     def from_options(
@@ -231,28 +199,6 @@ class Trainer:
         """The Trainer for settings grouped as :class:`~minifc.training.options.TrainerOptions` (sampling,
         optimization, checkpoint, data-parallel, output): the same as passing their keyword arguments."""
         return cls(model, data, device=device, loss=loss, **(options or TrainerOptions()).keywords())
-
-    # -- setup ---------------------------------------------------------------------------------
-    def _reset(self) -> None:
-        default_lr = float(getattr(self.update_rule, "defaults", {}).get("learning_rate", 0.0))
-        self.training_state = TrainingState.fresh(list(self.model.params), dict(self.optim_config), default_lr)
-        if self.seed is not None:
-            self.generator.manual_seed(self.seed)
-        else:
-            self.generator.seed()
-        self.sampler.reset()
-        if self.transforms is not None:
-            self.training_state.transform_states = self.transforms.init(self.model.params, self.generator)
-        self.updater = choose_updater(
-            self.update_rule,
-            f"update rule {self.update_rule_name!r} ({self.rule_provider})",
-            self.regularizers,
-            self.model if self._explicit else None,
-            self.update_in_product,
-            self.fused,
-            self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
-            self.working_copies,
-        )
 
     @property
     def iterations_per_epoch(self) -> int:
@@ -310,39 +256,6 @@ class Trainer:
         state.step_count += 1
         return loss_value
 
-    def restore_best(self) -> None:
-        """Put the best parameters (and buffers) measured so far back into the model."""
-        state = self.training_state
-        restore_snapshot(self.model, state.best_params, state.best_buffers)
-
-    # -- accuracy ------------------------------------------------------------------------------
-    def check_accuracy(
-        self, X: torch.Tensor, y: torch.Tensor, num_samples: int | None = None, batch_size: int = 100
-    ) -> float:
-        """Fraction of correct predictions on X (N, ...) and y (N,), on a random subsample of
-        ``num_samples`` when given, computed in batches. X and y other than the trainer's own data are
-        checked first (:func:`~minifc.training.metrics.check_accuracy_inputs`)."""
-        if not any(X is t for t in self.data.values()):
-            check_accuracy_inputs(self.model, X, y)
-        measure = accuracy if self.parallel is None else self.parallel.accuracy
-        return measure(self.model, X, y, num_samples, batch_size, self.generator)
-
-    def evaluate(self) -> tuple[float, float]:
-        """Measure train (on ``num_train_samples``) and validation accuracy, record them in the
-        histories and keep the parameters when validation accuracy is the best so far
-        (:func:`minifc.training.evaluate.evaluate`), between the callbacks' ``on_evaluate_begin`` and
-        ``on_evaluate_end``."""
-        if self.parallel is not None:
-            self.parallel.sync_buffers(self.model)
-        call_callbacks(self, "on_evaluate_begin")
-        try:
-            return evaluate(
-                self.training_state, self.model, self.data, self.check_accuracy, self.num_train_samples,
-                self.num_val_samples,
-            )  # fmt: skip
-        finally:
-            call_callbacks(self, "on_evaluate_end")
-
     # -- the loop ------------------------------------------------------------------------------
     def train(
         self,
@@ -374,46 +287,3 @@ class Trainer:
         ``distributed`` is left to its owner); a no-op for one process."""
         if self.parallel is not None:
             self.parallel.close()
-
-    # -- checkpoints ---------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """Everything needed to resume, as tensors and plain values only."""
-        return collect_state(self)
-
-    def save_checkpoint(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`state` atomically to ``path``, keeping the file it replaces as ``.prev``
-        (see :func:`minifc.training.state.save_trainer_checkpoint`)."""
-        return save_trainer_checkpoint(self, Path(path))
-
-    def load_checkpoint(self, path: str | os.PathLike | None) -> None:
-        """Restore everything :meth:`state` saved; training continues where it stopped. The whole file is
-        checked before anything changes (see :func:`minifc.training.state.load_trainer_checkpoint`)."""
-        if path is None:
-            raise CheckpointError("resume=True needs checkpoint_path (or pass the checkpoint file as resume=...)")
-        state, run_config = load_trainer_checkpoint(self, Path(path))
-        self.training_state = state  # replaced whole: nothing of the state before the resume is left
-        if self.run_config is None:
-            self.run_config = run_config
-        self.sampler.reset()
-        self._apply_given_learning_rate(Path(path))
-
-    # -- the learning rate ---------------------------------------------------------------------
-    def set_learning_rate(self, lr: float) -> None:
-        """Make ``lr`` every parameter's base learning rate from now on, as if the run had used it from the
-        start, and this Trainer's ``optim_config["learning_rate"]``: the next step's rate is
-        ``lr * lr_decay ** epoch`` (times the schedule's factor when there is one,
-        :func:`~minifc.training.schedule.rate_at`). ValueError for a rate that is negative, not finite, or
-        beyond the parameters' dtype within ``num_epochs``."""
-        lr = check_number(lr, "learning_rate", minimum=0.0)
-        dtype = next(iter(self.model.params.values())).dtype
-        check_lr_range(lr, self.lr_decay, self.num_epochs, dtype, "learning_rate", "lr_decay")
-        set_base_rate(self.training_state, lr, self.lr_decay)
-        self.optim_config["learning_rate"] = lr  # the rate this Trainer is configured with: a resume keeps it
-
-    def _apply_given_learning_rate(self, path: Path) -> None:
-        """A resume continues with the rate this Trainer was given in ``optim_config`` when it differs from
-        the run's, saying so (as ``minifc train --resume --lr`` notes it)."""
-        new = changed_rate(self.optim_config.get("learning_rate"), self.training_state.base_lr)
-        if new is not None:
-            warnings.warn(changed_rate_note(path, new, self.training_state.base_lr, self.schedule), stacklevel=3)
-            self.set_learning_rate(new)
