@@ -1,4 +1,4 @@
-"""The import paths of minifc before 0.3, kept working for the 0.3 series.
+"""The import paths of minifc before 0.3, kept working for the 0.3 and 0.4 series.
 
 0.3 moved most top-level modules into folders that name the layers (``minifc.trainer`` is now
 ``minifc.training.trainer``, ``minifc.checkpoint`` is ``minifc.io.checkpoint``, ...). A finder on

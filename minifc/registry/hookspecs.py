@@ -5,7 +5,7 @@ A plugin is a module (or any object) with functions named like the hooks below, 
 package declares it in the ``minifc.plugins`` entry-point group of its ``setup.cfg``::
 
     [options]
-    install_requires = minifc>=0.2,<0.3
+    install_requires = minifc>=0.4,<0.5
 
     [options.entry_points]
     minifc.plugins =

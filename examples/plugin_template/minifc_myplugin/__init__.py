@@ -20,7 +20,7 @@ from .rules import adamax
 from .schedules import polynomial
 from .transforms import clip_spikes
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["LeakyReLU", "adamax", "polynomial", "leaky_relu_example", "clip_spikes"]
 
 

@@ -7,7 +7,7 @@ from minifc.registry.hookspecs import Register, hookimpl
 from .layers import BatchNorm1d, LayerNorm
 from .sync import SyncBatchNorm
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["BatchNorm1d", "LayerNorm", "SyncBatchNorm"]
 
 

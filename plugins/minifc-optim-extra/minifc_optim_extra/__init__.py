@@ -6,7 +6,7 @@ from minifc.registry.hookspecs import Register, hookimpl
 
 from .rules import adagrad, adamw, lion, nesterov
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["nesterov", "adamw", "lion", "adagrad"]
 
 

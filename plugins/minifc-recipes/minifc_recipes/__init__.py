@@ -35,7 +35,7 @@ from .sweeps import best_60s
 from .views import ProjectedViews, ViewAveraged
 from .warps import ProjectedWarps
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = [
     "Recipe",
     "TIERS",

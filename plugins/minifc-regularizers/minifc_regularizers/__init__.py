@@ -6,7 +6,7 @@ from minifc.registry.hookspecs import Register, hookimpl
 
 from .regs import elastic_net, l1, max_norm, weight_decay
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["l1", "elastic_net", "max_norm", "weight_decay"]
 
 
