@@ -4,8 +4,10 @@ killed is failed by the heartbeat and retried by the other."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,7 +20,7 @@ optuna = pytest.importorskip("optuna", reason="minifc sweep needs the sweep extr
 
 from sweep_helpers import minifc_process, summary  # noqa: E402
 
-from minifc.sweeps.storage import with_driver  # noqa: E402
+from minifc.sweeps.storage import open_storage, with_driver  # noqa: E402
 
 pytestmark = pytest.mark.subprocess
 
@@ -34,6 +36,47 @@ def postgres_url() -> str:
     if not any(importlib.util.find_spec(driver) for driver in ("psycopg", "psycopg2")):
         pytest.skip("PostgreSQL studies need a driver: pip install 'minifc[postgres]'")
     return url
+
+
+@contextlib.contextmanager
+def _fresh_database(url):
+    """The URL of a new, empty database on ``url``'s server, dropped afterwards."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    name = f"minifc_fresh_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(with_driver(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    try:
+        yield url.split("?", 1)[0].rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _open_at_once(url, folder, barrier, errors):
+    barrier.wait()
+    try:
+        open_storage(url, folder, max_retry=1)
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        errors.put(f"{type(e).__name__}: {e}")
+
+
+def test_workers_starting_at_once_on_a_fresh_database_all_open_it(tmp_path, postgres_url):
+    """Optuna creates its tables on first use; workers doing that together collide in PostgreSQL's catalogue
+    unless one creates them while the others wait."""
+    n = 6
+    ctx = multiprocessing.get_context("fork")
+    with _fresh_database(postgres_url) as url:
+        barrier, errors = ctx.Barrier(n), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(url, tmp_path, barrier, errors)) for _ in range(n)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=120)
+        failed = [errors.get(timeout=5) for _ in range(errors.qsize())]
+        assert not failed, failed
+        assert all(proc.exitcode == 0 for proc in procs)
 
 
 def _args(data, out, url, study, *extra):
