@@ -132,8 +132,6 @@ def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | Non
     if best is None:
         return None
     header = f"# best trial {best['number']} of sweep {settings.study}: value {best['value']}\n"
-    if best.get("elsewhere") and best.get("worker"):
-        header += f"# it ran on {best['worker']}, not in this sweep folder\n"
     if settings.runner == "train":
         config = config if config is not None else best_config(folder, settings, best)
         text = header + "# repeat it: minifc train --config best.toml --out runs/best\n" + to_toml(config)
