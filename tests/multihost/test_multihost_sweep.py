@@ -138,9 +138,12 @@ def test_a_host_cut_off_while_it_holds_a_trial_has_it_retried_elsewhere_and_coun
     assert done_a.returncode == 0, done_a.stderr
     b.reconnect()
     try:
-        job_b.wait(timeout=180)
+        code_b = job_b.wait(timeout=180)
     except subprocess.TimeoutExpired:
         raise AssertionError("host B's sweep still runs 180 s after it was reconnected") from None
+    assert code_b == 0, (tmp_path / "b.log").read_text()  # B learns that its trial was taken over, and stops
+    assert "trial 0 was failed by another worker" in (tmp_path / "b.log").read_text()
+    assert json.loads((tmp_path / "b" / "trials" / "0" / "trial.json").read_text())["state"] == "FAIL"
     deadline = time.monotonic() + 10
     while b.processes():  # nothing hung on B
         assert time.monotonic() < deadline, "processes left on host B"
