@@ -131,3 +131,37 @@ def test_a_killed_workers_trial_is_failed_by_the_heartbeat_and_retried(tiny_cifa
     rows = summary(tmp_path / "b")["all"]
     assert any(r.get("retry_of") == 0 and r["state"] == "COMPLETE" for r in rows)
     assert json.loads((tmp_path / "b" / "sweep.json").read_text())["study"] == study
+
+
+def test_a_worker_whose_trial_was_taken_over_while_it_was_silent_goes_on_without_counting_it(
+    tiny_cifar, tmp_path, postgres_url
+):
+    """A stopped worker (SIGSTOP: no heartbeats, as on a machine cut off) whose trial another worker failed and
+    retried: resumed, it finishes training, learns that the trial is no longer its own, and exits cleanly."""
+    study = f"stop-{uuid.uuid4().hex[:8]}"
+    beats = ["--heartbeat", "1", "--grace-period", "2", "--epochs", "12", "--trials", "2"]
+    first = minifc_process(*_args(tiny_cifar, tmp_path / "a", postgres_url, study, *beats),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    checkpoint = tmp_path / "a" / "trials" / "0" / "checkpoint.pt"
+    end = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert first.poll() is None and time.monotonic() < end, "the first sweep never started training"
+        time.sleep(0.01)
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        time.sleep(2.5)  # past the grace period: trial 0's heartbeat is stale
+        second = minifc_process(*_args(tiny_cifar, tmp_path / "b", postgres_url, study, *beats),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        output, _ = second.communicate(timeout=300)
+        assert second.returncode == 0, output.decode()
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output.decode()
+    assert "trial 0 was failed by another worker" in output.decode()
+    record = json.loads((tmp_path / "a" / "trials" / "0" / "trial.json").read_text())
+    assert record["state"] == "FAIL" and "another worker" in record["reason"]
+    trials = {t.number: t for t in _trials(postgres_url, study)}
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials.values()) == 2, trials
+    assert summary(tmp_path / "a")["states"] == {"FAIL": 1, "COMPLETE": 2}
