@@ -142,7 +142,7 @@ def _retry_left_over(study: Any, storage: Any, settings: SweepSettings) -> list[
 
 def report(folder: Path, settings: SweepSettings, study: Any) -> SweepResult:
     """Write summary.json, best.toml and the plots of the sweep in ``folder``."""
-    rows = trial_rows(study)
+    rows = trial_rows(study, folder)
     summary = write_summary(folder, settings, rows)
     files = [folder / "summary.json"]
     best = summary["best"]

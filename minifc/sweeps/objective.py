@@ -23,6 +23,8 @@ __all__ = ["TRIALS", "TRIAL_RESULT", "Objective", "trial_folder"]
 
 TRIALS = "trials"
 TRIAL_RESULT = "trial.json"  # in each trial's folder: number, params, state, value, reason
+TAKEN_OVER = ("failed by another worker while this one ran it: its heartbeats stopped reaching the database; "
+              "the result here is discarded, the trial's retry counts")
 
 
 def trial_folder(sweep: Path, number: int) -> Path:
@@ -37,11 +39,13 @@ class Objective:
         self.settings, self.folder, self.before_trial = settings, folder, before_trial
         table = settings.runner == "train"
         self.space: Space = parse_space(settings.search, "sweep", settings.base, table=True, check_keys=table)
+        self.running: tuple[Any, int, int] | None = None  # (storage, trial id, number) of the trial last started
 
     def __call__(self, trial: Any) -> float:
         if self.before_trial is not None:
             self.before_trial()
         optuna = import_optuna()
+        self.running = (trial.storage, trial._trial_id, trial.number)  # Trial has no public id
         trial.set_user_attr(WORKER_ATTR, worker_tag())
         for attr in (REASON_ATTR, INTERRUPTED_ATTR):  # a retry inherits the failed trial's attributes
             if attr in trial.user_attrs:
@@ -67,6 +71,8 @@ class Objective:
             trial.set_user_attr(REASON_ATTR, "interrupted (Ctrl-C)")
             _write(folder, {**record, "state": "FAIL", "reason": "interrupted"})
             raise
+        if self.taken_over() is not None:  # the study ended it meanwhile: nothing of this run is recorded there
+            return value
         for key, v in info.items():
             trial.set_user_attr(key, v)
         if info.get("pruned"):
@@ -74,6 +80,27 @@ class Objective:
             raise optuna.TrialPruned(f"pruned after epoch {info.get('epochs')}")
         _write(folder, {**record, **info, "state": "COMPLETE", "value": value})
         return value
+
+    def taken_over(self) -> int | None:
+        """The number of the trial last started when the study has ended it while this worker ran it (its
+        heartbeats stopped reaching the database, e.g. a machine cut off: another worker failed the trial and
+        retried it); its ``trial.json`` then says so. None otherwise."""
+        if self.running is None:
+            return None
+        storage, trial_id, number = self.running
+        try:
+            state = storage.get_trial(trial_id).state
+        except Exception:  # noqa: BLE001 - the database is out of reach: the trial is not known to be taken over
+            return None
+        if not state.is_finished():
+            return None
+        folder = trial_folder(self.folder, number)
+        try:
+            record = json.loads((folder / TRIAL_RESULT).read_text())
+        except (OSError, ValueError):
+            record = {"number": number}
+        _write(folder, {**record, "state": state.name, "value": None, "reason": TAKEN_OVER})
+        return number
 
     def _train(self, trial: Any, params: dict[str, Any], folder: Path) -> tuple[float, dict[str, Any]]:
         s = self.settings

@@ -14,10 +14,13 @@ from typing import Any
 from ..config.toml_writer import toml_value
 from ..config.train_config import to_toml
 from ..io.run_folder import CONFIG
-from .objective import trial_folder
+from .errors import SweepError
+from .objective import TRIAL_RESULT, trial_folder
 from .optional import import_optuna
-from .runners import example_command, flat_settings
+from .runners import TrialFailed, example_command, flat_settings, trial_config
 from .settings import SweepSettings
+from .space import apply_params
+from .study import WORKER_ATTR
 
 __all__ = ["SUMMARY", "BEST", "PLOTS", "trial_rows", "best_rows", "write_summary", "write_best", "write_plots"]
 
@@ -34,8 +37,10 @@ COLUMNS = {"number": "trial", "state": "state", "value": "value", "best_val_acc"
            "seconds": "seconds", "params": "params"}
 
 
-def trial_rows(study: Any) -> list[dict[str, Any]]:
-    """One row per trial: number, state, value, best_val_acc, epochs, seconds, params (and the reason of a failure)."""
+def trial_rows(study: Any, folder: Path | None = None) -> list[dict[str, Any]]:
+    """One row per trial: number, state, value, best_val_acc, epochs, seconds, params, the worker (``host:pid``)
+    that ran it (and the reason of a failure). With the sweep ``folder``: ``elsewhere`` true for a trial that
+    started but has no folder there (another machine or sweep folder of the study ran it)."""
     rows = []
     trials = study.get_trials(deepcopy=False)
     retried_by = {int(n): t.number for t in trials for n in t.system_attrs.get("retry_history", ())}
@@ -49,7 +54,10 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
             "epochs": attrs.get("epochs"),
             "seconds": attrs.get("seconds"),
             "params": dict(t.params),
+            "worker": attrs.get(WORKER_ATTR),
         }
+        if folder is not None and t.state.name != "WAITING":
+            row["elsewhere"] = not (trial_folder(folder, t.number) / TRIAL_RESULT).is_file()
         if attrs.get("fail_reason") and t.state.name == "FAIL":
             row["reason"] = attrs["fail_reason"]
         elif t.state.name == "FAIL" and t.number in retried_by:  # failed by a database's heartbeat check
@@ -94,7 +102,8 @@ def _short(value: Any) -> str:
 
 
 def write_summary(folder: Path, settings: SweepSettings, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``folder/summary.json``: the settings' objective, the counts by state, the best trials and every trial."""
+    """``folder/summary.json``: the settings' objective, the counts by state, the trials that ran elsewhere (no
+    folder in this sweep folder: another machine of the study ran them), the best trials and every trial."""
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
@@ -105,6 +114,7 @@ def write_summary(folder: Path, settings: SweepSettings, rows: Sequence[dict[str
         "direction": settings.direction,
         "trials": settings.trials,
         "states": states,
+        "elsewhere": [r["number"] for r in rows if r.get("elsewhere")],
         "best": best,
         "all": list(rows),
     }
@@ -116,15 +126,14 @@ def write_summary(folder: Path, settings: SweepSettings, rows: Sequence[dict[str
 
 def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | None,
                config: dict[str, Any] | None = None) -> Path | None:
-    """``folder/best.toml``: the winning trial's resolved configuration (``config``, which the study records, else
-    its folder's config.json) for a train sweep, or its example command's settings as a ``[set]`` table (an
-    example sweep); None without a complete trial."""
+    """``folder/best.toml``: the winning trial's resolved configuration for a train sweep (``config``, which the
+    study records; else :func:`best_config`), or its example command's settings as a ``[set]`` table (an example
+    sweep); None without a complete trial. Never reads another machine's folder: the best trial may have run there."""
     if best is None:
         return None
-    trial = trial_folder(folder, int(best["number"]))
     header = f"# best trial {best['number']} of sweep {settings.study}: value {best['value']}\n"
     if settings.runner == "train":
-        config = config if config is not None else json.loads((trial / CONFIG).read_text())
+        config = config if config is not None else best_config(folder, settings, best)
         text = header + "# repeat it: minifc train --config best.toml --out runs/best\n" + to_toml(config)
     else:
         argv = example_command(str(settings.base["example"]), Path("runs/best"), settings.base, best["params"])
@@ -139,6 +148,24 @@ def write_best(folder: Path, settings: SweepSettings, best: dict[str, Any] | Non
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def best_config(folder: Path, settings: SweepSettings, best: dict[str, Any]) -> dict[str, Any]:
+    """The resolved configuration of the trial ``best`` (a row) when the study holds none (its ``config`` user
+    attribute): its folder's config.json when it ran in this sweep ``folder``, else this sweep's base with its
+    parameters."""
+    local = trial_folder(folder, int(best["number"])) / CONFIG
+    if local.is_file():
+        try:
+            got = json.loads(local.read_text())
+            if isinstance(got, dict):
+                return got
+        except (OSError, ValueError):
+            pass  # rebuilt from the parameters below
+    try:
+        return trial_config(apply_params(settings.base, best["params"]))
+    except TrialFailed as e:
+        raise SweepError(f"best.toml: trial {best['number']}'s configuration cannot be rebuilt: {e}") from None
 
 
 def write_plots(folder: Path, study: Any) -> tuple[list[Path], list[str]]:

@@ -21,13 +21,25 @@ from ..errors import MinifcError
 from ..io.run_folder import CHECKPOINT, CONFIG, HISTORY_JSON
 from ..training.callbacks import Callback
 
-__all__ = ["TrialFailed", "TRIAL_LOG", "run_train_trial", "run_example_trial", "example_command", "flat_settings"]
+__all__ = [
+    "TrialFailed", "TRIAL_LOG", "trial_config", "run_train_trial", "run_example_trial", "example_command",
+    "flat_settings",
+]
 
 TRIAL_LOG = "train.log"
 
 
 class TrialFailed(MinifcError, RuntimeError):
     """A trial could not train or stopped with an error; the message is the reason, one line."""
+
+
+def trial_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved ``train`` configuration of the unresolved keys ``values`` (a sweep's base with a trial's
+    parameters applied); TrialFailed, naming the culprit, when it is refused."""
+    try:
+        return resolve(check_values(values, "trial", file=True))
+    except (ConfigError, MinifcError, ValueError) as e:
+        raise TrialFailed(f"configuration refused: {e}") from None
 
 
 def run_train_trial(
@@ -42,10 +54,7 @@ def run_train_trial(
         TrialFailed: the configuration is refused, or the run stopped with an error (divergence, a bad value).
         KeyboardInterrupt: Ctrl-C.
     """
-    try:
-        config = resolve(check_values(values, "trial", file=True))
-    except (ConfigError, MinifcError, ValueError) as e:
-        raise TrialFailed(f"configuration refused: {e}") from None
+    config = trial_config(values)
     folder.mkdir(parents=True, exist_ok=True)
     resume = False
     if resume_from is not None and (resume_from / CHECKPOINT).is_file() and not (folder / CHECKPOINT).exists():

@@ -76,7 +76,7 @@ def open_storage(url: str | None, folder: Path, max_retry: int, heartbeat: int =
         "heartbeat_stale_trial_callback": retry_callback(max_retry),
     }
     try:
-        with warnings.catch_warnings():
+        with _schema_lock(with_driver(url)), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: "experimental"
             return optuna.storages.RDBStorage(with_driver(url), **beats)
     except ImportError as e:
@@ -126,13 +126,44 @@ def ask_lock(storage: Any, folder: Path) -> Iterator[None]:
 
 
 _LOCK_KEY = 0x6D696E6966  # "minif": one advisory lock per database; asking for a trial takes milliseconds
+_SCHEMA_KEY = 0x6D696E6973  # "minis": held while Optuna creates or checks its tables
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Held while Optuna creates its tables in a PostgreSQL or MySQL database: workers starting at once on a fresh
+    database would otherwise create the same tables together and all but one fail (PostgreSQL: a duplicate key in
+    ``pg_type``). Taken on a connection of its own, closed afterwards."""
+    if storage_kind(url) == "sqlite":
+        yield
+        return
+    import sqlalchemy  # comes with optuna, an optional dependency
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with _engine_lock(engine, _SCHEMA_KEY):
+            yield
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager
 def _database_lock(storage: Any) -> Iterator[None]:
     engine = getattr(storage, "engine", None)
+    if engine is None:
+        yield
+        return
+    with _engine_lock(engine, _LOCK_KEY):
+        yield
+
+
+@contextlib.contextmanager
+def _engine_lock(engine: Any, key: int) -> Iterator[None]:
+    """A PostgreSQL advisory lock or a MySQL named lock ``key`` on a connection of ``engine``; nothing for other
+    databases."""
     dialect = getattr(getattr(engine, "dialect", None), "name", "")
-    if engine is None or dialect not in ("postgresql", "mysql"):
+    if dialect not in ("postgresql", "mysql"):
         yield
         return
     from sqlalchemy import text  # comes with optuna, an optional dependency
@@ -142,11 +173,12 @@ def _database_lock(storage: Any) -> Iterator[None]:
         "mysql": ("SELECT GET_LOCK(CAST(:k AS CHAR), 600)", "SELECT RELEASE_LOCK(CAST(:k AS CHAR))"),
     }[dialect]
     with engine.connect() as connection:
-        connection.execute(text(take), {"k": _LOCK_KEY})
+        connection.execute(text(take), {"k": key})
+        connection.commit()  # the lock is the session's: the transaction need not stay open while it is held
         try:
             yield
         finally:
-            connection.execute(text(give), {"k": _LOCK_KEY})
+            connection.execute(text(give), {"k": key})
             connection.commit()
 
 

@@ -73,7 +73,16 @@ def _loop(folder: Path, settings: SweepSettings, on_trial_end: Callable[[Any, An
                 return ran
             objective = Objective(settings, folder, before_trial=held.release)
             callbacks = [on_trial_end] if on_trial_end is not None else []
-            study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks, gc_after_trial=False)
+            try:
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=callbacks, gc_after_trial=False)
+            except ValueError:  # Optuna: "Cannot tell a FAIL trial": another worker failed it meanwhile
+                lost = objective.taken_over()
+                if lost is None:
+                    raise
+                print(f"note: trial {lost} was failed by another worker while this one ran it (this worker's "
+                      "heartbeats stopped reaching the database); its retry counts, this result is discarded",
+                      file=sys.stderr)
+                continue
             ran += 1
         finally:
             held.release()

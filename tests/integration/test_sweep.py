@@ -3,7 +3,9 @@ and pruned trials, presets in quick mode, and the refusals (each one line naming
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 
 import pytest
 
@@ -171,3 +173,23 @@ def test_sqlite_serves_one_worker(tiny_cifar, tmp_path):
     result = invoke_cli(*tiny_args(tiny_cifar, out, "--storage", url, "--study", "one", trials=1))
     assert result.exit_code == 0, result.output
     assert optuna.load_study(study_name="one", storage=url).trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_best_toml_and_summary_of_a_study_whose_best_trial_ran_in_another_sweep_folder(tiny_cifar, tmp_path):
+    """One study, two sweep folders (as two machines have): the one that ran no trial still writes best.toml from
+    the study, never from the other folder, and its summary says which trials ran elsewhere."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    joined = ("--storage", url, "--study", "shared")
+    ran = invoke_cli(*tiny_args(tiny_cifar, tmp_path / "a", *joined, trials=1))
+    assert ran.exit_code == 0, ran.output
+    assert summary(tmp_path / "a")["elsewhere"] == []
+    for name, clear in (("b", False), ("c", True)):
+        if clear:  # a study without the recorded configuration (Optuna's own table): rebuilt from the parameters
+            with contextlib.closing(sqlite3.connect(tmp_path / "study.db")) as db, db:
+                assert db.execute("DELETE FROM trial_user_attributes WHERE key = 'config'").rowcount == 1
+        joined_later = invoke_cli(*tiny_args(tiny_cifar, tmp_path / name, *joined, trials=1))
+        assert joined_later.exit_code == 0, joined_later.output
+        assert not (tmp_path / name / "trials").exists()
+        s = summary(tmp_path / name)
+        assert s["elsewhere"] == [0] and s["best"][0]["elsewhere"] and s["best"][0]["worker"]
+        assert (tmp_path / name / "best.toml").read_text() == (tmp_path / "a" / "best.toml").read_text()

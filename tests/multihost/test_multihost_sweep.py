@@ -112,6 +112,12 @@ def test_two_hosts_run_disjoint_trials_of_one_study(postgres, tiny_cifar, tmp_pa
     assert sorted(done) == [0, 1, 2, 3] and all(t["state"] == "COMPLETE" for t in done.values()), done
     on_a, on_b = ran(tmp_path / a.name), ran(tmp_path / b.name)
     assert not on_a & on_b and on_a | on_b == {0, 1, 2, 3}
+    # each host reports the study from the database (as it stood when that host finished), its folder holding
+    # only its own trials, and writes best.toml wherever the best trial ran
+    for here, there in ((a, on_b), (b, on_a)):
+        summary = json.loads((tmp_path / here.name / "summary.json").read_text())
+        assert sorted(summary["elsewhere"]) == sorted(there), summary
+        assert (tmp_path / here.name / "best.toml").is_file()
 
 
 def test_a_host_cut_off_while_it_holds_a_trial_has_it_retried_elsewhere_and_counted_once(
@@ -132,9 +138,12 @@ def test_a_host_cut_off_while_it_holds_a_trial_has_it_retried_elsewhere_and_coun
     assert done_a.returncode == 0, done_a.stderr
     b.reconnect()
     try:
-        job_b.wait(timeout=180)
+        code_b = job_b.wait(timeout=180)
     except subprocess.TimeoutExpired:
         raise AssertionError("host B's sweep still runs 180 s after it was reconnected") from None
+    assert code_b == 0, (tmp_path / "b.log").read_text()  # B learns that its trial was taken over, and stops
+    assert "trial 0 was failed by another worker" in (tmp_path / "b.log").read_text()
+    assert json.loads((tmp_path / "b" / "trials" / "0" / "trial.json").read_text())["state"] == "FAIL"
     deadline = time.monotonic() + 10
     while b.processes():  # nothing hung on B
         assert time.monotonic() < deadline, "processes left on host B"
