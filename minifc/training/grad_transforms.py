@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -27,7 +27,6 @@ from ..registry.blame import component_failure, passes_through
 from ..registry.components import Lookup
 from ..registry.specs import parse_spec
 from .first_step import check_like
-from .run_state import TrainingState
 
 __all__ = ["ChosenTransform", "TransformChain", "resolve_transforms", "build_transform", "NORM_KEY"]
 
@@ -87,6 +86,13 @@ def resolve_transforms(specs: Any, lookup: Lookup) -> TransformChain | None:
     return TransformChain(chosen) if chosen else None
 
 
+
+class TransformRun(Protocol):
+    """Where a chain keeps its states and the gradient norms it records (the run's ``TrainingState``)."""
+
+    transform_states: list[TransformState]
+    grad_norm_history: list[float]
+
 class TransformChain:
     """The transforms of a run, in order; their states are the run's (``TrainingState.transform_states``)."""
 
@@ -114,7 +120,7 @@ class TransformChain:
         self.norm_at = next((i for i, s in enumerate(states) if isinstance(s.get(NORM_KEY), torch.Tensor)), None)
         return states
 
-    def apply(self, grads: Grads, params: Mapping[str, torch.Tensor], run: TrainingState, check: bool) -> Grads | None:
+    def apply(self, grads: Grads, params: Mapping[str, torch.Tensor], run: TransformRun, check: bool) -> Grads | None:
         """The transformed gradients, or None: skip this step's update. Records the gradient norm."""
         states = run.transform_states
         out: Grads | None = grads

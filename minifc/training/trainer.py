@@ -42,11 +42,12 @@ from .named_kinds import resolve_callbacks, resolve_schedule
 from .options import TrainerOptions
 from .precision import reduce_dtype_of, resolve_precision
 from .regularize import add_penalties, resolve_regularizers
+from .run_state import TrainingState
 from .schedule import apply_schedule, check_schedule, lr_limit
 from .trainer_accuracy import TrainerAccuracy
 from .trainer_progress import TrainerProgress
-from .trainer_setup import batches_and_hooks, check_initial_rate, join_data_parallel, start_fresh
-from .update import InProduct, PerParameter
+from .trainer_setup import batches_and_hooks, check_initial_rate, join_data_parallel
+from .update import InProduct, PerParameter, choose_updater
 
 __all__ = ["Trainer", "resolve_device"]
 
@@ -105,7 +106,7 @@ class Trainer(TrainerProgress, TrainerAccuracy):
     every checkpoint and restored by a resume that did not set its own.
     """
 
-    updater: PerParameter  # the update seam's strategy, chosen for each fresh run (start_fresh)
+    updater: PerParameter  # the update seam's strategy, chosen for each fresh run (_start_fresh)
 
     def __init__(
         self,
@@ -184,7 +185,7 @@ class Trainer(TrainerProgress, TrainerAccuracy):
         # compare what it is given with what the run was trained with
         self.run_config: dict[str, Any] | None = None
         self._explicit = isinstance(self.model, Classifier) and type(self.model).loss is Classifier.loss
-        start_fresh(self)
+        self._start_fresh()
 
     @classmethod
     def from_options(
@@ -208,6 +209,30 @@ class Trainer(TrainerProgress, TrainerAccuracy):
     def world_size(self) -> int:
         """The number of processes training this model together (1 without data parallelism)."""
         return 1 if self.parallel is None else self.parallel.world_size
+
+    def _start_fresh(self) -> None:
+        """Give the Trainer a fresh run: a new :class:`~minifc.training.run_state.TrainingState`, its generator
+        seeded (from ``seed``, or afresh), the sampler at its start, the gradient transforms' states and the
+        update seam's strategy (:func:`~minifc.training.update.choose_updater`)."""
+        default_lr = float(getattr(self.update_rule, "defaults", {}).get("learning_rate", 0.0))
+        self.training_state = TrainingState.fresh(list(self.model.params), dict(self.optim_config), default_lr)
+        if self.seed is not None:
+            self.generator.manual_seed(self.seed)
+        else:
+            self.generator.seed()
+        self.sampler.reset()
+        if self.transforms is not None:
+            self.training_state.transform_states = self.transforms.init(self.model.params, self.generator)
+        self.updater = choose_updater(
+            self.update_rule,
+            f"update rule {self.update_rule_name!r} ({self.rule_provider})",
+            self.regularizers,
+            self.model if self._explicit else None,
+            self.update_in_product,
+            self.fused,
+            self.parallel is None and isinstance(self.gradient_hooks, LocalGradients),
+            self.working_copies,
+        )
 
     # -- one step ------------------------------------------------------------------------------
     @no_grad  # one grad-mode switch for the whole step (each op's own no_grad then costs nothing)

@@ -1,25 +1,19 @@
 """The pieces of :class:`~minifc.training.trainer.Trainer`'s construction that resolve settings into parts:
-the data-parallel group, the first learning rate's range, the batch source with its gradient hooks, and a
-fresh run's state and update strategy."""
+the data-parallel group, the first learning rate's range, and the batch source with its gradient hooks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..validate import check_lr_range
 from .data_parallel import DataParallel, wants_data_parallel
 from .gradients import LocalGradients
-from .run_state import TrainingState
 from .sampler import Sampler, make_sampler
-from .update import choose_updater
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
-
-__all__ = ["join_data_parallel", "check_initial_rate", "batches_and_hooks", "start_fresh"]
+__all__ = ["join_data_parallel", "check_initial_rate", "batches_and_hooks"]
 
 
 def join_data_parallel(
@@ -71,28 +65,3 @@ def batches_and_hooks(
     assert seed is not None  # DataParallel.common_seed gave every rank the same one
     sampler = parallel.sampler(X, y, batch_size, seed)
     return sampler, parallel.gradients(model, bucket_cap_mb, overlap, reduce_dtype)
-
-
-def start_fresh(trainer: Trainer) -> None:
-    """Give ``trainer`` a fresh run: a new :class:`~minifc.training.run_state.TrainingState`, its generator
-    seeded (from ``seed``, or afresh), the sampler at its start, the gradient transforms' states and the
-    update seam's strategy (:func:`~minifc.training.update.choose_updater`)."""
-    default_lr = float(getattr(trainer.update_rule, "defaults", {}).get("learning_rate", 0.0))
-    trainer.training_state = TrainingState.fresh(list(trainer.model.params), dict(trainer.optim_config), default_lr)
-    if trainer.seed is not None:
-        trainer.generator.manual_seed(trainer.seed)
-    else:
-        trainer.generator.seed()
-    trainer.sampler.reset()
-    if trainer.transforms is not None:
-        trainer.training_state.transform_states = trainer.transforms.init(trainer.model.params, trainer.generator)
-    trainer.updater = choose_updater(
-        trainer.update_rule,
-        f"update rule {trainer.update_rule_name!r} ({trainer.rule_provider})",
-        trainer.regularizers,
-        trainer.model if trainer._explicit else None,
-        trainer.update_in_product,
-        trainer.fused,
-        trainer.parallel is None and isinstance(trainer.gradient_hooks, LocalGradients),
-        trainer.working_copies,
-    )
