@@ -9,10 +9,9 @@ a comparison of seconds on tiny synthetic data (``base["data"] = QUICK_DATA``), 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from ..registry.core import default_registry
+from ..sweeps.presets import registered_preset
 from .errors import CompareError
 from .quick_data import QUICK_DATA
 from .settings import CompareSettings
@@ -57,20 +56,7 @@ def preset_settings(name: str, quick: bool) -> dict[str, Any]:
         CompareError: unknown name (listing the known ones) or a preset that returns something else than a dict of
         compare settings (naming its plugin).
     """
-    try:
-        component = default_registry().component("compare_preset", name)
-    except KeyError as e:
-        raise CompareError(f"--preset: {e}") from None
-    try:
-        got = component.obj(quick)
-    except Exception as e:  # noqa: BLE001 - a plugin's preset that raises is named, not a traceback
-        raise CompareError(f"compare preset {name!r} ({component.provider}) raised {type(e).__name__}: {e}") from None
-    if not isinstance(got, Mapping) or not {"candidates", "base"} <= set(got) or set(got) - _FIELDS:
-        raise CompareError(
-            f"compare preset {name!r} ({component.provider}) must return a dict with candidates and base (and "
-            f"optionally {', '.join(sorted(_FIELDS - {'candidates', 'base'}))}), got {got!r:.200}"
-        )
-    settings = dict(got)
+    settings = registered_preset("compare_preset", name, quick, {"candidates", "base"}, _FIELDS, CompareError)
     if "lr_range" in settings:
         settings["lr_range"] = tuple(settings["lr_range"])
     CompareSettings(**settings, preset=name).check()

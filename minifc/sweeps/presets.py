@@ -9,7 +9,7 @@ seconds on tiny settings, for tests and a first look.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..registry.core import default_registry
@@ -57,6 +57,33 @@ BUILTIN_PRESETS = {
 }
 
 
+def registered_preset(
+    kind: str, name: str, quick: bool, required: set[str], fields: set[str], error: Callable[[str], Exception]
+) -> dict[str, Any]:
+    """What the registered preset ``name`` of ``kind`` (``sweep_preset``, ``compare_preset``) returns for
+    ``quick``, checked to be a dict with the ``required`` keys and no key outside ``fields``.
+
+    Raises:
+        ``error``: unknown name (listing the known ones), a preset that raises, or one that returns something
+        else (naming its plugin).
+    """
+    what = kind.replace("_", " ")
+    try:
+        component = default_registry().component(kind, name)
+    except KeyError as e:
+        raise error(f"--preset: {e}") from None
+    try:
+        got = component.obj(quick)
+    except Exception as e:  # noqa: BLE001 - a plugin's preset that raises is named, not a traceback
+        raise error(f"{what} {name!r} ({component.provider}) raised {type(e).__name__}: {e}") from None
+    if not isinstance(got, Mapping) or not required <= set(got) or set(got) - fields:
+        raise error(
+            f"{what} {name!r} ({component.provider}) must return a dict with {', '.join(sorted(required))} (and "
+            f"optionally {', '.join(sorted(fields - required))}), got {got!r:.200}"
+        )
+    return dict(got)
+
+
 def preset_settings(name: str, quick: bool) -> dict[str, Any]:
     """The settings of the registered preset ``name`` (``quick``: its quick mode), checked.
 
@@ -64,19 +91,6 @@ def preset_settings(name: str, quick: bool) -> dict[str, Any]:
         SweepError: unknown name (listing the known ones) or a preset that returns something else than a dict of
         sweep settings (naming its plugin).
     """
-    try:
-        component = default_registry().component("sweep_preset", name)
-    except KeyError as e:
-        raise SweepError(f"--preset: {e}") from None
-    try:
-        got = component.obj(quick)
-    except Exception as e:  # noqa: BLE001 - a plugin's preset that raises is named, not a traceback
-        raise SweepError(f"sweep preset {name!r} ({component.provider}) raised {type(e).__name__}: {e}") from None
-    if not isinstance(got, Mapping) or not {"base", "search", "trials"} <= set(got) or set(got) - _FIELDS:
-        raise SweepError(
-            f"sweep preset {name!r} ({component.provider}) must return a dict with base, search and trials (and "
-            f"optionally {', '.join(sorted(_FIELDS - {'base', 'search', 'trials'}))}), got {got!r:.200}"
-        )
-    settings = dict(got)
+    settings = registered_preset("sweep_preset", name, quick, {"base", "search", "trials"}, _FIELDS, SweepError)
     SweepSettings(**settings, preset=name).check()  # the settings as a sweep reads them
     return settings
