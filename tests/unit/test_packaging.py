@@ -45,6 +45,20 @@ def test_the_recipes_package_requires_the_plugins_its_recipe_uses():
     assert {"minifc", "minifc-norm", "minifc-optim-extra"} <= names
 
 
+def test_each_plugin_requirement_on_a_sibling_package_admits_its_version_in_this_repo():
+    from packaging.requirements import Requirement
+
+    versions = {_setup_cfg(p)["metadata"]["name"]: _setup_cfg(p)["metadata"]["version"] for p in PACKAGES}
+    checked = 0
+    for package in PACKAGES:
+        for line in _requirements(_setup_cfg(package)):
+            req = Requirement(line)
+            if req.name in versions:
+                assert req.specifier.contains(versions[req.name]), (package.name, line, versions[req.name])
+                checked += 1
+    assert checked >= 2  # minifc-recipes needs minifc-norm and minifc-optim-extra
+
+
 def test_the_core_names_no_plugin_package():
     pattern = re.compile("|".join(PLUGIN_MODULES) + "|" + "|".join(m.replace("_", "-") for m in PLUGIN_MODULES))
     hits = [
