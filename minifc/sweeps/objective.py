@@ -106,11 +106,16 @@ class Objective:
         s = self.settings
         if s.runner == "example":
             row = run_example_trial(s.base, params, folder)
-            acc = float(row.get("best_val_acc", float("nan")))
+            try:
+                acc = float(row.get(s.metric, float("nan")))
+            except (TypeError, ValueError):
+                acc = float("nan")
             if not math.isfinite(acc):
-                raise TrialFailed("the example's summary has no finite best_val_acc")
+                raise TrialFailed(f"the example's summary has no finite {s.metric}")
             found: dict[str, Any] = {"best_val_acc": acc, "seconds": float(row.get("seconds", 0.0)),
                                      "epochs": row.get("epochs")}
+            if s.metric != "best_val_acc":
+                found["metric"] = s.metric
             if row.get("test_acc") is not None:
                 found["test_acc"] = float(row["test_acc"])
             return acc, found

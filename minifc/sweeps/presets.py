@@ -3,7 +3,7 @@
 
 A preset is a function ``preset(quick: bool) -> dict`` whose dict holds :class:`~minifc.sweeps.settings.
 SweepSettings` fields: ``base`` (train keys), ``search`` (``{key: "DIST(ARGS)"}``), ``trials``, and optionally
-``objective``, ``target``, ``pruner``, ``runner``. ``quick=True`` (``--quick``) asks for a sweep of a few
+``objective``, ``target``, ``pruner``, ``runner``, ``metric``. ``quick=True`` (``--quick``) asks for a sweep of a few
 seconds on tiny settings, for tests and a first look.
 """
 
@@ -18,7 +18,7 @@ from .settings import SweepSettings
 
 __all__ = ["overfit", "two_layer", "BUILTIN_PRESETS", "preset_settings"]
 
-_FIELDS = {"base", "search", "trials", "objective", "target", "pruner", "runner", "seed", "extra"}
+_FIELDS = {"base", "search", "trials", "objective", "target", "pruner", "runner", "metric", "seed", "extra"}
 
 
 def overfit(quick: bool = False) -> dict[str, Any]:

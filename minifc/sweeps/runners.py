@@ -77,9 +77,10 @@ def run_train_trial(
 
 def example_command(name: str, folder: Path, base: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
     """The ``minifc example`` command line of a trial: the example ``name`` with ``base``'s ``budget``, ``data``,
-    ``epochs``, ``device``, ``seed`` and ``set`` settings, then the trial's ``params`` as ``--set KEY=VALUE``."""
+    ``epochs``, ``num_train``, ``device``, ``seed``, ``precision`` and ``set`` settings, then the trial's ``params``
+    as ``--set KEY=VALUE``."""
     cmd = [sys.executable, "-m", "minifc", "example", name, "--out", str(folder), "--quiet", "--force"]
-    for key in ("budget", "data", "epochs", "num_train", "device", "seed"):
+    for key in ("budget", "data", "epochs", "num_train", "device", "seed", "precision"):
         if base.get(key) is not None:
             cmd += [f"--{key.replace('_', '-')}", str(base[key])]
     settings = {**flat_settings(base.get("set") or {}), **params}

@@ -34,6 +34,9 @@ class SweepSettings:
     - ``max_retry``: how many times a trial whose worker died is retried; ``heartbeat``, ``grace``: a database
       storage's heartbeat interval and the silence after which a trial's worker counts as dead (seconds);
     - ``runner``: ``train`` (each trial a ``minifc train`` run) or ``example`` (a ``minifc example`` process);
+    - ``metric``: for an ``example`` runner, the key of the example's summary row that scores a trial under the
+      ``best_val_acc`` objective (default ``best_val_acc``; the example ``best`` also reports ``val_acc_tta``,
+      all 10,000 validation images with the test-time views chosen on them);
     - ``preset``: the preset it came from, if any.
     """
 
@@ -50,6 +53,7 @@ class SweepSettings:
     heartbeat: int = 10
     grace: int = 30
     runner: str = "train"
+    metric: str = "best_val_acc"
     preset: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +77,8 @@ class SweepSettings:
             raise SweepError(f"--grace-period ({self.grace} s) must exceed --heartbeat ({self.heartbeat} s), both >= 1")
         if self.runner not in ("train", "example"):
             raise SweepError(f"unknown runner {self.runner!r}: expected train or example")
+        if self.metric != "best_val_acc" and (self.runner != "example" or self.objective != "best_val_acc"):
+            raise SweepError(f"metric {self.metric!r} scores an example runner under the best_val_acc objective only")
 
 
 def write_settings(folder: Path, settings: SweepSettings) -> None:
