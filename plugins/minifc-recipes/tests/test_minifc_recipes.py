@@ -237,3 +237,4 @@ def test_the_best_60s_sweep_preset_is_a_valid_sweep_of_the_60_second_tier(quick)
     assert settings["base"]["set"]["recipe"]["tier"] == minifc_recipes.recipe.tier_for(60)[0]
     space = parse_space(settings["search"], "best-60s", check_keys=False)
     assert "recipe.learning_rate" in space and (quick or len(space) == 8)
+    assert settings["metric"] == "val_acc_tta" and settings["base"]["precision"] == "auto"
