@@ -39,13 +39,16 @@ progress bar on a terminal, and keeps the decoded images as uint8 ``(N, 3, 32, 3
 ``<cache>/decoded/imagefolder-<folder name>-<hash of the resolved folder path>.pt`` (written atomically, loaded
 with ``torch.load(weights_only=True)``), reused while the folder's file list, sizes and modification times stay
 the same. :func:`cache_dir` is ``$MINIFC_CACHE``, else ``$XDG_CACHE_HOME/minifc``, else ``~/.cache/minifc``.
-Nothing is ever written into the data folder.
+Nothing is ever written into the data folder. Inside :func:`keep_loaded` (each sweep worker runs its trials in one)
+a root folder is read once and its images kept in memory for the later loads.
 """
 
 from __future__ import annotations
 
 from .cifar10 import load_cifar10
 from .errors import DataError, DataNotFoundError
+from .kept import keep_loaded
 from .layout import BATCHES_DIR, CLASSES, cache_dir, default_root
 
-__all__ = ["BATCHES_DIR", "CLASSES", "DataError", "DataNotFoundError", "cache_dir", "default_root", "load_cifar10"]
+__all__ = ["BATCHES_DIR", "CLASSES", "DataError", "DataNotFoundError", "cache_dir", "default_root", "keep_loaded",
+           "load_cifar10"]

@@ -12,6 +12,7 @@ import torch
 from .cifar_batches import read_batches
 from .errors import ROOT_ARGUMENT, ROOT_DEFAULT, ROOT_ENVIRONMENT, DataError, DataNotFoundError, first_line
 from .image_folder import read_image_folder
+from .kept import keep, kept
 from .layout import BATCHES_DIR, TEST_BATCH, TRAIN_BATCHES, default_root
 from .optional import import_torchvision
 
@@ -45,6 +46,9 @@ def load_uint8(root: str | os.PathLike | None) -> tuple[torch.Tensor, torch.Tens
         DataError: a malformed dataset.
     """
     base, origin = resolve_root(root)
+    images = kept(base)
+    if images is not None:
+        return images
     tried: list[str] = []
     source = find_source(base, tried)
     if source is None and origin == ROOT_DEFAULT:
@@ -56,9 +60,7 @@ def load_uint8(root: str | os.PathLike | None) -> tuple[torch.Tensor, torch.Tens
             source = find_source(base, [])
     if source is None:
         raise DataNotFoundError(base, origin, tried)
-    if source.kind == "batches":
-        return read_batches(source.path)
-    return read_image_folder(source.path)
+    return keep(base, read_batches(source.path) if source.kind == "batches" else read_image_folder(source.path))
 
 
 def find_source(base: Path, tried: list[str]) -> Source | None:

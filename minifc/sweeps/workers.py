@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..data import keep_loaded
 from .objective import Objective
 from .optional import import_optuna
 from .settings import SweepSettings
@@ -50,7 +51,8 @@ def work(folder: Path, settings: SweepSettings, threads: int | None = None,
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _loop(folder, settings, on_trial_end, worker, optuna)
+        with keep_loaded():  # the trials of one worker read the dataset once
+            return _loop(folder, settings, on_trial_end, worker, optuna)
     finally:
         torch.set_num_threads(before)
 
