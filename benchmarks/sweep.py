@@ -3,9 +3,13 @@ with one thread each (independent runs in parallel, the axis that suits these ne
 
 Each setting runs one whole ``minifc sweep`` (a fresh process, its own sweep folder, the default journal storage)
 of ``--trials`` trials searching the learning rate; trials per hour = completed trials / the sweep's wall time.
+Beside it: the median training seconds of one trial (``summary.json``), the share of the wall time the workers
+spent training (the rest: starting processes, loading data, writing plots and the study), and first this
+machine's core scaling (``core_scaling.py``), which bounds the 2 x 1 / 1 x 2 ratio of the training part.
 
     python benchmarks/sweep.py --data DIR   # twolayer and deep, 12 trials of 3 epochs on 5,000 images
     python benchmarks/sweep.py --smoke      # the plumbing, on a tiny synthetic CIFAR-10
+    python benchmarks/sweep.py --data DIR --epochs 10   # longer trials: fixed costs weigh less
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import pickle
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import torch
 from common import cpu_name, print_table
+from core_scaling import probe
 
 import minifc
 
@@ -68,8 +74,10 @@ def run_setting(data: str, net: str, workers: int, threads: int, args: argparse.
     seconds = time.perf_counter() - started
     summary = json.loads((folder / "summary.json").read_text())
     done = summary["states"].get("COMPLETE", 0)
+    trained = [float(r["seconds"]) for r in summary["all"] if r["state"] == "COMPLETE" and r.get("seconds")]
     return {"net": net, "workers": workers, "threads": threads, "trials": done, "seconds": seconds,
-            "per_hour": done * 3600 / seconds}
+            "per_hour": done * 3600 / seconds, "trial_seconds": statistics.median(trained) if trained else 0.0,
+            "training_share": sum(trained) / workers / seconds}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,13 +101,16 @@ def main(argv: list[str] | None = None) -> None:
         print(machine_line(2))
         rows = []
         for net in args.nets:
+            if not args.smoke:
+                print(f"{net}: {probe(hidden=NETS[net]).describe()}")
             (out / f"{net}.toml").write_text(
                 f"hidden = {NETS[net]}\nepochs = {args.epochs}\nnum_train = {args.num_train}\nbatch_size = 100\n")
             for workers, threads in SETTINGS:
                 rows.append(run_setting(data, net, workers, threads, args, out))
-        print_table(["net", "workers x threads", "trials", "seconds", "trials/hour", "vs 1x2"], [
+        print_table(["net", "workers x threads", "trials", "seconds", "trials/hour", "trial s (median)",
+                     "training share", "vs 1x2"], [
             [r["net"], f"{r['workers']} x {r['threads']}", str(r["trials"]), f"{r['seconds']:.1f}",
-             f"{r['per_hour']:.0f}",
+             f"{r['per_hour']:.0f}", f"{r['trial_seconds']:.2f}", f"{r['training_share']:.0%}",
              f"{r['per_hour'] / next(b['per_hour'] for b in rows if b['net'] == r['net']):.2f}"]
             for r in rows
         ])

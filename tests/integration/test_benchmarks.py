@@ -356,3 +356,22 @@ def test_sweep_benchmark_smoke_measures_both_settings(tmp_path, capsys) -> None:
     got = json.loads((tmp_path / "rows.json").read_text())
     assert [(r["workers"], r["threads"], r["trials"]) for r in got] == [(1, 2, 2), (2, 1, 2)]
     assert all(r["per_hour"] > 0 for r in got)
+    assert all(r["trial_seconds"] > 0 and 0 < r["training_share"] < 1.5 for r in got)
+
+
+@pytest.mark.subprocess
+def test_core_scaling_times_one_thread_two_threads_and_two_processes() -> None:
+    """benchmarks/core_scaling.py: three timed child processes; the ratios follow from the timings."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        scaling = importlib.import_module("core_scaling")
+        r = scaling.probe(steps=20, hidden=[20, 20])
+        line = r.describe()
+    finally:
+        sys.path.remove(str(BENCH))
+        sys.modules.pop("core_scaling", None)
+    assert min(r.one_thread, r.two_threads, r.two_processes) > 0
+    assert r.thread_speedup == pytest.approx(r.one_thread / r.two_threads)
+    assert r.process_throughput == pytest.approx(2 * r.one_thread / r.two_processes)
+    assert r.sweep_ceiling == pytest.approx(r.process_throughput / r.thread_speedup)
+    assert line.startswith("core scaling (20 steps of hidden [20, 20])") and "at most" in line
