@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-__version__ = "0.4.0"  # first: minifc.cli reads it while this package is still importing
+__version__ = "0.4.1"  # first: minifc.cli reads it while this package is still importing
 
 from . import compat, functional, gradcheck, interop, nn, optim
 from .interop import load_model
