@@ -4,8 +4,9 @@ with one thread each (independent runs in parallel, the axis that suits these ne
 Each setting runs one whole ``minifc sweep`` (a fresh process, its own sweep folder, the default journal storage)
 of ``--trials`` trials searching the learning rate; trials per hour = completed trials / the sweep's wall time.
 Beside it: the median training seconds of one trial (``summary.json``), the share of the wall time the workers
-spent training (the rest: starting processes, loading data, writing plots and the study), and first this
-machine's core scaling (``core_scaling.py``), which bounds the 2 x 1 / 1 x 2 ratio of the training part.
+spent training (the rest: starting processes, loading data, writing plots and the study), and, before each net's
+sweeps, this machine's core scaling on that net (``core_scaling.py``), which bounds the 2 x 1 / 1 x 2 ratio of
+the training part.
 
     python benchmarks/sweep.py --data DIR   # twolayer and deep, 12 trials of 3 epochs on 5,000 images
     python benchmarks/sweep.py --smoke      # the plumbing, on a tiny synthetic CIFAR-10
